@@ -1,0 +1,93 @@
+# Typo corrector pipeline. `make help` lists the targets.
+# Quickstart: `make demo` (whole pipeline offline, tiny preset) and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_BOOT ?= python3
+VENV        ?= .venv
+PY          := $(VENV)/bin/python
+PRESET      ?= tiny#            tiny | smollm2-135m | qwen3-0.6b | gemma
+RUN         ?=#                 run name (default: a timestamp)
+DEVICES     ?= host#            host | all | SERIAL[,SERIAL...]
+CORPUS      ?=#                 clean text for `make data` (file, folder, or hf:NAME)
+EVAL_DATA   ?= ../shared/data/eval
+ARGS        ?=#                 extra key=value overrides passed to the stage
+DOCKER      ?= 0#               1 = run training inside the CUDA image
+IMAGE       ?= typo-corrector-train:latest
+STAGE_ROOT  ?= .#               where stage entry points are looked up (tests point it elsewhere)
+
+# A stage whose code has not landed yet fails loudly instead of succeeding silently.
+need = @test -e $(STAGE_ROOT)/$(1) || { echo "make $(2): not implemented yet ($(1) is missing)" >&2; exit 2; }
+
+.PHONY: help setup data train eval export runner android-runner bench demo test test-fast benchmark image clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
+	@echo "  variables: PRESET=$(PRESET) DEVICES=$(DEVICES) RUN=<name> CORPUS=<path> ARGS='k=v ...' DOCKER=0|1"
+
+setup: $(VENV)/.installed ## create .venv with the pinned dependencies (idempotent, seconds when done)
+
+$(VENV)/.installed: requirements.txt requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0          # first: executorch needs libtorch, pinned CPU build
+	$(PY) -m pip install -q -r requirements.txt -c requirements.lock
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+data: setup ## generate training/eval pairs -> data/train_data.json, data/eval_data.json
+	$(call need,train/data/__main__.py,data)
+	$(PY) -m train.data $(if $(CORPUS),--corpus $(CORPUS)) $(if $(RUN),--run $(RUN)) $(ARGS)
+
+train: setup ## fine-tune PRESET (LoRA, or full for tiny) -> runs/train/<RUN>/, models/checkpoint/
+	$(call need,train/train.py,train)
+ifeq ($(DOCKER),1)
+	docker run --rm --gpus all -e HF_TOKEN -v $(CURDIR)/data:/app/data -v $(CURDIR)/runs:/app/runs \
+	  -v $(CURDIR)/models:/app/models -v $${HF_HOME:-$$HOME/.cache/huggingface}:/root/.cache/huggingface \
+	  $(IMAGE) python -m train.train --config train/configs/$(PRESET).yaml $(if $(RUN),run_name=$(RUN)) $(ARGS)
+else
+	$(PY) -m train.train --config train/configs/$(PRESET).yaml $(if $(RUN),run_name=$(RUN)) $(ARGS)
+endif
+
+eval: setup ## score the latest model and baselines -> metrics.json, model_test_results.csv
+	$(call need,train/evaluate.py,eval)
+	$(PY) -m train.evaluate --model models/checkpoint --benchmarks $(EVAL_DATA) $(ARGS)
+
+export: setup ## export models/checkpoint to INT8 and INT4 .pte -> models/typing-corrector-*.pte
+	$(call need,export/export_to_pte.py,export)
+	$(PY) -m export.export_to_pte --model models/checkpoint $(ARGS)
+
+runner: setup ## build the host C++ runner -> android_runner/build/host/typo_runner
+	$(call need,android_runner/build_host.sh,runner)
+	bash android_runner/build_host.sh
+
+android-runner: ## build the arm64 runner in docker/android.Dockerfile (needs Docker)
+	$(call need,docker/android.Dockerfile,android-runner)
+	docker build -f docker/android.Dockerfile -t typo-corrector-android . && \
+	  id=$$(docker create typo-corrector-android) && mkdir -p android_runner/build/android-arm64 && \
+	  docker cp $$id:/out/typo_runner android_runner/build/android-arm64/typo_runner && docker rm $$id
+
+bench: setup ## run models/*.pte on DEVICES over adb (or host) -> reports/<RUN>/report.html
+	$(call need,device_bench/__main__.py,bench)
+	$(PY) -m device_bench run --models models/typing-corrector-int8.pte models/typing-corrector-int4.pte \
+	  --eval data/eval_data.json --devices $(DEVICES) $(if $(RUN),--run $(RUN)) $(ARGS)
+
+demo: setup ## whole pipeline offline on the tiny preset, host mode; prints the report path
+	$(call need,device_bench/demo.py,demo)
+	$(PY) -m device_bench.demo $(ARGS)
+
+test: setup ## the test suite CI runs: fast + integration tiers (gpu/device skip with a reason)
+	$(PY) -m pytest -q
+
+test-fast: setup ## the fast CPU tier alone (a couple of minutes)
+	$(PY) -m pytest -q -m "not integration"
+
+benchmark: setup ## pytest-benchmark suites (speed figures, ratios vs baselines)
+	$(PY) -m pytest -q -m bench --benchmark-enable --benchmark-only -p no:randomly
+
+image: ## build the CUDA training image (docker/train.Dockerfile)
+	$(call need,docker/train.Dockerfile,image)
+	docker build -f docker/train.Dockerfile -t $(IMAGE) .
+
+clean: ## remove generated data, runs, models, reports and build folders (keeps .venv)
+	rm -rf data runs models reports android_runner/build .pytest_cache

@@ -1,0 +1,79 @@
+"""The one prompt: every stage (train, evaluate, export metadata, bench) imports it.
+
+The prompt is the base model's chat template applied to a fixed instruction and the
+user's text, with the generation prompt opened. The answer is the clean text followed
+by the template's end-of-turn token. Nothing else in the project formats prompts.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+INSTRUCTION = (
+    "Correct the spelling, capitalization and punctuation of the text. "
+    "Output only the corrected text."
+)
+# End-of-turn markers of the chat templates we support, most specific first.
+END_OF_TURN_TOKENS = ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>")
+
+
+def messages(text: str, system: bool = True) -> list[dict[str, str]]:
+    if system:
+        return [{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": text}]
+    return [{"role": "user", "content": f"{INSTRUCTION}\n\n{text}"}]
+
+
+def build_prompt(tokenizer: Any, text: str) -> str:
+    """The prompt string for `text` (generation prompt open, thinking off)."""
+    kwargs = dict(tokenize=False, add_generation_prompt=True, enable_thinking=False)
+    try:
+        return tokenizer.apply_chat_template(messages(text, system=True), **kwargs)
+    except Exception as exc:  # e.g. Gemma's template raises on a system role
+        if "system" not in str(exc).lower():
+            raise
+        return tokenizer.apply_chat_template(messages(text, system=False), **kwargs)
+
+
+def prompt_ids(tokenizer: Any, text: str) -> list[int]:
+    return tokenizer(build_prompt(tokenizer, text), add_special_tokens=False)["input_ids"]
+
+
+def answer_eos_id(tokenizer: Any) -> int:
+    """The token that ends an answer: the template's end-of-turn marker, else EOS."""
+    vocab = tokenizer.get_vocab()
+    for tok in END_OF_TURN_TOKENS:
+        if tok in vocab:
+            return vocab[tok]
+    if tokenizer.eos_token_id is None:
+        raise ValueError("tokenizer has neither an end-of-turn token nor an EOS token")
+    return tokenizer.eos_token_id
+
+
+def answer_ids(tokenizer: Any, output: str) -> list[int]:
+    """Target tokens for training: the clean text then the end-of-turn token."""
+    return tokenizer(output, add_special_tokens=False)["input_ids"] + [answer_eos_id(tokenizer)]
+
+
+def eos_ids(tokenizer: Any) -> list[int]:
+    """Every id that stops generation (end-of-turn marker and EOS)."""
+    ids = {answer_eos_id(tokenizer)}
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    return sorted(ids)
+
+
+def decode_answer(tokenizer: Any, ids: list[int]) -> str:
+    """Generated ids -> text, cut at the first stop id, without special tokens."""
+    stops = set(eos_ids(tokenizer))
+    cut = next((i for i, t in enumerate(ids) if t in stops), len(ids))
+    return tokenizer.decode(ids[:cut], skip_special_tokens=True).strip()
+
+
+def template_info(tokenizer: Any) -> dict[str, Any]:
+    """What export metadata records so a device-side app can rebuild the prompt."""
+    example = build_prompt(tokenizer, "{text}")
+    return {
+        "instruction": INSTRUCTION,
+        "chat_template": getattr(tokenizer, "chat_template", None),
+        "prompt_format": example,
+        "eos_ids": eos_ids(tokenizer),
+    }
