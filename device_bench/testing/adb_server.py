@@ -1,0 +1,96 @@
+"""A private real adb server for tests: its own port and HOME, stopped afterwards.
+
+Tests never touch the user's default adb server (port 5037) or ~/.android keys.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+
+class AdbServerError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def find_adb() -> str | None:
+    """The adb binary: PATH (Debian package `adb`) first, then the one adbutils ships."""
+    found = shutil.which("adb")
+    if found:
+        return found
+    try:
+        from adbutils._utils import adb_path
+
+        return adb_path()
+    except Exception:
+        return None
+
+
+class AdbServer:
+    def __init__(self, home: str | Path, port: int | None = None, adb: str | None = None):
+        self.home = Path(home)
+        self.port = port or free_port()
+        self.adb = adb or find_adb()
+        if not self.adb:
+            raise AdbServerError("no adb binary: install the Debian package `adb`")
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(HOME=str(self.home), ANDROID_ADB_SERVER_PORT=str(self.port),
+                   ANDROID_SDK_HOME=str(self.home))
+        return env
+
+    def run(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+        return subprocess.run([self.adb, "-P", str(self.port), *args], env=self.env,
+                              capture_output=True, text=True, timeout=timeout)
+
+    def start(self) -> "AdbServer":
+        self.home.mkdir(parents=True, exist_ok=True)
+        res = self.run("start-server", timeout=60)
+        if res.returncode != 0:
+            raise AdbServerError(f"adb start-server failed: {res.stderr.strip()}")
+        return self
+
+    def connect(self, serial: str, timeout: float = 20) -> None:
+        """`adb connect`, then wait until the device shows up as `device`."""
+        res = self.run("connect", serial)
+        if "connected" not in res.stdout:
+            raise AdbServerError(f"adb connect {serial}: {res.stdout.strip()} {res.stderr.strip()}")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.state(serial) == "device":
+                return
+            time.sleep(0.05)
+        raise AdbServerError(f"{serial} did not come online: {self.run('devices').stdout}")
+
+    def state(self, serial: str) -> str | None:
+        for line in self.run("devices").stdout.splitlines()[1:]:
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == serial:
+                return parts[1]
+        return None
+
+    def disconnect(self, serial: str) -> None:
+        self.run("disconnect", serial)
+
+    def stop(self) -> None:
+        try:
+            self.run("kill-server", timeout=20)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def __enter__(self) -> "AdbServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
