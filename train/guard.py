@@ -1,0 +1,265 @@
+"""The no-paraphrase guard: keep a model's output only where it is a correction of the
+input, never a rewrite.
+
+    from train.guard import guard
+    guard("I tought so", "I thought so")               -> "I thought so"
+    guard("I tought so", "Sure! I believed it, yes.")  -> "I tought so"
+
+The input and the output are split into whitespace tokens and aligned (rapidfuzz
+Levenshtein opcodes over tokens, then a small DP inside each changed block). Every
+aligned unit must be one of: a 1:1 word edit within a bounded edit distance (case is
+free), a merge of two neighbours into one word or a split of one word into two, the
+removal of a doubled word, or the insertion/removal/change of a short punctuation-only
+token. Anything else (added or dropped content words, reordering, synonyms, commentary
+before or after) is reverted to the input, word by word, keeping the accepted edits.
+Protected spans (URLs, e-mails, numbers, code; train/spans.py) stay byte-identical.
+Properties (tested with hypothesis): guard(x, x) == x and the guard is idempotent.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
+
+from rapidfuzz.distance import OSA, Levenshtein
+
+from train.config import check
+from train.spans import PROTECTED_RE, protected_strings
+
+
+@dataclass
+class GuardConfig:
+    """Thresholds (train/configs/eval/default.yaml, section `guard`)."""
+    max_edit_ratio: float = 0.34     # allowed edits per word = ratio * letters in the source word ...
+    min_edits: int = 1               # ... but at least this many (for words of >= min_word_len letters)
+    max_edits: int = 4               # ... and never more than this
+    min_word_len: int = 2            # shorter words (a, I) may only change case
+    max_punct_len: int = 3           # punctuation-only tokens / edge punctuation up to this length may change
+    allow_merge_split: bool = True   # "some times" -> "sometimes", "alot" -> "a lot"
+    allow_duplicate_removal: bool = True  # "the the" -> "the"
+    max_block_cells: int = 10_000    # a changed block bigger than this (n*m words) is reverted whole
+
+    def __post_init__(self) -> None:
+        check(0.0 <= self.max_edit_ratio <= 1.0, f"guard.max_edit_ratio must be in [0, 1], got {self.max_edit_ratio}")
+        check(0 <= self.min_edits <= self.max_edits, "guard: need 0 <= min_edits <= max_edits")
+        check(self.min_word_len >= 1, "guard.min_word_len must be >= 1")
+        check(self.max_punct_len >= 0, "guard.max_punct_len must be >= 0")
+        check(self.max_block_cells >= 1, "guard.max_block_cells must be >= 1")
+
+
+DEFAULT = GuardConfig()
+_TOKEN_RE = re.compile(r"\S+")
+_REJECT = 100.0  # DP cost of one reverted token: alignments keep as many accepted edits as they can
+
+
+class Unit(NamedTuple):
+    """Input tokens [i1, i2) aligned to output tokens [j1, j2)."""
+    i1: int
+    i2: int
+    j1: int
+    j2: int
+
+
+# ---------------------------------------------------------------- tokens and words
+def tokenize(text: str) -> tuple[list[str], list[tuple[int, int]]]:
+    spans = [m.span() for m in _TOKEN_RE.finditer(text)]
+    return [text[a:b] for a, b in spans], spans
+
+
+@lru_cache(maxsize=65536)
+def _is_punct_char(ch: str) -> bool:
+    return unicodedata.category(ch).startswith("P")
+
+
+def is_punct(tok: str) -> bool:
+    """Punctuation-only token (emoji and symbols are content, not punctuation)."""
+    return bool(tok) and all(_is_punct_char(c) for c in tok)
+
+
+def split_edges(tok: str) -> tuple[str, str, str]:
+    """(leading punctuation, core, trailing punctuation)."""
+    a, b = 0, len(tok)
+    while a < b and _is_punct_char(tok[a]):
+        a += 1
+    while b > a and _is_punct_char(tok[b - 1]):
+        b -= 1
+    return tok[:a], tok[a:b], tok[b:]
+
+
+def allowed_edits(n_chars: int, cfg: GuardConfig = DEFAULT) -> int:
+    if n_chars < cfg.min_word_len:
+        return 0
+    return min(cfg.max_edits, max(cfg.min_edits, int(cfg.max_edit_ratio * n_chars)))
+
+
+# ---------------------------------------------------------------- unit acceptance
+def _word_cost(src: str, dst: str, cfg: GuardConfig) -> float | None:
+    """Edit cost of turning word `src` into `dst`, or None when that is not a correction."""
+    if src == dst:
+        return 0.0
+    if is_punct(src) or is_punct(dst):
+        ok = is_punct(src) and is_punct(dst) and max(len(src), len(dst)) <= cfg.max_punct_len
+        return 0.5 if ok else None
+    ps, cs, ss = split_edges(src)
+    pd, cd, sd = split_edges(dst)
+    for a, b in ((ps, pd), (ss, sd)):
+        if a != b and max(len(a), len(b)) > cfg.max_punct_len:
+            return None
+    d = OSA.distance(cs.lower(), cd.lower())
+    if d > allowed_edits(len(cs), cfg):
+        return None
+    return d + (0.1 if cs != cd else 0.0) + 0.1 * ((ps != pd) + (ss != sd))
+
+
+def _protected_ok(xs: list[str], ys: list[str]) -> bool:
+    return protected_strings(" ".join(xs)) == protected_strings(" ".join(ys))
+
+
+def unit_cost(x: list[str], y: list[str], u: Unit, cfg: GuardConfig = DEFAULT) -> float | None:
+    """Cost of an aligned unit, or None when it must be reverted."""
+    xs, ys = x[u.i1:u.i2], y[u.j1:u.j2]
+    if xs == ys:
+        return 0.0
+    if not _protected_ok(xs, ys):
+        return None
+    n, m = len(xs), len(ys)
+    if n == 1 and m == 1:
+        return _word_cost(xs[0], ys[0], cfg)
+    if n == 0 or m == 0:
+        toks = xs or ys
+        if all(is_punct(t) and len(t) <= cfg.max_punct_len for t in toks):
+            return 0.5 * len(toks)
+        if m == 0 and n == 1 and cfg.allow_duplicate_removal and _is_doubled(x, u.i1):
+            return 1.0
+        return None
+    if cfg.allow_merge_split and (n, m) in ((2, 1), (1, 2)):
+        if any(is_punct(t) for t in xs + ys):
+            return None
+        c = _word_cost("".join(xs), "".join(ys), cfg)
+        return None if c is None else c + 0.5
+    return None
+
+
+def _is_doubled(x: list[str], i: int) -> bool:
+    core = split_edges(x[i])[1].lower()
+    if not core:
+        return False
+    return any(0 <= k < len(x) and split_edges(x[k])[1].lower() == core for k in (i - 1, i + 1))
+
+
+# ---------------------------------------------------------------- alignment
+_SHAPES = ((1, 1), (1, 0), (0, 1), (2, 1), (1, 2))
+
+
+def _block_units(x: list[str], y: list[str], i1: int, i2: int, j1: int, j2: int,
+                 cfg: GuardConfig) -> list[Unit]:
+    """Split a changed block into units by a DP that keeps the most acceptable edits."""
+    n, m = i2 - i1, j2 - j1
+    if n * m > cfg.max_block_cells:  # a wholesale rewrite: delete and insert, reverted below
+        return [u for u in (Unit(i1, i2, j1, j1), Unit(i2, i2, j1, j2)) if u.i1 < u.i2 or u.j1 < u.j2]
+    inf = float("inf")
+    best = [[inf] * (m + 1) for _ in range(n + 1)]
+    back: list[list[tuple[int, int] | None]] = [[None] * (m + 1) for _ in range(n + 1)]
+    best[0][0] = 0.0
+    for a in range(n + 1):
+        for b in range(m + 1):
+            here = best[a][b]
+            if here == inf:
+                continue
+            for da, db in _SHAPES:
+                if a + da > n or b + db > m:
+                    continue
+                u = Unit(i1 + a, i1 + a + da, j1 + b, j1 + b + db)
+                c = unit_cost(x, y, u, cfg)
+                c = _REJECT * (da + db) if c is None else c
+                if here + c < best[a + da][b + db]:
+                    best[a + da][b + db] = here + c
+                    back[a + da][b + db] = (da, db)
+    units, a, b = [], n, m
+    while a or b:
+        da, db = back[a][b]
+        units.append(Unit(i1 + a - da, i1 + a, j1 + b - db, j1 + b))
+        a, b = a - da, b - db
+    return units[::-1]
+
+
+def align(x: list[str], y: list[str], cfg: GuardConfig = DEFAULT) -> list[Unit]:
+    """Monotone alignment of token lists into units (equal runs are one unit each)."""
+    units: list[Unit] = []
+    pending: list[int] | None = None  # a run of adjacent non-equal opcodes, merged
+    for op in Levenshtein.opcodes(x, y):
+        if op.tag == "equal":
+            if pending:
+                units += _block_units(x, y, *pending, cfg)
+                pending = None
+            units.append(Unit(op.src_start, op.src_end, op.dest_start, op.dest_end))
+        elif pending is None:
+            pending = [op.src_start, op.src_end, op.dest_start, op.dest_end]
+        else:
+            pending[1], pending[3] = op.src_end, op.dest_end
+    if pending:
+        units += _block_units(x, y, *pending, cfg)
+    return units
+
+
+# ---------------------------------------------------------------- the guard
+def _rebuild(inp: str, out: str, xsp, ysp, units: list[Unit], ok: list[bool]) -> str:
+    """Accepted units from the output, the rest from the input, in order."""
+    pieces: list[str] = []
+    for u, accepted in zip(units, ok):
+        src, spans, a, b = (out, ysp, u.j1, u.j2) if accepted else (inp, xsp, u.i1, u.i2)
+        if a == b:
+            continue
+        if pieces:  # the whitespace that preceded this piece where it came from
+            sep = src[spans[a - 1][1]:spans[a][0]] if a > 0 else " "
+            pieces.append(sep or " ")
+        pieces.append(src[spans[a][0]:spans[b - 1][1]])
+    lead = inp[: xsp[0][0]] if xsp else inp
+    trail = inp[xsp[-1][1]:] if xsp else ""
+    return lead + "".join(pieces) + trail
+
+
+def _touches(spans_idx: set[int], a: int, b: int) -> bool:
+    return any(k in spans_idx for k in range(a - 1, b + 1))
+
+
+def _protected_tokens(text: str, spans: list[tuple[int, int]]) -> set[int]:
+    hits = [m.span() for m in PROTECTED_RE.finditer(text)]
+    return {k for k, (s, e) in enumerate(spans) if any(a < e and s < b for a, b in hits)}
+
+
+def _guard_once(inp: str, out: str, cfg: GuardConfig) -> str:
+    x, xsp = tokenize(inp)
+    y, ysp = tokenize(out)
+    units = align(x, y, cfg)
+    ok = [unit_cost(x, y, u, cfg) is not None for u in units]
+    result = out if all(ok) else _rebuild(inp, out, xsp, ysp, units, ok)
+    if protected_strings(result) == protected_strings(inp):
+        return result
+    # A protected span was altered across unit borders (e.g. "9:30 p.m" -> "9:30 p.m."):
+    # revert every unit next to a protected token, and the whole output if that is not enough.
+    px, py = _protected_tokens(inp, xsp), _protected_tokens(out, ysp)
+    ok = [k and not (_touches(px, u.i1, u.i2) or _touches(py, u.j1, u.j2)) for k, u in zip(ok, units)]
+    result = _rebuild(inp, out, xsp, ysp, units, ok)
+    return result if protected_strings(result) == protected_strings(inp) else inp
+
+
+def guard(input: str, output: str, config: GuardConfig | None = None) -> str:  # noqa: A002 (contract name)
+    """`output` where it corrects `input`; the input's words wherever it rewrites them."""
+    cfg = config or DEFAULT
+    if output == input:
+        return output
+    current = output
+    for _ in range(8):  # iterate to a fixed point so that the guard is idempotent
+        nxt = _guard_once(input, current, cfg)
+        if nxt == current:
+            return current
+        current = nxt
+    return input  # did not settle: the input is always a fixed point
+
+
+def paraphrased(input: str, output: str, config: GuardConfig | None = None) -> bool:
+    """True when the guard had to change the output."""
+    return guard(input, output, config) != output
