@@ -1,0 +1,131 @@
+#include "decode.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+
+namespace runner {
+
+using Clock = std::chrono::steady_clock;  // monotonic: timings never jump with the wall clock
+
+static double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+static constexpr int kMaxNgram = 4;  // longest suffix of the output matched against the prompt
+
+int64_t reanchor(const std::vector<int64_t>& prompt, const std::vector<int64_t>& generated, int64_t expected) {
+  const int64_t g = static_cast<int64_t>(generated.size());
+  for (int64_t n = std::min<int64_t>(kMaxNgram, g); n >= 1; --n) {
+    int64_t best = -1, best_dist = 0;
+    // prompt[i-n+1..i] == last n generated tokens -> the next token copies prompt[i+1].
+    for (int64_t i = n - 1; i + 1 < static_cast<int64_t>(prompt.size()); ++i) {
+      bool match = true;
+      for (int64_t k = 0; k < n && match; ++k) match = prompt[i - k] == generated[g - 1 - k];
+      if (!match) continue;
+      // Nearest to where the copy was expected to continue (an edit moves it only a little);
+      // the first occurrence wins a tie, which favours the text over a repeat later on.
+      int64_t dist = std::llabs(i + 1 - expected);
+      if (best < 0 || dist < best_dist) best = i + 1, best_dist = dist;
+    }
+    if (best >= 0) return best;
+  }
+  return -1;
+}
+
+namespace {
+
+// Shared loop state: emits tokens, applies the stop rules, checks the time budget.
+struct Run {
+  Model& model;
+  const DecodeOptions& opt;
+  DecodeResult& res;
+  Clock::time_point t0 = Clock::now();
+  Clock::time_point first_token{};
+  bool done = false;
+
+  // Appends one generated token; returns false once generation has stopped.
+  bool emit(int64_t tok, int64_t next_pos) {
+    if (res.output_ids.empty()) first_token = Clock::now(), res.ttft_ms = ms_since(t0);
+    res.output_ids.push_back(tok);
+    if (model.is_eos(tok) || static_cast<int64_t>(res.output_ids.size()) >= opt.max_new_tokens ||
+        next_pos >= model.max_seq_len())
+      done = true;
+    return !done;
+  }
+
+  bool forward(const std::vector<int64_t>& ids, int64_t pos, std::vector<int64_t>& argmax) {
+    ++res.forwards;
+    if (!model.forward(ids, pos, argmax, res.error)) return false;
+    if (opt.timeout_ms > 0 && ms_since(t0) > opt.timeout_ms) {
+      res.error = "timeout: exceeded " + std::to_string(static_cast<int64_t>(opt.timeout_ms)) + " ms after " +
+                  std::to_string(res.output_ids.size()) + " tokens";
+      return false;
+    }
+    return true;
+  }
+
+  void finish() {
+    res.total_ms = ms_since(t0);
+    if (!res.output_ids.empty())
+      res.decode_ms = std::chrono::duration<double, std::milli>(Clock::now() - first_token).count();
+  }
+};
+
+// Up to k prompt tokens from the anchor, cut so the verify call fits the cache and the T bound.
+std::vector<int64_t> draft(const std::vector<int64_t>& prompt, int64_t anchor, int64_t k, int64_t pos,
+                           const Model& model, int64_t remaining) {
+  if (anchor < 0) return {};
+  k = std::min({k, model.max_seq_len() - pos - 1, model.max_tokens_per_call() - 1, remaining - 1,
+                static_cast<int64_t>(prompt.size()) - anchor});
+  if (k <= 0) return {};
+  return std::vector<int64_t>(prompt.begin() + anchor, prompt.begin() + anchor + k);
+}
+
+}  // namespace
+
+DecodeResult generate(Model& model, const std::vector<int64_t>& prompt, const DecodeOptions& opt) {
+  DecodeResult res;
+  Run run{model, opt, res};
+  std::vector<int64_t> argmax;
+  // Prefill: the whole prompt in one call; its last row gives the first generated token.
+  if (!run.forward(prompt, 0, argmax)) return run.finish(), res;
+  res.prefill_ms = ms_since(run.t0);
+  int64_t pos = static_cast<int64_t>(prompt.size());  // next free cache position
+  int64_t last = argmax.back();                        // generated but not yet in the cache
+  run.emit(last, pos);
+  int64_t expect = 0;  // the source position the copy is expected to continue from
+  int64_t anchor = opt.draft_len > 0 ? reanchor(prompt, res.output_ids, expect) : -1;
+  std::vector<int64_t> input;
+  while (!run.done) {
+    const int64_t remaining = opt.max_new_tokens - static_cast<int64_t>(res.output_ids.size());
+    std::vector<int64_t> drafted = draft(prompt, anchor, opt.draft_len, pos, model, remaining);
+    input.assign(1, last);
+    input.insert(input.end(), drafted.begin(), drafted.end());
+    if (!run.forward(input, pos, argmax)) break;
+    // Row j predicts the token after input[j]: accept drafts while the model agrees with them,
+    // then take the model's own token. Rejected positions in the cache are overwritten later.
+    size_t j = 0;
+    while (j < drafted.size() && argmax[j] == drafted[j]) ++j;
+    res.drafted_tokens += static_cast<int64_t>(drafted.size());
+    bool going = true;
+    for (size_t a = 0; a < j && going; ++a) ++res.accepted_tokens, going = run.emit(drafted[a], pos + 1 + a);
+    if (!going) break;
+    pos += static_cast<int64_t>(j) + 1;
+    last = argmax[j];
+    run.emit(last, pos);
+    if (opt.draft_len > 0) {
+      // Keep copying while the model follows the prompt; after an edit, re-anchor near the
+      // source position the copy would have reached (a substitution keeps it, an insertion or
+      // deletion shifts it by a token or two). `expect` survives stretches with no anchor.
+      expect = (anchor >= 0 ? anchor : expect) + static_cast<int64_t>(j) + 1;
+      bool follows = anchor >= 0 && j == drafted.size() && expect - 1 < static_cast<int64_t>(prompt.size()) &&
+                     prompt[expect - 1] == last;
+      anchor = follows ? expect : reanchor(prompt, res.output_ids, expect);
+    }
+  }
+  run.finish();
+  return res;
+}
+
+}  // namespace runner

@@ -1,0 +1,40 @@
+// The exported decoder behind the ExecuTorch Module API. One `forward(ids, start_pos)` call
+// runs T tokens at cache positions start_pos..start_pos+T-1 through the static KV cache that
+// lives inside the .pte, and returns the greedy (argmax) token after each of those positions.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace executorch::extension::module { class Module; }
+
+namespace runner {
+
+class Model {
+ public:
+  // Throws std::runtime_error with a readable message for a missing or corrupt file.
+  explicit Model(const std::string& path);
+  ~Model();
+
+  // argmax of the logits at every input row (rows.size() == ids.size()); empty + error on failure.
+  bool forward(const std::vector<int64_t>& ids, int64_t start_pos, std::vector<int64_t>& argmax,
+               std::string& error);
+
+  const std::vector<int64_t>& eos_ids() const { return eos_ids_; }
+  bool is_eos(int64_t id) const;
+  int64_t max_seq_len() const { return max_seq_len_; }
+  int64_t vocab_size() const { return vocab_size_; }
+  int64_t max_tokens_per_call() const { return max_call_; }  // upper bound of the dynamic T
+
+ private:
+  std::unique_ptr<executorch::extension::module::Module> module_;
+  std::vector<int64_t> eos_ids_;
+  int64_t max_seq_len_ = 0;
+  int64_t vocab_size_ = 0;
+  int64_t max_call_ = 0;
+  void read_metadata();
+};
+
+}  // namespace runner

@@ -1,0 +1,25 @@
+// Command line of typo_runner (see usage()).
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace runner {
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Options {
+  std::string model, requests, results, summary;
+  int threads = 0;        // 0 = ExecuTorch's default (one per core)
+  int warmup = 0;         // untimed runs of the first valid request before measuring
+  int reps = 1;           // timed runs per request; timings are the median
+  double timeout_ms = 0;  // per request and run; 0 = none
+  int draft_len = 0;      // --speculate copy sets it (default 4)
+};
+
+const char* usage();
+Options parse_args(int argc, char** argv);  // throws UsageError
+
+}  // namespace runner

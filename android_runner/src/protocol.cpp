@@ -1,0 +1,108 @@
+#include "protocol.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <stdexcept>
+
+using json::Value;
+
+namespace runner {
+
+static void check_against_model(const Request& r, const Model& model) {
+  for (int64_t t : r.prompt_ids)
+    if (t < 0 || t >= model.vocab_size())
+      throw std::runtime_error("token id " + std::to_string(t) + " is outside the vocabulary [0, " +
+                               std::to_string(model.vocab_size()) + ")");
+  const auto n = static_cast<int64_t>(r.prompt_ids.size());
+  const int64_t limit = std::min(model.max_seq_len() - 1, model.max_tokens_per_call());
+  if (n > limit)
+    throw std::runtime_error("prompt has " + std::to_string(n) + " tokens; the model takes at most " +
+                             std::to_string(limit) + " (max_seq_len " + std::to_string(model.max_seq_len()) + ")");
+}
+
+static Request parse_request(const std::string& text, int64_t line, const Model* model) {
+  Request r;
+  r.line = line;
+  try {
+    Value v = json::parse(text);
+    if (!v.is_object()) throw std::runtime_error("a request must be a JSON object");
+    if (const Value* id = v.find("id")) r.id = *id;
+    const Value* ids = v.find("prompt_ids");
+    if (!ids || !ids->is_array() || ids->items().empty())
+      throw std::runtime_error("'prompt_ids' must be a non-empty array of token ids");
+    for (const Value& t : ids->items()) {
+      if (!t.is_int()) throw std::runtime_error("'prompt_ids' holds a non-integer: " + t.dump());
+      r.prompt_ids.push_back(t.as_int());
+    }
+    const Value* mnt = v.find("max_new_tokens");
+    if (mnt && (!mnt->is_int() || mnt->as_int() < 1))
+      throw std::runtime_error("'max_new_tokens' must be a positive integer");
+    r.max_new_tokens = mnt ? mnt->as_int() : (int64_t{1} << 30);  // absent: until EOS or a full cache
+    if (model) check_against_model(r, *model);
+  } catch (const std::exception& e) {
+    r.error = "requests line " + std::to_string(line) + ": " + e.what();
+  }
+  return r;
+}
+
+std::vector<Request> read_requests(const std::string& path, const Model* model) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read the requests file " + path);
+  std::vector<Request> out;
+  std::string text;
+  for (int64_t line = 1; std::getline(in, text); ++line) {
+    if (text.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank lines are allowed
+    out.push_back(parse_request(text, line, model));
+  }
+  return out;
+}
+
+static double round3(double ms) { return static_cast<double>(static_cast<int64_t>(ms * 1000 + 0.5)) / 1000; }
+
+Value result_json(const Request& req, const DecodeResult& res, int reps, bool speculating) {
+  Value v = Value::object();
+  v.set("id", req.id);
+  Value ids = Value::array();
+  for (int64_t t : res.output_ids) ids.push(Value(t));
+  v.set("output_ids", ids);
+  v.set("prefill_ms", round3(res.prefill_ms));
+  v.set("decode_ms", round3(res.decode_ms));
+  v.set("ttft_ms", round3(res.ttft_ms));
+  v.set("total_ms", round3(res.total_ms));
+  v.set("new_tokens", Value(static_cast<int64_t>(res.output_ids.size())));
+  v.set("prompt_tokens", Value(static_cast<int64_t>(req.prompt_ids.size())));
+  v.set("forwards", Value(res.forwards));
+  v.set("reps", Value(static_cast<int64_t>(reps)));
+  if (speculating) {
+    v.set("drafted_tokens", Value(res.drafted_tokens));
+    v.set("accepted_tokens", Value(res.accepted_tokens));
+    v.set("acceptance_rate", res.drafted_tokens ? static_cast<double>(res.accepted_tokens) / res.drafted_tokens : 0.0);
+  }
+  if (!res.error.empty()) v.set("error", res.error);
+  return v;
+}
+
+Value error_json(const Request& req, const std::string& error) {
+  Value v = Value::object();
+  v.set("id", req.id);
+  v.set("output_ids", Value::array());
+  v.set("new_tokens", Value(int64_t{0}));
+  v.set("line", Value(req.line));
+  v.set("error", error);
+  return v;
+}
+
+void write_atomic(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw std::runtime_error("cannot write " + tmp);
+    out << text;
+    out.flush();
+    if (!out) throw std::runtime_error("short write to " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw std::runtime_error("cannot rename " + tmp + " to " + path);
+}
+
+}  // namespace runner
