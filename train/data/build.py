@@ -1,0 +1,276 @@
+"""The dataset builder: sources -> clean sentences -> noisy pairs -> dedup, split,
+decontaminate -> data/train_data.json + data/eval_data.json (JSON Lines) and
+runs/data/<name>/stats.json.
+
+Work is cut into chunks of raw units in a fixed order; a worker cleans, splits and
+noises a chunk with per-sentence RNGs seeded by (seed, pass, chunk, position), so the
+result does not depend on the number of workers. The main process keeps the global
+state (seen keys, split quotas) and streams pairs straight to temp files that are
+renamed into place only when the build succeeds."""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+import zlib
+from collections import deque
+from pathlib import Path
+from typing import Iterator
+
+from tqdm import tqdm
+
+from train.data.config import DataConfig
+from train.data.decontam import dedup_key, load_eval_keys
+from train.data.noise import Noiser, sentence_rng
+from train.data.sources import DataError, source_units
+from train.data.stats import Stats
+from train.data.text import normalize, reject_reason, split_sentences
+from train.runs import REPO_ROOT, atomic_write_json, atomic_write_text, make_run_dir
+
+_STATE: dict = {}
+PAIR_SOURCES = ("pairs", "hf_pairs")
+
+
+def _init_worker(state: dict) -> None:
+    global _STATE
+    _STATE = state
+
+
+def eval_hash(key: str, seed: int) -> float:
+    """Where a sentence falls in [0, 1): below the eval share it belongs to eval, forever."""
+    return zlib.crc32(f"{seed}:{key}".encode()) / 2**32
+
+
+def _record(st: dict, key: str, inp: str, out: str, errors: list[str], source: str, given: bool) -> tuple:
+    """(key, goes to eval, errors, JSON line, input, output, is a given pair, source)."""
+    line = json.dumps({"input": inp, "output": out, "source": source, "errors": errors}, ensure_ascii=False)
+    return key, eval_hash(key, st["seed"]) < st["eval_share"], errors, line, inp, out, given, source
+
+
+def process_chunk(task: tuple) -> tuple[list[tuple], dict[str, int], list[str]]:
+    """Clean, filter, decontaminate and noise one chunk: (records, counts, skip notes)."""
+    chunk_id, pass_no, source, units = task
+    st = _STATE
+    clean, noiser, contam = st["clean"], st["noiser"], st["contam"]
+    base = (pass_no << 48) | (chunk_id << 20)
+    records, counts, notes = [], {}, []
+    j = 0
+    for kind, a, b, where in units:
+        if kind == "skip":
+            counts[f"skipped_{a}"] = counts.get(f"skipped_{a}", 0) + 1
+            notes.append(f"{where}: {a}")
+            continue
+        if kind == "pair":
+            inp, out = normalize(a), normalize(b)
+            reason = "empty" if not inp or not out else reject_reason(out, clean)
+            sentences = [] if reason else [out]
+        else:
+            reason = None
+            text = normalize(a)
+            sentences = [text] if kind == "sent" else split_sentences(text)
+        if reason:
+            counts[f"rejected_{reason}"] = counts.get(f"rejected_{reason}", 0) + 1
+        for s in sentences:
+            r = None if kind == "pair" else reject_reason(s, clean)
+            if r:
+                counts[f"rejected_{r}"] = counts.get(f"rejected_{r}", 0) + 1
+                continue
+            key = dedup_key(s)
+            if key in contam:
+                counts["contaminated"] = counts.get("contaminated", 0) + 1
+                continue
+            if kind == "pair":
+                records.append(_record(st, key, inp, s, ["given"] if inp != s else [], source, True))
+                continue
+            noisy, errors = noiser(s, sentence_rng(st["seed"], base + j))
+            j += 1
+            records.append(_record(st, key, noisy, s, errors, source, False))
+    return records, counts, notes
+
+
+def _run_chunks(tasks: Iterator[tuple], workers: int, state: dict) -> Iterator[tuple]:
+    """Results in task order; at most 2 chunks per worker in flight (bounded memory)."""
+    if workers <= 1:
+        _init_worker(state)
+        for t in tasks:
+            yield process_chunk(t)
+        return
+    ctx = mp.get_context("fork")
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(state,)) as pool:
+        pending: deque = deque()
+        for t in tasks:
+            pending.append(pool.apply_async(process_chunk, (t,)))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+
+def _chunked(units: Iterator[tuple], budget: int) -> Iterator[list[tuple]]:
+    chunk, size = [], 0
+    for u in units:
+        chunk.append(u)
+        size += len(u[1]) + 40
+        if size >= budget:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
+
+
+def _tasks(cfg: DataConfig, pass_no: int) -> Iterator[tuple]:
+    """Chunks from every source, round-robin, numbered in a fixed order."""
+    streams = [(src.name, _chunked(source_units(src, cfg.bad_lines, cfg.clean.max_line_chars), cfg.chunk_chars))
+               for src in cfg.sources if pass_no == 0 or src.kind not in PAIR_SOURCES]
+    chunk_id = 0
+    while streams:
+        for entry in list(streams):
+            chunk = next(entry[1], None)
+            if chunk is None:
+                streams.remove(entry)
+                continue
+            yield chunk_id, pass_no, entry[0], chunk
+            chunk_id += 1
+
+
+class _PairWriter:
+    """Streams JSON lines to hidden temp files; `commit` renames them into place, and
+    anything else (an error, Ctrl-C) deletes them, so no half-written file is ever left."""
+
+    def __init__(self, out_dir: Path) -> None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.final = {s: out_dir / f"{s}_data.json" for s in ("train", "eval")}
+        self.tmp = {s: out_dir / f".{p.name}.{os.getpid()}.tmp" for s, p in self.final.items()}
+        self.fh = {s: open(p, "w", encoding="utf-8") for s, p in self.tmp.items()}
+
+    def write(self, split: str, line: str) -> None:
+        self.fh[split].write(line + "\n")
+
+    def commit(self) -> None:
+        for s, fh in self.fh.items():
+            fh.flush()
+            os.fsync(fh.fileno())
+            fh.close()
+        for s in self.fh:
+            os.replace(self.tmp[s], self.final[s])
+
+    def abort(self) -> None:
+        for s, fh in self.fh.items():
+            fh.close()
+            self.tmp[s].unlink(missing_ok=True)
+
+
+def _resolve(path: str) -> Path:
+    return Path(path).expanduser()
+
+
+def decontamination_paths(cfg: DataConfig) -> list[Path]:
+    paths = [_resolve(p) for p in cfg.decontaminate]
+    if cfg.decontaminate_defaults:
+        for p in (REPO_ROOT.parent / "shared" / "data" / "eval", _resolve(cfg.out_dir) / "eval_data.json"):
+            if p.exists() and p.resolve() not in {q.resolve() for q in paths}:
+                paths.append(p)
+    return paths
+
+
+def _state(cfg: DataConfig, contam: set[str]) -> dict:
+    from train.data.misspellings import load_misspellings
+
+    real = load_misspellings(_resolve(cfg.noise.misspellings_path)) if cfg.noise.misspellings_path else None
+    share = cfg.eval_pairs / (cfg.train_pairs + cfg.eval_pairs)
+    return {"seed": cfg.seed, "clean": cfg.clean, "noiser": Noiser(cfg.noise, real), "contam": contam,
+            "eval_share": share}
+
+
+def build_dataset(cfg: DataConfig) -> dict:
+    """Build train/eval pairs as configured; returns the stats (also in stats.json)."""
+    t0 = time.perf_counter()
+    run_dir = make_run_dir("data", cfg.run_name or None, cfg, cfg.seed, root=_resolve(cfg.runs_root))
+    dpaths = decontamination_paths(cfg)
+    contam, per_file = load_eval_keys(dpaths)
+    state = _state(cfg, contam)
+    workers = cfg.workers or os.cpu_count() or 1
+    writer = _PairWriter(_resolve(cfg.out_dir))
+    stats = Stats()
+    try:
+        passes = _fill(cfg, state, workers, writer, stats)
+        if not stats.split:
+            raise DataError("empty corpus: no usable sentence in " + ", ".join(s.name for s in cfg.sources)
+                            + f" (dropped: {dict(stats.dropped) or 'nothing read'})")
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    out = stats.to_dict()
+    elapsed = time.perf_counter() - t0
+    out.update(passes=passes, workers=workers, seconds=round(elapsed, 2),
+               pairs_per_second=round(sum(stats.split.values()) / elapsed, 1),
+               requested={"train": cfg.train_pairs, "eval": cfg.eval_pairs},
+               decontaminated_against={"files": per_file, "keys": len(contam)},
+               files={s: str(p) for s, p in writer.final.items()}, run_dir=str(run_dir))
+    short = {s: cfg.train_pairs if s == "train" else cfg.eval_pairs for s in ("train", "eval")}
+    out["shortfall"] = {s: n - stats.split[s] for s, n in short.items() if stats.split[s] < n}
+    atomic_write_json(run_dir / "stats.json", out)
+    atomic_write_text(run_dir / "samples.txt", _samples(writer.final["train"]))
+    return out
+
+
+def _fill(cfg: DataConfig, state: dict, workers: int, writer: _PairWriter, stats: Stats) -> int:
+    """Consume chunks pass after pass until both splits are full; returns passes used."""
+    want = {"train": cfg.train_pairs, "eval": cfg.eval_pairs}
+    seen_pairs: set[int] = set()
+    bar = tqdm(total=sum(want.values()), unit="pair", disable=not cfg.progress, file=sys.stderr)
+    try:
+        for pass_no in range(cfg.max_passes):
+            before = sum(stats.split.values())
+            seen: dict[int, str] = {}
+            for records, counts, notes in _run_chunks(_tasks(cfg, pass_no), workers, state):
+                for reason, n in counts.items():
+                    stats.drop(reason, n)
+                stats.note(notes)
+                for rec in records:
+                    if _take(rec, want, stats, writer, seen, seen_pairs):
+                        bar.update(1)
+                if all(stats.split[s] >= n for s, n in want.items()):
+                    return pass_no + 1
+            if sum(stats.split.values()) == before:
+                return pass_no + 1
+        return cfg.max_passes
+    finally:
+        bar.close()
+
+
+def _take(rec: tuple, want: dict, stats: Stats, writer: _PairWriter, seen: dict, seen_pairs: set) -> bool:
+    key, to_eval, errors, line, inp, out, given, source = rec
+    pair_h = hash((inp, out))
+    if pair_h in seen_pairs:
+        stats.drop("duplicate_pair")
+        return False
+    if not given:
+        kh = hash(key)
+        prev = seen.get(kh)
+        if prev is not None:
+            stats.drop("duplicate" if prev == out else "near_duplicate")
+            return False
+        seen[kh] = out
+    split = "eval" if to_eval else "train"
+    if stats.split[split] >= want[split]:
+        stats.drop(f"{split}_full")
+        return False
+    seen_pairs.add(pair_h)
+    writer.write(split, line)
+    stats.add(split, source, inp, out, errors)
+    return True
+
+
+def _samples(path: Path, n: int = 30) -> str:
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for i, line in enumerate(fh):
+            if i >= n:
+                break
+            row = json.loads(line)
+            out.append(f"IN : {row['input']}\nOUT: {row['output']}\n    {', '.join(row['errors']) or 'clean'}\n")
+    return "\n".join(out)

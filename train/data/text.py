@@ -1,0 +1,124 @@
+"""Clean-text handling: Project Gutenberg boilerplate, markup, Unicode and whitespace
+normalisation, sentence splitting, and the filter that keeps only prose sentences."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+from train.config import check
+
+# Gutenberg: the licence header runs until a START line, the footer from an END line.
+_GUT_START = re.compile(r"^\s*\*\*\*\s*START OF|^\*END\*THE SMALL PRINT|^\*END THE SMALL PRINT", re.I)
+_GUT_END = re.compile(r"^\s*\*\*\*\s*END OF|^\s*End of (the )?Project Gutenberg", re.I)
+_GUT_HEADER = re.compile(r"^\s*(The )?Project Gutenberg('s)? E-?Book of|^\s*\*\*\*START\*\*THE SMALL PRINT", re.I)
+
+
+def strip_gutenberg(lines: Iterable) -> Iterator[tuple[int, object]]:
+    """(line number, line) of a text file with every Gutenberg header/footer left out.
+    Works on concatenations of several books (big.txt) and on plain text (no-op)."""
+    skipping = False
+    for no, line in enumerate(lines, 1):
+        if isinstance(line, tuple):  # (number, line) pairs or a reader's skip record
+            no, line = line
+        if not isinstance(line, str):
+            yield no, line
+            continue
+        if skipping:
+            if _GUT_START.match(line):
+                skipping = False
+            continue
+        if _GUT_HEADER.match(line) or _GUT_END.match(line):
+            skipping = True
+            continue
+        yield no, line
+
+
+_MARKUP = [
+    (re.compile(r"<[^>\n]{1,200}>"), " "),                 # HTML/XML tags
+    (re.compile(r"\[(?:Illustration|Footnote|Sidenote)[^\]]*\]", re.I), " "),
+    (re.compile(r":[a-z]+:`([^`<]*?)(?:\s*<[^>]*>)?`"), r"\1"),  # reST roles :ref:`x`
+    (re.compile(r"``([^`]+)``"), r"`\1`"),                  # reST literals -> inline code
+    (re.compile(r"(?<!\w)_([^_\n]+)_(?!\w)"), r"\1"),       # Gutenberg _italics_
+    (re.compile(r"\s*--+\s*"), " - "),                      # old typewriter dashes
+]
+_TYPOGRAPHY = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"',
+                             "\u00a0": " ", "\u2014": " - ", "\u2013": "-", "\u2026": "...",
+                             "\u00ad": None, "\u200b": None, "\ufeff": None})
+_SPACES = re.compile(r"\s+")
+
+
+def normalize(text: str) -> str:
+    """NFC, straight quotes (what phone keyboards produce), single spaces, no markup."""
+    text = unicodedata.normalize("NFC", text).translate(_TYPOGRAPHY)
+    for rx, rep in _MARKUP:
+        text = rx.sub(rep, text)
+    return _SPACES.sub(" ", text).strip()
+
+
+_ABBREV = ("Mr", "Mrs", "Ms", "Dr", "St", "Prof", "Sr", "Jr", "vs", "etc", "e.g", "i.e", "cf", "No", "Mt", "Gen",
+           "Col", "Capt", "Lt", "Rev", "Hon", "Fig", "Vol", "approx", "Inc", "Ltd", "Co")
+_BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
+_ABBREV_END = re.compile(r"(?:\b(?:" + "|".join(re.escape(a) for a in _ABBREV) + r")|\b[A-Z])\.$")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Rule-based splitter: a sentence ends at . ! ? (plus closing quotes) followed by a
+    capital or digit, unless the period ends a known abbreviation or an initial."""
+    out, start = [], 0
+    for m in _BOUNDARY.finditer(text):
+        head = text[start:m.start()]
+        if _ABBREV_END.search(head):
+            continue
+        out.append(text[start:m.end()].strip())
+        start = m.end()
+    tail = text[start:].strip()
+    if tail:
+        out.append(tail)
+    return out
+
+
+@dataclass
+class CleanConfig:
+    min_words: int = 4
+    max_words: int = 40
+    min_chars: int = 12
+    max_chars: int = 300
+    max_line_chars: int = 100_000  # a longer raw line is skipped and counted (not prose)
+    min_letter_share: float = 0.75  # letters + spaces over all characters
+
+    def __post_init__(self) -> None:
+        check(1 <= self.min_words <= self.max_words, "clean: need 1 <= min_words <= max_words")
+        check(1 <= self.min_chars <= self.max_chars, "clean: need 1 <= min_chars <= max_chars")
+        check(self.max_line_chars >= self.max_chars, "clean: max_line_chars must be >= max_chars")
+        check(0.0 <= self.min_letter_share <= 1.0, "clean: min_letter_share must be in [0, 1]")
+
+
+_NOT_PROSE = re.compile(r"[{}\[\]<>=\\|#*~^]|>>>|::|\(\)|\.\.\.\.|https?://\S+\s*$|^\W|\s[a-z_]+\.[a-z_]+\(")
+_LETTER = re.compile(r"[A-Za-z ]")
+
+
+def reject_reason(s: str, cfg: CleanConfig) -> str | None:
+    """Why `s` is not a usable prose sentence (None when it is)."""
+    n = len(s)
+    if n < cfg.min_chars:
+        return "too_short"
+    if n > cfg.max_chars:
+        return "too_long"
+    words = s.count(" ") + 1
+    if words < cfg.min_words:
+        return "too_short"
+    if words > cfg.max_words:
+        return "too_long"
+    if _NOT_PROSE.search(s):
+        return "not_prose"
+    if len(_LETTER.findall(s)) < cfg.min_letter_share * n:
+        return "not_prose"
+    if s.isupper() or not any(c.islower() for c in s[:3] + s[-3:]):
+        return "not_prose"  # headings, ALL CAPS, lines that start/end in symbols
+    if s.count('"') % 2 or s.count("(") != s.count(")") or s.count("`") % 2:
+        return "unbalanced"
+    if s[-1] not in '.!?"\')' and s[0].isupper():
+        return "fragment"  # a capitalised line without final punctuation is a heading/label
+    return None
