@@ -34,7 +34,7 @@ def shell_v1(dev: LoopbackDevice, s: Stream, command: str) -> None:
     proc.stdin.close()
     try:
         while chunk := proc.stdout.read1(SYNC_DATA_MAX):
-            s.write(chunk)
+            s.write(dev.untranslate_output(chunk))
     finally:
         proc.wait()
 
@@ -53,7 +53,7 @@ def shell_v2(dev: LoopbackDevice, s: Stream, command: str, options: list[str]) -
     def pump(pipe, kind: int) -> None:
         try:
             while chunk := pipe.read1(SYNC_DATA_MAX):
-                send(kind, chunk)
+                send(kind, dev.untranslate_output(chunk))
         except (ConnectionError, OSError, ValueError):
             pass
 

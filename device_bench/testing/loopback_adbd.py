@@ -26,6 +26,7 @@ from pathlib import Path
 A_CNXN, A_OPEN, A_OKAY = 0x4E584E43, 0x4E45504F, 0x59414B4F
 A_CLSE, A_WRTE, A_AUTH = 0x45534C43, 0x45545257, 0x48545541
 A_VERSION = 0x01000001
+AUTH_TOKEN, AUTH_SIGNATURE = 1, 2
 MAX_PAYLOAD = 256 * 1024
 SYNC_DATA_MAX = 64 * 1024
 # Folders the device shell sees at these absolute paths live inside the sandbox.
@@ -187,7 +188,12 @@ class Connection:
     def _dispatch(self, cmd: int, arg0: int, arg1: int, data: bytes) -> None:
         if cmd == A_CNXN:
             self.max_payload = max(4096, min(arg1, MAX_PAYLOAD))
-            self.send(A_CNXN, A_VERSION, MAX_PAYLOAD, self.device.banner())
+            if self.device.authorized:
+                self.send(A_CNXN, A_VERSION, MAX_PAYLOAD, self.device.banner())
+            else:  # ask for a signature we will never accept: the host shows `unauthorized`
+                self.send(A_AUTH, AUTH_TOKEN, 0, os.urandom(20))
+        elif cmd == A_AUTH and arg0 == AUTH_SIGNATURE and not self.device.authorized:
+            self.send(A_AUTH, AUTH_TOKEN, 0, os.urandom(20))
         elif cmd == A_OPEN:
             self._open(arg0, data.rstrip(b"\0").decode("utf-8", "replace"))
         elif cmd == A_WRTE:
@@ -246,8 +252,10 @@ class Connection:
 class LoopbackDevice:
     """The daemon: listens on 127.0.0.1:port, serves each adb server connection."""
 
-    def __init__(self, root: str | Path, port: int = 0, props: dict[str, str] | None = None):
+    def __init__(self, root: str | Path, port: int = 0, props: dict[str, str] | None = None,
+                 authorized: bool = True):
         self.root = Path(root).resolve()
+        self.authorized = authorized  # False: behave like a phone whose user never taps "Allow"
         self.props = {**DEFAULT_PROPS, **(props or {})}
         self._want_port = port
         self.port = 0
@@ -290,6 +298,12 @@ class LoopbackDevice:
         for prefix in MAPPED_PREFIXES:
             command = command.replace(prefix, str(self.root) + prefix)
         return command
+
+    def untranslate_output(self, data: bytes) -> bytes:
+        """Sandbox paths in command output read as device paths again (best effort: a path
+        split across two output chunks stays as it is)."""
+        root = str(self.root).encode()
+        return data.replace(root + b"/", b"/") if root in data else data
 
     def shell_env(self) -> dict[str, str]:
         env = dict(os.environ)

@@ -1,0 +1,60 @@
+"""`python -m device_bench run --models M.pte ... --eval data/eval_data.json --devices host|all|SERIALS`
+
+Runs every model in every decoding mode on every device (devices in parallel), scores the
+device outputs on the host, and writes reports/<run>/ (report.json, benchmark_results.json,
+report.md, report.html) with reports/latest pointing at it. Rerun with the same --run to
+resume: finished units are kept, failed or missing ones are run again.
+Exit status: 0 all units ok, 1 some failed (partial report written), 2 bad input / no device.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from device_bench import adb
+from device_bench.config import CONFIG_DIR, BenchConfig
+from train.config import ConfigError, load_config, to_dict
+from train.runs import REPO_ROOT, default_run_name
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m device_bench", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    run = sub.add_parser("run", help="bench models on devices and write a report")
+    run.add_argument("--models", nargs="+", required=True, help=".pte files (tokenizer.json beside)")
+    run.add_argument("--eval", required=True, help="JSON Lines pairs {input, output}")
+    run.add_argument("--devices", default="host", help="host | all | SERIAL[,SERIAL...] (may include host)")
+    run.add_argument("--run", default=None, help="report name (default: a timestamp); reuse to resume")
+    run.add_argument("--config", default=str(CONFIG_DIR / "default.yaml"))
+    run.add_argument("--runner", default=None, help="runner binary for every device (overrides config)")
+    run.add_argument("--adb-port", type=int, default=None, help="adb server port (ANDROID_ADB_SERVER_PORT)")
+    run.add_argument("--no-html", action="store_true", help="skip plots (report.html)")
+    run.add_argument("overrides", nargs="*", help="config key=value overrides")
+    sub.add_parser("devices", help="list what adb sees").add_argument("--adb-port", type=int, default=None)
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        if args.cmd == "devices":
+            listing = adb._listing(adb.adb_client(port=args.adb_port))
+            print(adb.describe(listing))
+            return 0
+        cfg = load_config(BenchConfig, args.config, args.overrides)
+        from device_bench.run import run_bench
+
+        out = run_bench(cfg, args.models, args.eval, args.devices, args.run or default_run_name(),
+                        runner=args.runner, adb_port=args.adb_port, html=not args.no_html)
+    except (ConfigError, adb.DeviceError, ValueError) as exc:
+        print(f"device_bench: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"report: {out['html']}")
+    for err in out["report"]["errors"]:
+        print(f"device_bench: failed: {err}", file=sys.stderr)
+    return 0 if out["report"]["status"] == "complete" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

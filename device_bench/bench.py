@@ -1,0 +1,233 @@
+"""The bench flow: per device (in parallel) and per model and decoding mode, push the
+runner, the .pte and the requests, run, pull, detokenize and score on the host.
+
+Each (device, model, mode) is a *unit*; its record is written atomically to
+reports/<run>/units/ as soon as it ends, so a rerun with the same --run skips finished
+units and redoes failed ones (resume). A lost device fails its remaining units; a
+crashing or hanging runner fails only that unit; the bench always goes on.
+"""
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from tqdm import tqdm
+
+from device_bench import measure, protocol
+from device_bench.adb import DeviceError, DeviceLostError
+from device_bench.config import BenchConfig
+from device_bench.inputs import ModelInfo, build_requests, load_tokenizer
+from train.runs import atomic_write_json
+
+RUNNER_NAME = "typo_runner"
+
+
+def fingerprint(cfg: BenchConfig, model: ModelInfo, mode: str, n: int, eval_sha: str) -> dict:
+    """What must match for a finished unit to be reused by a rerun."""
+    return {"model_sha256": model.sha256, "mode": mode, "n": n, "eval_sha256": eval_sha,
+            "max_new_tokens": cfg.max_new_tokens, "warmup": cfg.warmup, "reps": cfg.reps,
+            "threads": cfg.threads, "draft_len": cfg.draft_len if mode == "copy" else None}
+
+
+def unit_path(run_dir: Path, device: str, model: str, mode: str) -> Path:
+    safe = device.replace(":", "_").replace("/", "_")
+    return run_dir / "units" / f"{safe}__{model}__{mode}.json"
+
+
+class Prepared:
+    """Host-side inputs shared by every device: tokenizers, requests files, eval set."""
+
+    def __init__(self, cfg: BenchConfig, models: list[ModelInfo], samples: list[dict],
+                 run_dir: Path, eval_sha: str):
+        self.cfg, self.models, self.samples, self.run_dir = cfg, models, samples, run_dir
+        self.eval_sha = eval_sha
+        self.tokenizers, self.requests, self.request_files = {}, {}, {}
+        for m in models:
+            tok = load_tokenizer(m)
+            reqs = build_requests(tok, samples, cfg.max_new_tokens, m.max_seq_len)
+            path = run_dir / "inputs" / f"requests-{m.name}.jsonl"
+            protocol.write_requests(path, reqs)
+            self.tokenizers[m.name], self.requests[m.name], self.request_files[m.name] = tok, reqs, path
+
+
+def runner_argv(runner: str, model: str, req: str, res: str, summ: str, cfg: BenchConfig,
+                mode: str) -> list[str]:
+    argv = [runner, "--model", model, "--requests", req, "--results", res, "--summary", summ,
+            "--warmup", str(cfg.warmup), "--reps", "1"]
+    if cfg.threads:
+        argv += ["--threads", str(cfg.threads)]
+    if cfg.request_timeout_ms:
+        argv += ["--timeout-ms", str(cfg.request_timeout_ms)]
+    argv += ["--speculate", "copy" if mode == "copy" else "none"]
+    if mode == "copy":
+        argv += ["--draft-len", str(cfg.draft_len)]
+    return argv
+
+
+def describe_exit(code: int) -> str:
+    if code in (124, 137):
+        return f"runner timed out (exit {code}: killed at the deadline)"
+    if code > 128 and code - 128 in signal.Signals._value2member_map_:
+        return f"runner crashed: exit {code} ({signal.Signals(code - 128).name})"
+    return f"runner failed: exit {code}"
+
+
+def run_rep(target, remote: dict, local_dir: Path, cfg: BenchConfig, mode: str, rep: int) -> dict:
+    """One runner process: run, pull results and summary. Raises DeviceLostError."""
+    res_r, sum_r = (target.remote_path(f"{remote['tag']}-{rep}.{ext}") for ext in ("jsonl", "json"))
+    for r in (res_r, sum_r):
+        target.remove(r)
+    argv = runner_argv(remote["runner"], remote["model"], remote["requests"], res_r, sum_r, cfg, mode)
+    out = target.run(argv, cfg.timeout_s)
+    rec = {"rep": rep, "returncode": out.returncode, "wall_s": out.wall_s,
+           "stderr_tail": out.stderr[-2000:], "results": [], "summary": {}}
+    res_l, sum_l = local_dir / f"{remote['tag']}-{rep}.jsonl", local_dir / f"{remote['tag']}-{rep}.json"
+    if target.pull(res_r, res_l):
+        rec["results"] = protocol.read_results(res_l)
+    if target.pull(sum_r, sum_l):  # a fatal runner error still leaves a summary saying why
+        rec["summary"] = protocol.read_summary(sum_l)
+    if out.returncode != 0:
+        rec["error"] = f"{describe_exit(out.returncode)}: {out.stderr.strip()[-300:]}"
+    return rec
+
+
+def score_unit(unit: dict, prep: Prepared, model: ModelInfo) -> None:
+    """Detokenize the first complete repetition and score it with the eval metrics."""
+    from train.evaluate import score_outputs
+    from train.prompt import decode_answer
+
+    rep = next((r for r in unit["reps"] if not r.get("error") and r["results"]), None)
+    if rep is None:
+        return
+    tok = prep.tokenizers[model.name]
+    by_id = {r["id"]: r for r in rep["results"] if not r.get("warmup")}
+    outputs = [decode_answer(tok, by_id[s["id"]]["output_ids"]) if s["id"] in by_id
+               and not by_id[s["id"]].get("error") else "" for s in prep.samples]
+    scores = score_outputs([s["input"] for s in prep.samples], [s["output"] for s in prep.samples],
+                           outputs, case_insensitive=prep.cfg.case_insensitive)
+    unit["outputs"] = outputs
+    unit["output_ids"] = {s["id"]: by_id[s["id"]].get("output_ids") for s in prep.samples if s["id"] in by_id}
+    unit["accuracy"] = {"guarded": scores["guarded"], "raw": scores["raw"]}
+    unit["rows"] = scores.get("rows", [])
+
+
+def run_unit(target, model: ModelInfo, mode: str, prep: Prepared, runner: Path) -> dict:
+    cfg = prep.cfg
+    unit = {"device": target.serial, "model": model.name, "mode": mode, "status": "failed",
+            "error": None, "reps": [], "started": time.time(),
+            "fingerprint": fingerprint(cfg, model, mode, len(prep.samples), prep.eval_sha)}
+    local_dir = prep.run_dir / "raw" / target.serial.replace(":", "_")
+    local_dir.mkdir(parents=True, exist_ok=True)
+    remote = {"runner": target.push(runner, RUNNER_NAME), "model": target.push(model.path, model.path.name),
+              "requests": target.push(prep.request_files[model.name], f"requests-{model.sha256[:12]}.jsonl"),
+              "tag": f"results-{model.name}-{mode}"}
+    prompt_len = {r["id"]: len(r["prompt_ids"]) for r in prep.requests[model.name]}
+    for rep in range(cfg.reps):
+        rec = run_rep(target, remote, local_dir, cfg, mode, rep)
+        rec["metrics"] = measure.rep_metrics(rec["results"], prompt_len, rec["summary"])
+        unit["reps"].append(rec)
+        if rec.get("error"):
+            unit["error"] = rec["error"]
+            break  # a crash or timeout is recorded; the bench moves on to the next unit
+    unit["status"] = "ok" if unit["error"] is None else "failed"
+    unit["metrics"] = measure.unit_metrics(unit["reps"])
+    score_unit(unit, prep, model)
+    unit["finished"] = time.time()
+    return unit
+
+
+def pick_runner(target, facts: dict, cfg: BenchConfig, override: str | None) -> Path:
+    if override:
+        path = Path(override)
+    elif target.kind == "host" or "arm64" not in str(facts.get("abi") or ""):
+        path = Path(cfg.runner_host)  # host mode, or an x86_64 device (emulator, loopback)
+    else:
+        path = Path(cfg.runner_android)
+    if not path.is_file():
+        hint = "make runner" if path == Path(cfg.runner_host) else "make android-runner"
+        raise DeviceError(f"runner binary not found: {path} (build it with `{hint}`)")
+    return path
+
+
+def run_device(target, prep: Prepared, runner_override: str | None, done: dict,
+               on_unit) -> dict:
+    """All units of one device, in order; returns {"facts", "error"}."""
+    cfg = prep.cfg
+    todo = [(m, mode) for m in prep.models for mode in cfg.modes]
+    info = {"serial": target.serial, "kind": target.kind, "facts": {}, "error": None}
+    lost = None
+    try:
+        target.prepare()
+        info["facts"] = target.facts()
+        runner = pick_runner(target, info["facts"], cfg, runner_override)
+    except DeviceError as exc:
+        info["error"], lost = str(exc), exc
+    bar = tqdm(todo, desc=f"bench {target.serial}", unit="run", leave=False)
+    for i, (model, mode) in enumerate(bar):
+        key = (target.serial, model.name, mode)
+        if key in done:
+            continue  # finished in an earlier run with the same inputs
+        if lost is not None:
+            on_unit(failed_unit(target.serial, model, mode, prep, f"not run: {lost}"))
+            continue
+        try:
+            unit = run_unit(target, model, mode, prep, runner)
+        except DeviceLostError as exc:
+            lost, info["error"] = exc, str(exc)
+            unit = failed_unit(target.serial, model, mode, prep, str(exc))
+        except (DeviceError, protocol.ProtocolError) as exc:
+            unit = failed_unit(target.serial, model, mode, prep, str(exc))
+        on_unit(unit)
+        if cfg.cooldown_s and i + 1 < len(todo):
+            time.sleep(cfg.cooldown_s)  # let the SoC cool between models
+    if lost is None:
+        try:
+            target.cleanup(cfg.keep_files)
+        except DeviceError as exc:
+            info["error"] = f"cleanup failed: {exc}"
+    return info
+
+
+def failed_unit(serial: str, model: ModelInfo, mode: str, prep: Prepared, error: str) -> dict:
+    return {"device": serial, "model": model.name, "mode": mode, "status": "failed", "error": error,
+            "reps": [], "metrics": measure.unit_metrics([]), "started": time.time(),
+            "finished": time.time(),
+            "fingerprint": fingerprint(prep.cfg, model, mode, len(prep.samples), prep.eval_sha)}
+
+
+def load_done(run_dir: Path, prep: Prepared) -> dict:
+    """Finished units of an earlier run with the same fingerprint (resume)."""
+    done = {}
+    for path in sorted((run_dir / "units").glob("*.json")):
+        try:
+            unit = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue  # unreadable = not done; it will be redone
+        model = next((m for m in prep.models if m.name == unit.get("model")), None)
+        if model is None or unit.get("status") != "ok":
+            continue
+        want = fingerprint(prep.cfg, model, unit["mode"], len(prep.samples), prep.eval_sha)
+        if unit.get("fingerprint") == want:
+            done[(unit["device"], unit["model"], unit["mode"])] = unit
+    return done
+
+
+def run_all(targets: list, prep: Prepared, runner_override: str | None) -> tuple[list, dict]:
+    """Devices in parallel (one thread each); returns (units, device infos)."""
+    done = load_done(prep.run_dir, prep)
+    units = dict(done)
+    lock = threading.Lock()
+
+    def on_unit(unit: dict) -> None:
+        atomic_write_json(unit_path(prep.run_dir, unit["device"], unit["model"], unit["mode"]), unit)
+        with lock:
+            units[(unit["device"], unit["model"], unit["mode"])] = unit
+
+    with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
+        infos = list(pool.map(lambda t: run_device(t, prep, runner_override, done, on_unit), targets))
+    order = [(t.serial, m.name, mode) for t in targets for m in prep.models for mode in prep.cfg.modes]
+    return [units[k] for k in order if k in units], {i["serial"]: i for i in infos}

@@ -1,0 +1,44 @@
+"""Typed bench config (device_bench/configs/default.yaml + key=value overrides)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from train.config import check
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+MODES = ("plain", "copy")
+
+
+@dataclass
+class BenchConfig:
+    limit: int = 0
+    max_new_tokens: int = 96
+    warmup: int = 2
+    reps: int = 3
+    threads: int = 0
+    modes: list[str] = field(default_factory=lambda: list(MODES))
+    draft_len: int = 4
+    cooldown_s: float = 0.0
+    timeout_s: float = 1800.0
+    request_timeout_ms: int = 0
+    remote_dir: str = "/data/local/tmp/typo_bench"
+    keep_files: bool = False
+    baselines: list[str] = field(default_factory=lambda: ["identity", "symspell"])
+    case_insensitive: bool = False
+    runner_host: str = "android_runner/build/host/typo_runner"
+    runner_android: str = "android_runner/build/android-arm64/typo_runner"
+    reports_dir: str = "reports"
+
+    def __post_init__(self) -> None:
+        check(self.limit >= 0, f"limit must be >= 0, got {self.limit}")
+        check(self.max_new_tokens >= 1, f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        check(self.warmup >= 0 and self.reps >= 1, "warmup must be >= 0 and reps >= 1")
+        check(self.threads >= 0, f"threads must be >= 0, got {self.threads}")
+        check(bool(self.modes) and all(m in MODES for m in self.modes),
+              f"modes must be a non-empty subset of {list(MODES)}, got {self.modes}")
+        check(len(set(self.modes)) == len(self.modes), f"modes repeats an entry: {self.modes}")
+        check(self.draft_len >= 1, f"draft_len must be >= 1, got {self.draft_len}")
+        check(self.cooldown_s >= 0 and self.timeout_s > 0, "cooldown_s >= 0 and timeout_s > 0")
+        check(self.remote_dir.startswith("/data/local/tmp/") and ".." not in self.remote_dir,
+              f"remote_dir must be inside /data/local/tmp/, got {self.remote_dir!r}")

@@ -1,0 +1,137 @@
+"""Self-contained report.html: tables plus matplotlib plots embedded as base64 PNGs."""
+from __future__ import annotations
+
+import base64
+import html
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: no display on CI or over ssh
+import matplotlib.pyplot as plt  # noqa: E402
+
+from device_bench import report as rp  # noqa: E402
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def plot_latency(report: dict) -> str | None:
+    """Sentence-latency distribution per (device, model, mode)."""
+    units = [u for u in report["units"] if rp.latencies(u)]
+    if not units:
+        return None
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(units)), 4))
+    ax.boxplot([rp.latencies(u) for u in units], showfliers=True)
+    ax.set_xticks(range(1, len(units) + 1))
+    ax.set_xticklabels([f"{u['model']}\n{u['mode']}\n{u['device']}" for u in units], fontsize=7)
+    ax.set_ylabel("sentence latency (ms)")
+    ax.set_title("Latency distribution per model (all reps, warm-up excluded)")
+    ax.grid(axis="y", alpha=0.3)
+    return _png(fig)
+
+
+def plot_tradeoff(report: dict) -> str | None:
+    """Accuracy vs latency, marker area ~ .pte size; baselines as horizontal lines."""
+    pts = [u for u in report["units"] if u.get("accuracy") and rp.med(u, "latency_p50_ms")]
+    if not pts:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    sizes = [report["models"][u["model"]]["size_bytes"] for u in pts]
+    scale = 900 / max(sizes)
+    for u, size in zip(pts, sizes):
+        q = report["models"][u["model"]]["quantization"]
+        x, y = rp.med(u, "latency_p50_ms"), u["accuracy"]["guarded"].get("exact_match") or 0
+        ax.scatter([x], [y], s=max(30, size * scale), alpha=0.5, marker="o" if u["mode"] == "plain" else "s")
+        ax.annotate(f"{q} {u['mode']}\n{size / 1e6:.1f} MB, {u['device']}", (x, y), fontsize=7)
+    for i, (name, b) in enumerate(report["baselines"].items()):
+        v = (b.get("guarded") or {}).get("exact_match")
+        if v is not None:
+            ax.axhline(v, ls="--", lw=1, color=f"C{i + 3}", label=f"{name} (host baseline)")
+    ax.set_xlabel("p50 sentence latency (ms)")
+    ax.set_ylabel("exact match (guarded)")
+    ax.set_title("Accuracy vs latency vs size (marker area = .pte size)")
+    if report["baselines"]:
+        ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def plot_devices(report: dict) -> str | None:
+    """Per-device comparison: p50 latency per model and mode, one bar group per device."""
+    units = [u for u in report["units"] if rp.med(u, "latency_p50_ms")]
+    devices = sorted({u["device"] for u in units})
+    keys = sorted({(u["model"], u["mode"]) for u in units})
+    if not units:
+        return None
+    fig, ax = plt.subplots(figsize=(max(6, 2 * len(devices) + 2), 4))
+    width = 0.8 / len(keys)
+    for j, key in enumerate(keys):
+        vals = [next((rp.med(u, "latency_p50_ms") for u in units if (u["device"], u["model"], u["mode"])
+                      == (d, *key)), 0) for d in devices]
+        ax.bar([i + j * width for i in range(len(devices))], vals, width, label=f"{key[0]} {key[1]}")
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(devices))])
+    ax.set_xticklabels(devices, fontsize=8)
+    ax.set_ylabel("p50 sentence latency (ms)")
+    ax.set_title("Per-device comparison")
+    ax.legend(fontsize=7)
+    ax.grid(axis="y", alpha=0.3)
+    return _png(fig)
+
+
+def plot_modes(report: dict) -> str | None:
+    """Issue 9: plain vs copy-speculative: mean latency and forwards per output token."""
+    rows = [r for r in report["mode_comparison"] if r["plain_latency_mean_ms"] and r["copy_latency_mean_ms"]]
+    if not rows:
+        return None
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
+    labels = [f"{r['model']}\n{r['device']}" for r in rows]
+    xs = range(len(rows))
+    for ax, key, title in ((a, "latency_mean_ms", "mean sentence latency (ms)"),
+                           (b, "forwards_per_token", "forwards per output token")):
+        ax.bar([x - 0.2 for x in xs], [r[f"plain_{key}"] or 0 for r in rows], 0.4, label="plain")
+        ax.bar([x + 0.2 for x in xs], [r[f"copy_{key}"] or 0 for r in rows], 0.4, label="copy")
+        ax.set_xticks(list(xs))
+        ax.set_xticklabels(labels, fontsize=7)
+        ax.set_title(title)
+        ax.legend(fontsize=7)
+        ax.grid(axis="y", alpha=0.3)
+    return _png(fig)
+
+
+def _html_table(headers: list[str], rows: list[list]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(rp._fmt(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+CSS = ("body{font-family:sans-serif;margin:2em;max-width:1300px}table{border-collapse:collapse;"
+       "margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}"
+       "td:first-child,th:first-child{text-align:left}.err{color:#a00}img{max-width:100%}")
+
+
+def render_html(report: dict) -> str:
+    plots = [("Latency distribution", plot_latency(report)), ("Accuracy vs size vs latency", plot_tradeoff(report)),
+             ("Per-device comparison", plot_devices(report)), ("Plain vs copy-speculative", plot_modes(report))]
+    errs = "".join(f"<li class=err>{html.escape(e)}</li>" for e in report["errors"])
+    parts = [f"<!doctype html><html><head><meta charset=utf-8><title>bench {html.escape(report['run'])}</title>"
+             f"<style>{CSS}</style></head><body>",
+             f"<h1>Device bench <code>{html.escape(report['run'])}</code> ({report['status']})</h1>",
+             f"<p>Eval <code>{html.escape(report['eval']['path'])}</code>: {report['eval']['n']} sentences, "
+             f"{report['config']['reps']} repetitions (median shown), warm-up {report['config']['warmup']}.</p>",
+             f"<h2>Errors</h2><ul>{errs}</ul>" if errs else "",
+             "<h2>Devices</h2>", _html_table(rp.DEVICE_HEADERS, rp.device_rows(report)),
+             "<h2>Speed and memory</h2>", _html_table(rp.PERF_HEADERS, rp.perf_rows(report)),
+             "<h2>Plain vs copy-speculative decoding</h2>", _html_table(rp.MODE_HEADERS, rp.mode_rows(report)),
+             "<h2>Accuracy (guard on)</h2>", _html_table(rp.ACC_HEADERS, rp.accuracy_rows(report))]
+    for title, png in plots:
+        if png:
+            parts.append(f"<h2>{title}</h2><img alt='{title}' src='data:image/png;base64,{png}'>")
+    parts.append("<h2>Definitions</h2><ul>" + "".join(
+        f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in report["definitions"].items()) + "</ul>")
+    return "\n".join(parts) + "</body></html>\n"

@@ -1,0 +1,137 @@
+"""Bench inputs on the host: eval pairs, models (+ tokenizer and metadata), requests."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from device_bench.adb import sha256_file
+from train import prompt
+
+
+class BenchInputError(ValueError):
+    """A bench input (eval file, model, tokenizer) is missing or malformed."""
+
+
+def load_eval(path: str | Path, limit: int = 0) -> list[dict]:
+    """JSON Lines pairs {"input", "output"} -> [{"id", "input", "output"}] (first `limit`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise BenchInputError(f"eval file not found: {path} (run `make data`, or pass --eval)")
+    rows = []
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BenchInputError(f"{path}:{i}: not JSON ({exc})") from None
+        if not isinstance(obj, dict) or not isinstance(obj.get("input"), str) \
+                or not isinstance(obj.get("output"), str):
+            raise BenchInputError(f"{path}:{i}: needs string fields `input` and `output`")
+        rows.append({"id": f"s{len(rows):05d}", "input": obj["input"], "output": obj["output"]})
+        if limit and len(rows) >= limit:
+            break
+    if not rows:
+        raise BenchInputError(f"{path}: no eval pairs")
+    return rows
+
+
+def _find_key(obj: Any, key: str) -> Any:
+    """First value of `key` anywhere in nested metadata (its layout belongs to export)."""
+    if isinstance(obj, dict):
+        if key in obj:
+            return obj[key]
+        for v in obj.values():
+            found = _find_key(v, key)
+            if found is not None:
+                return found
+    return None
+
+
+@dataclass
+class ModelInfo:
+    path: Path
+    name: str
+    size_bytes: int
+    sha256: str
+    metadata: dict = field(default_factory=dict)
+    tokenizer_path: Path | None = None
+
+    @property
+    def quantization(self) -> str:
+        q = _find_key(self.metadata, "quantization") or _find_key(self.metadata, "recipe")
+        if isinstance(q, dict):
+            q = q.get("name") or json.dumps(q, sort_keys=True)
+        if q:
+            return str(q)
+        for tag in ("int4", "int8", "fp32", "fp16"):
+            if tag in self.name:
+                return tag
+        return "unknown"
+
+    @property
+    def max_seq_len(self) -> int | None:
+        v = _find_key(self.metadata, "max_seq_len")
+        return int(v) if isinstance(v, int) else None
+
+    def describe(self) -> dict:
+        return {"path": str(self.path), "name": self.name, "size_bytes": self.size_bytes,
+                "sha256": self.sha256, "quantization": self.quantization, "backend": self.backend,
+                "max_seq_len": self.max_seq_len, "metadata": self.metadata}
+
+    @property
+    def backend(self) -> str:
+        return str(_find_key(self.metadata, "backend") or "xnnpack")
+
+
+def load_model_info(path: str | Path) -> ModelInfo:
+    path = Path(path)
+    if not path.is_file():
+        raise BenchInputError(f"model not found: {path} (run `make export`)")
+    meta_path = path.with_suffix(".json")
+    meta = {}
+    if meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise BenchInputError(f"{meta_path}: metadata is not JSON ({exc})") from None
+    tok = path.parent / "tokenizer.json"
+    return ModelInfo(path, path.stem, path.stat().st_size, sha256_file(path), meta,
+                     tok if tok.is_file() else None)
+
+
+def load_tokenizer(model: ModelInfo):
+    """The tokenizer beside the .pte: a HF tokenizer folder, or tokenizer.json + the
+    chat template recorded in the export metadata."""
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    folder = model.path.parent
+    if (folder / "tokenizer_config.json").is_file():
+        tok = AutoTokenizer.from_pretrained(folder)
+    elif model.tokenizer_path is not None:
+        tok = PreTrainedTokenizerFast(tokenizer_file=str(model.tokenizer_path))
+    else:
+        raise BenchInputError(f"no tokenizer.json beside {model.path} (export writes one)")
+    if not getattr(tok, "chat_template", None):
+        template = _find_key(model.metadata, "chat_template")
+        if not template:
+            raise BenchInputError(f"{model.path}: tokenizer has no chat template and the metadata "
+                                  f"{model.path.with_suffix('.json')} records none")
+        tok.chat_template = template
+    return tok
+
+
+def build_requests(tok, samples: list[dict], max_new_tokens: int, max_seq_len: int | None) -> list[dict]:
+    """Prompt ids per sentence (the prompt module formats them); caps new tokens so
+    prompt + answer fits the model's static cache."""
+    out = []
+    for s in samples:
+        ids = prompt.prompt_ids(tok, s["input"])
+        room = max_new_tokens if max_seq_len is None else min(max_new_tokens, max_seq_len - len(ids))
+        if room < 1:
+            raise BenchInputError(f"eval sentence {s['id']} ({len(ids)} prompt tokens) does not fit "
+                                  f"max_seq_len {max_seq_len}; shorten it or raise limit")
+        out.append({"id": s["id"], "prompt_ids": ids, "max_new_tokens": room})
+    return out

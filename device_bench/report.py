@@ -1,0 +1,187 @@
+"""The report: reports/<run>/report.json (primary, raw samples), benchmark_results.json
+(ExecuTorch Android benchmark app layout), report.md and a self-contained report.html.
+reports/latest points at the newest run."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from device_bench.measure import all_latencies
+from train.runs import atomic_write_json, atomic_write_text, env_info, point_latest
+
+SCHEMA = 1
+ACCURACY_KEYS = ("exact_match", "f0_5", "word_accuracy", "correction_rate", "over_correction_rate",
+                 "cer_after")
+
+
+def med(unit: dict, key: str):
+    return (unit.get("metrics") or {}).get(key, {}).get("median")
+
+
+def compare_modes(units: list[dict]) -> list[dict]:
+    """Issue 9: plain vs copy-speculative side by side per device and model."""
+    by = {(u["device"], u["model"], u["mode"]): u for u in units}
+    out = []
+    for (dev, model, mode), plain in by.items():
+        copy = by.get((dev, model, "copy"))
+        if mode != "plain" or copy is None:
+            continue
+        row = {"device": dev, "model": model, "status": "ok" if plain["status"] == copy["status"] == "ok"
+               else "failed"}
+        for key in ("latency_p50_ms", "latency_mean_ms", "forwards_per_token", "acceptance_rate"):
+            row[f"plain_{key}"], row[f"copy_{key}"] = med(plain, key), med(copy, key)
+        p, c = row["plain_latency_mean_ms"], row["copy_latency_mean_ms"]
+        row["speedup_mean_latency"] = p / c if p and c else None  # same run, same device
+        a, b = plain.get("output_ids"), copy.get("output_ids")
+        row["outputs_identical"] = (a == b) if a is not None and b is not None else None
+        out.append(row)
+    return out
+
+
+def build_report(run: str, cfg_dict: dict, models: list, samples: list[dict], eval_info: dict,
+                 units: list[dict], devices: dict, baselines: dict) -> dict:
+    failed = [u for u in units if u["status"] != "ok"]
+    return {
+        "schema": SCHEMA, "run": run, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "status": "complete" if not failed else "partial",
+        "errors": [f"{u['device']} / {u['model']} / {u['mode']}: {u['error']}" for u in failed]
+        + [f"{s}: {d['error']}" for s, d in devices.items() if d.get("error")],
+        "config": cfg_dict, "env": env_info(None), "eval": eval_info,
+        "definitions": {
+            "sentence latency": "runner total_ms per request (prefill + decode), warm-up excluded",
+            "prefill tok/s": "prompt tokens / prefill time", "decode tok/s": "new tokens / decode time",
+            "forwards per token": "forward calls / new tokens",
+            "acceptance rate": "accepted / drafted tokens (copy mode)",
+            "spread": "median, min and max over repetitions (separate runner processes)",
+        },
+        "models": {m.name: m.describe() for m in models},
+        "devices": devices, "units": units, "mode_comparison": compare_modes(units),
+        "baselines": baselines, "samples": samples,
+    }
+
+
+def _device_info(facts: dict) -> dict:
+    os_name = f"Android {facts['android_version']}" if facts.get("android_version") else facts.get("os")
+    return {"device": facts.get("model"), "arch": facts.get("abi"), "os": os_name,
+            "totalMem": facts.get("ram_total_kb"), "availMem": facts.get("ram_available_kb"),
+            "soc": facts.get("soc"), "serial": facts.get("serial")}
+
+
+def benchmark_results(report: dict) -> list[dict]:
+    """One record per metric, as ExecuTorch's Android benchmark app writes them."""
+    rows = []
+    for u in report["units"]:
+        m = report["models"][u["model"]]
+        name = u["model"] if u["mode"] == "plain" else f"{u['model']}+copy"
+        head = {"benchmarkModel": {"name": name, "backend": m["backend"], "quantization": m["quantization"]},
+                "deviceInfo": _device_info(report["devices"].get(u["device"], {}).get("facts", {}))}
+        values = {"load_status": 0 if u["status"] == "ok" else 1,
+                  "model_load_time(ms)": med(u, "model_load_ms"), "ttft(ms)": med(u, "ttft_mean_ms"),
+                  "prefill_token_per_sec": med(u, "prefill_tok_s"), "token_per_sec": med(u, "decode_tok_s"),
+                  "avg_inference_latency(ms)": med(u, "latency_mean_ms"),
+                  "p50_sentence_latency(ms)": med(u, "latency_p50_ms"),
+                  "p90_sentence_latency(ms)": med(u, "latency_p90_ms"),
+                  "p99_sentence_latency(ms)": med(u, "latency_p99_ms"),
+                  "peak_rss(kb)": med(u, "peak_rss_kb"), "model_size(bytes)": m["size_bytes"],
+                  "forwards_per_token": med(u, "forwards_per_token")}
+        values.update({f"{k}(guarded)": (u.get("accuracy") or {}).get("guarded", {}).get(k)
+                       for k in ("exact_match", "f0_5")})
+        for metric, value in values.items():
+            if value is not None:
+                rows.append({**head, "metric": metric, "actualValue": value, "targetValue": 0})
+    return rows
+
+
+def _fmt(v, digits: int = 3) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}" if abs(v) < 1000 else f"{v:.0f}"
+    return str(v)
+
+
+def _table(headers: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(_fmt(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def perf_rows(report: dict) -> list[list]:
+    rows = []
+    for u in report["units"]:
+        m = report["models"][u["model"]]
+        rows.append([u["device"], u["model"], m["quantization"], u["mode"], u["status"],
+                     med(u, "model_load_ms"), med(u, "ttft_mean_ms"), med(u, "prefill_tok_s"),
+                     med(u, "decode_tok_s"), med(u, "latency_p50_ms"), med(u, "latency_p90_ms"),
+                     med(u, "latency_p99_ms"), med(u, "peak_rss_kb"), m["size_bytes"] / 1e6])
+    return rows
+
+
+PERF_HEADERS = ["device", "model", "quant", "mode", "status", "load ms", "TTFT ms", "prefill tok/s",
+                "decode tok/s", "p50 ms", "p90 ms", "p99 ms", "peak RSS kB", "size MB"]
+
+
+def accuracy_rows(report: dict) -> list[list]:
+    rows = []
+    for u in report["units"]:
+        acc = u.get("accuracy") or {}
+        rows.append([f"{u['model']} ({u['mode']}) on {u['device']}"] +
+                    [acc.get("guarded", {}).get(k) for k in ACCURACY_KEYS] + [acc.get("raw", {}).get("exact_match")])
+    for name, b in report["baselines"].items():
+        rows.append([f"baseline: {name} (host)"] + [b.get("guarded", {}).get(k) for k in ACCURACY_KEYS]
+                    + [b.get("raw", {}).get("exact_match")])
+    return rows
+
+
+ACC_HEADERS = ["corrector"] + list(ACCURACY_KEYS) + ["exact_match (raw)"]
+MODE_HEADERS = ["device", "model", "plain p50 ms", "copy p50 ms", "speedup (mean)", "plain fwd/tok",
+                "copy fwd/tok", "acceptance", "identical outputs"]
+
+
+def mode_rows(report: dict) -> list[list]:
+    return [[r["device"], r["model"], r["plain_latency_p50_ms"], r["copy_latency_p50_ms"],
+             r["speedup_mean_latency"], r["plain_forwards_per_token"], r["copy_forwards_per_token"],
+             r["copy_acceptance_rate"], r["outputs_identical"]] for r in report["mode_comparison"]]
+
+
+def device_rows(report: dict) -> list[list]:
+    rows = []
+    for serial, d in report["devices"].items():
+        f = d.get("facts") or {}
+        rows.append([serial, f.get("model"), f.get("soc"), f.get("android_version") or f.get("os"),
+                     f.get("abi"), (f.get("ram_total_kb") or 0) / 1e6 or None,
+                     ", ".join(f"{k} {v:.0f}C" for k, v in list((f.get("thermal_c") or {}).items())[:3]) or "-"])
+    return rows
+
+
+DEVICE_HEADERS = ["serial", "model", "SoC", "Android/OS", "ABI", "RAM GB", "thermal"]
+
+
+def markdown(report: dict) -> str:
+    parts = [f"# Device bench `{report['run']}` ({report['status']})", "",
+             f"Eval: `{report['eval']['path']}`, {report['eval']['n']} sentences; "
+             f"{report['config']['reps']} repetitions (median shown), warm-up {report['config']['warmup']}.", ""]
+    if report["errors"]:
+        parts += ["## Errors", ""] + [f"- {e}" for e in report["errors"]] + [""]
+    parts += ["## Devices", "", _table(DEVICE_HEADERS, device_rows(report)), "",
+              "## Speed and memory", "", _table(PERF_HEADERS, perf_rows(report)), "",
+              "## Plain vs copy-speculative decoding", "", _table(MODE_HEADERS, mode_rows(report)), "",
+              "## Accuracy (guard on; raw exact match last)", "", _table(ACC_HEADERS, accuracy_rows(report)), "",
+              "## Definitions", ""] + [f"- **{k}**: {v}" for k, v in report["definitions"].items()]
+    return "\n".join(parts) + "\n"
+
+
+def write_report(run_dir: Path, report: dict, html: bool = True) -> Path:
+    atomic_write_json(run_dir / "report.json", report)
+    atomic_write_json(run_dir / "benchmark_results.json", benchmark_results(report))
+    atomic_write_text(run_dir / "report.md", markdown(report))
+    if html:
+        from device_bench.html import render_html
+
+        atomic_write_text(run_dir / "report.html", render_html(report))
+    point_latest(run_dir.parent / "latest", run_dir)
+    return run_dir / "report.html"
+
+
+def latencies(unit: dict) -> list[float]:
+    return all_latencies(unit.get("reps", []))
