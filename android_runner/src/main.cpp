@@ -189,7 +189,7 @@ int fatal(const Options& o, const std::string& msg, const Observer& obs, double 
   std::cerr << "typo_runner: fatal: " << msg << "\n";
   try {
     std::string lines;
-    for (const Request& r : read_requests(o.requests, nullptr)) lines += error_json(r, msg).dump() + "\n";
+    for (const Request& r : read_requests(o.requests, nullptr)) lines += error_json(r, r.error.empty() ? msg : r.error).dump() + "\n";
     write_atomic(o.results, lines);
   } catch (const std::exception&) {  // unreadable requests: the summary below says why
   }
