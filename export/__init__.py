@@ -1,0 +1,1 @@
+"""Export stage: trained model -> ExecuTorch `.pte` (XNNPACK), host runtime, verification."""

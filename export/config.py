@@ -1,0 +1,29 @@
+"""Typed export config (export/configs/*.yaml + key=value overrides)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from train.config import check
+
+
+@dataclass
+class ExportConfig:
+    model: str = "models/checkpoint"  # training run dir, merged model dir, or adapter dir
+    base: str = ""  # base model to merge an adapter onto (default: the adapter's own record)
+    recipes: list[str] = field(default_factory=lambda: ["xnnpack-int8", "xnnpack-int4"])
+    out_dir: str = "models"
+    name: str = "typing-corrector"
+    max_seq_len: int = 512  # static KV cache size = longest prompt + answer
+    group_size: int = 32  # int4 weight groups (xnnpack-int4)
+    eval_data: str = "auto"  # pairs whose prompt+answer must fit max_seq_len; auto = data/eval_data.json if present; "" = skip
+
+    def __post_init__(self) -> None:
+        check(16 <= self.max_seq_len <= 32768, f"max_seq_len must be in 16..32768, got {self.max_seq_len}")
+        check(self.group_size in (16, 32, 64, 128, 256), f"group_size must be 16, 32, 64, 128 or 256, got {self.group_size}")
+        check(len(self.recipes) > 0, "recipes must name at least one recipe")
+        check(bool(self.name), "name must not be empty")
+
+
+def pte_name(name: str, recipe: str) -> str:
+    """typing-corrector + xnnpack-int8 -> typing-corrector-int8.pte"""
+    return f"{name}-{recipe.rsplit('-', 1)[-1]}.pte"

@@ -1,0 +1,67 @@
+"""The `pte` evaluation backend: `make_corrector("pte", "models/typing-corrector-int8.pte",
+speculate="copy", draft_len=4)`. Importing this module registers it (train/correctors.py
+lists it in PLUGINS). Raw output (no guard), like every corrector; one text at a time with
+the `.pte`'s own KV cache; long texts are split to fit max_seq_len like the hf backend."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from train.correctors import CorrectorError, answer_budget, register_backend, split_to_fit
+
+
+class PteCorrector:
+    name = "pte"
+
+    def __init__(self, model: str, tokenizer: str | None = None, speculate: str = "none",
+                 draft_len: int = 4, threads: int | None = None, budget_factor: float = 1.5,
+                 budget_extra: int = 16) -> None:
+        from export.runtime import PteModel
+        from train.hub import load_tokenizer
+
+        path = Path(model)
+        tok_dir = Path(tokenizer) if tokenizer else path.parent
+        if not (tok_dir / "tokenizer.json").is_file():
+            raise CorrectorError(f"no tokenizer.json in {tok_dir} (it is written beside the .pte by the export)")
+        self.tok = load_tokenizer(str(tok_dir))
+        self.model = PteModel(path, threads=threads)
+        self.speculate, self.draft_len = speculate, draft_len
+        self.budget = (budget_factor, budget_extra)
+        self.stats: list[dict[str, Any]] = []  # per generated chunk, in order
+
+    def _n_tokens(self, text: str) -> int:
+        return len(self.tok(text, add_special_tokens=False)["input_ids"])
+
+    def _fits(self, text: str) -> bool:
+        from train.prompt import prompt_ids
+
+        need = len(prompt_ids(self.tok, text)) + answer_budget(self._n_tokens(text), *self.budget)
+        return need <= self.model.max_seq_len
+
+    def _one(self, text: str) -> str:
+        from train.prompt import decode_answer, prompt_ids
+
+        ids = prompt_ids(self.tok, text)
+        budget = min(answer_budget(self._n_tokens(text), *self.budget), self.model.max_seq_len - len(ids))
+        out, stats = self.model.generate(ids, budget, speculate=self.speculate, draft_len=self.draft_len)
+        self.stats.append(stats)
+        return decode_answer(self.tok, out)
+
+    def correct(self, texts: list[str]) -> list[str]:
+        results = []
+        for t in texts:
+            if not t.strip():
+                results.append(t)
+                continue
+            plan = split_to_fit(t, self._fits)
+            results.append("".join((self._one(p) if p.strip() else p) + sep for p, sep in plan))
+        return results
+
+
+def _factory(model: str | None = None, **options: Any) -> PteCorrector:
+    if not model:
+        raise CorrectorError("backend 'pte' needs a .pte file (--model models/typing-corrector-int8.pte)")
+    return PteCorrector(model, **options)
+
+
+register_backend("pte", _factory)

@@ -1,0 +1,147 @@
+"""Export a trained corrector to ExecuTorch `.pte` files (XNNPACK), one per recipe.
+
+    python -m export.export_to_pte --model models/checkpoint                 # int8 + int4
+    python -m export.export_to_pte --model runs/train/<name> recipes=[xnnpack-fp32] max_seq_len=256
+
+Each `<out_dir>/<name>-<tag>.pte` gets `<name>-<tag>.json` (metadata) beside it, and
+`tokenizer.json` is copied to the out dir. Every file is written atomically, so an
+interrupted export leaves no half-written file in models/.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from export.config import ExportConfig, pte_name
+from export.memory import PeakRss
+from export.recipes import get_recipe
+from export.source import Source, load_source_model, load_source_tokenizer, resolve_source
+from train.config import ConfigError, load_config
+from train.runs import REPO_ROOT, atomic_write_bytes, atomic_write_json, library_versions
+
+DEFAULT_CONFIG = REPO_ROOT / "export/configs/default.yaml"
+
+
+def export_model(model_dir: str | Path | Source, recipe: str, out_path: str | Path, max_seq_len: int = 512,
+                 group_size: int = 32, eval_data: str | Path | None = None, progress: bool = True) -> dict:
+    """Export one recipe of a model/run dir to `out_path` (+ metadata JSON and
+    tokenizer.json beside it). Returns the metadata."""
+    from tqdm import tqdm
+
+    from export import lower
+    from export.seqlen import check_eval_fits
+    from train import prompt
+
+    rec = get_recipe(recipe)  # fail on a bad name before any slow work
+    src = model_dir if isinstance(model_dir, Source) else resolve_source(model_dir)
+    out_path = Path(out_path)
+    tok = load_source_tokenizer(src)
+    if eval_data:
+        check_eval_fits(tok, eval_data, max_seq_len)
+    bar = tqdm(lower.STAGES, desc=f"export {rec.name}", disable=not progress, unit="stage")
+    t0 = time.perf_counter()
+    with PeakRss() as rss:
+        model = load_source_model(src)
+        vocab = int(model.get_output_embeddings().out_features)
+        wrapper = lower.prepare_model(model, max_seq_len)
+        bar.set_postfix_str("quantize"); quant = rec.quantize(wrapper, group_size); bar.update()
+        bar.set_postfix_str("torch.export"); program = lower.export_program(wrapper, max_seq_len); bar.update()
+        consts = {"get_max_seq_len": max_seq_len, "get_eos_ids": prompt.eos_ids(tok), "get_vocab_size": vocab}
+        bar.set_postfix_str("to_edge + XNNPACK"); edge = lower.lower(program, consts); bar.update()
+        delegation = lower.delegated_ops(edge)
+        bar.set_postfix_str("to_executorch"); data = lower.to_bytes(edge); bar.update()
+    seconds = time.perf_counter() - t0
+    atomic_write_bytes(out_path, data)
+    _copy_tokenizer(src, tok, out_path.parent)
+    bar.update(); bar.close()
+    meta = _metadata(rec, src, tok, consts, quant, delegation, data, seconds, rss.peak_mb, max_seq_len)
+    atomic_write_json(out_path.with_suffix(".json"), meta)
+    return meta
+
+
+def _copy_tokenizer(src: Source, tok, out_dir: Path) -> None:
+    """tokenizer.json beside the .pte: the runner/bench tokenize on the host with it."""
+    f = Path(src.tokenizer_dir or "") / "tokenizer.json"
+    if f.is_file():
+        atomic_write_bytes(out_dir / "tokenizer.json", f.read_bytes())
+    else:  # e.g. an adapter whose tokenizer lives with a Hub base: serialize the loaded one
+        atomic_write_bytes(out_dir / "tokenizer.json", tok.backend_tokenizer.to_str().encode())
+
+
+def _metadata(rec, src: Source, tok, consts: dict, quant: dict, delegation: dict, data: bytes,
+              seconds: float, peak_mb: float, max_seq_len: int) -> dict[str, Any]:
+    from train import prompt
+
+    return {
+        "format": "typo-corrector-pte/1",
+        "recipe": rec.name, "backend": "xnnpack", "quantization": quant,
+        "methods": {"forward": "forward(input_ids int64 [1,T], cache_position int64 [T]) -> logits float32 [1,T,V]",
+                    **{k: v for k, v in consts.items()}},
+        "max_seq_len": max_seq_len, "eos_ids": consts["get_eos_ids"], "vocab_size": consts["get_vocab_size"],
+        "limits": {
+            "tokens_per_forward": f"1..{max_seq_len} (dynamic)",
+            "cache_position": "consecutive start..start+T-1 with start+T <= max_seq_len (else the call fails)",
+            "kv_cache": "static, inside the program; a call overwrites positions start..start+T-1 and "
+                        "attends to positions < start from earlier calls (rejected draft slots are "
+                        "simply overwritten later)",
+            "speculative_verify": "K drafted tokens need start+K+1 <= max_seq_len",
+        },
+        "prompt": prompt.template_info(tok),
+        "source": src.describe(),
+        "loadable_by": list(rec.loadable_by),
+        "delegation": delegation,
+        "sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data),
+        "size_mb": round(len(data) / 2**20, 3),
+        "export_seconds": round(seconds, 2), "peak_export_rss_mb": round(peak_mb, 1),
+        "versions": library_versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def export_all(cfg: ExportConfig) -> list[dict]:
+    """Every recipe of the config -> <out_dir>/<name>-<tag>.pte (+ metadata)."""
+    from export.seqlen import resolve_eval_data
+
+    for r in cfg.recipes:
+        get_recipe(r)
+    src = resolve_source(cfg.model, cfg.base)
+    eval_data = resolve_eval_data(cfg.eval_data)
+    out_dir = Path(cfg.out_dir) if Path(cfg.out_dir).is_absolute() else REPO_ROOT / cfg.out_dir
+    metas = []
+    for r in cfg.recipes:
+        out = out_dir / pte_name(cfg.name, r)
+        print(f"[export] {r} <- {src.path} -> {out}", flush=True)
+        meta = export_model(src, r, out, cfg.max_seq_len, cfg.group_size, eval_data)
+        print(f"[export] wrote {out} ({meta['size_mb']} MB, {meta['export_seconds']} s, "
+              f"peak RSS {meta['peak_export_rss_mb']} MB)", flush=True)
+        metas.append(meta)
+    return metas
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Export a trained corrector to ExecuTorch .pte files.")
+    ap.add_argument("--config", default=str(DEFAULT_CONFIG))
+    ap.add_argument("--model", help="training run dir, merged model dir, or adapter dir (config key `model`)")
+    ap.add_argument("--recipe", action="append", help="recipe name (repeatable; config key `recipes`)")
+    ap.add_argument("overrides", nargs="*", help="key=value overrides, e.g. max_seq_len=256 group_size=64")
+    args = ap.parse_args(argv)
+    over = list(args.overrides)
+    if args.model:
+        over.append(f"model={args.model}")
+    if args.recipe:
+        over.append("recipes=[" + ",".join(args.recipe) + "]")
+    try:
+        export_all(load_config(ExportConfig, args.config, over))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Export recipes, registered by name. A recipe says how the fp32 model is quantized before
+lowering (all current recipes lower to XNNPACK). Add one: a small module here that calls
+`register(Recipe(...))`, imported at the bottom of this file."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from train.config import ConfigError
+
+
+class UnknownRecipeError(ConfigError):
+    """The recipe name is not registered; the message lists the known ones."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    description: str
+    scheme: str  # short quantization label: fp32 | 8da8w | 8da4w
+    # quantize(model, group_size) -> facts for the metadata; mutates the model in place.
+    quantize: Callable[[Any, int], dict[str, Any]]
+    uses_group_size: bool = False
+    # Which runtimes can load the file (the kernels it needs).
+    loadable_by: tuple[str, ...] = field(default=(
+        "ExecuTorch Python runtime (pip wheel)", "host typo_runner (portable + quantized + XNNPACK)",
+        "Android typo_runner"))
+
+
+_REGISTRY: dict[str, Recipe] = {}
+
+
+def register(recipe: Recipe) -> Recipe:
+    if recipe.name in _REGISTRY:
+        raise ValueError(f"recipe {recipe.name!r} registered twice")
+    _REGISTRY[recipe.name] = recipe
+    return recipe
+
+
+def recipe_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_recipe(name: str) -> Recipe:
+    if name not in _REGISTRY:
+        raise UnknownRecipeError(f"unknown export recipe {name!r}; known recipes: {', '.join(recipe_names())}")
+    return _REGISTRY[name]
+
+
+# Registration happens on import of each recipe module (order = listing order).
+from export.recipes import xnnpack_fp32, xnnpack_int4, xnnpack_int8  # noqa: E402,F401

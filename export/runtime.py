@@ -1,0 +1,145 @@
+"""Run an exported `.pte` on the host with the ExecuTorch Python runtime: forward, greedy
+generation with the in-program static KV cache, and copy-speculative generation that is
+token-identical to greedy (issue 9).
+
+    m = PteModel("models/typing-corrector-int8.pte")
+    ids, stats = m.generate(prompt_ids, max_new_tokens=64)                 # greedy
+    ids, stats = m.generate(prompt_ids, 64, speculate="copy", draft_len=4)  # same ids, fewer forwards
+
+`ids` are the new tokens, ending with the EOS id when the model stopped by itself.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from export.speculate import CopyDrafter
+
+SPECULATE_MODES = ("none", "copy")
+
+
+class PteError(RuntimeError):
+    """A `.pte` cannot be loaded or a request does not fit it."""
+
+
+def _load_program(path: Path):
+    # Registers the quantized kernels (embedding_byte/4bit...) with the runtime; without
+    # it quantized files fail to load. Harmless for fp32 files.
+    import executorch.kernels.quantized  # noqa: F401
+    from executorch.runtime import Runtime
+
+    if not path.is_file():
+        raise PteError(f"{path}: no such .pte file (run `make export` first)")
+    return Runtime.get().load_program(path)
+
+
+class PteModel:
+    def __init__(self, path: str | Path, threads: int | None = None):
+        self.path = Path(path)
+        if threads:
+            torch.set_num_threads(threads)
+        t0 = time.perf_counter()
+        program = _load_program(self.path)
+        names = set(program.method_names)
+        missing = {"forward", "get_max_seq_len", "get_eos_ids"} - names
+        if missing:
+            raise PteError(f"{self.path}: not an exported corrector (missing methods {sorted(missing)})")
+        self._forward = program.load_method("forward")
+        self.max_seq_len = int(program.load_method("get_max_seq_len").execute([])[0])
+        self.eos_ids = [int(i) for i in program.load_method("get_eos_ids").execute([])]
+        self.vocab_size = (int(program.load_method("get_vocab_size").execute([])[0])
+                           if "get_vocab_size" in names else None)
+        self.load_ms = (time.perf_counter() - t0) * 1000
+        meta = self.path.with_suffix(".json")
+        self.metadata: dict[str, Any] = json.loads(meta.read_text()) if meta.is_file() else {}
+
+    def forward(self, ids: list[int] | torch.Tensor, start_pos: int) -> torch.Tensor:
+        """Logits [1, T, V] for tokens `ids` written to the KV cache at start_pos.. ;
+        the cache keeps positions < start_pos from earlier calls."""
+        ids = torch.as_tensor(ids, dtype=torch.long).reshape(1, -1)
+        t = ids.shape[1]
+        if t < 1 or start_pos < 0 or start_pos + t > self.max_seq_len:
+            raise PteError(f"{t} tokens at position {start_pos} do not fit max_seq_len "
+                           f"{self.max_seq_len} of {self.path.name} (need 1 <= T and start+T <= max)")
+        pos = torch.arange(start_pos, start_pos + t, dtype=torch.long)
+        return self._forward.execute([ids, pos])[0]
+
+    def generate(self, prompt_ids: list[int], max_new_tokens: int, speculate: str = "none",
+                 draft_len: int = 4, source_ids: list[int] | None = None) -> tuple[list[int], dict]:
+        """Greedy decoding; speculate="copy" drafts `draft_len` tokens from `source_ids`
+        (default: the prompt) and verifies them in one forward. Same output either way."""
+        if speculate not in SPECULATE_MODES:
+            raise ValueError(f"speculate must be one of {SPECULATE_MODES}, got {speculate!r}")
+        if not prompt_ids:
+            raise PteError("empty prompt")
+        if len(prompt_ids) >= self.max_seq_len:
+            raise PteError(f"prompt of {len(prompt_ids)} tokens does not fit max_seq_len {self.max_seq_len}")
+        drafter = CopyDrafter(source_ids if source_ids is not None else prompt_ids) if speculate == "copy" else None
+        return _Decode(self, prompt_ids, max_new_tokens, drafter, draft_len).run()
+
+
+class _Decode:
+    """One request's decoding loop with its statistics."""
+
+    def __init__(self, model: PteModel, prompt: list[int], max_new: int, drafter, draft_len: int):
+        self.m, self.prompt, self.max_new = model, list(prompt), max_new
+        self.drafter, self.k = drafter, (draft_len if drafter else 0)
+        self.out: list[int] = []
+        self.stats = {"prompt_tokens": len(prompt), "forwards": 0, "drafted_tokens": 0,
+                      "accepted_tokens": 0, "speculate": "copy" if drafter else "none", "draft_len": self.k}
+
+    def run(self) -> tuple[list[int], dict]:
+        t0 = time.perf_counter()
+        logits = self._step(self.prompt, 0)
+        self.stats["prefill_ms"] = self.stats["ttft_ms"] = (time.perf_counter() - t0) * 1000
+        pos, stop = len(self.prompt), None
+        if self.max_new > 0:
+            stop = self._append([int(logits[0, -1].argmax())])
+        while stop is None:
+            if len(self.out) >= self.max_new:
+                stop = "max_new_tokens"
+            elif pos + 1 > self.m.max_seq_len:
+                stop = "max_seq_len"
+            else:
+                pos, stop = self._decode_step(pos)
+        total = (time.perf_counter() - t0) * 1000
+        s = self.stats
+        s.update(new_tokens=len(self.out), stop=stop or "max_new_tokens",
+                 decode_ms=total - s["prefill_ms"], total_ms=total,
+                 acceptance_rate=(s["accepted_tokens"] / s["drafted_tokens"]) if s["drafted_tokens"] else 0.0)
+        return self.out, s
+
+    def _step(self, ids: list[int], pos: int) -> torch.Tensor:
+        self.stats["forwards"] += 1
+        return self.m.forward(ids, pos)
+
+    def _decode_step(self, pos: int) -> tuple[int, str | None]:
+        """Feed the last token (+ a draft) at `pos`; accept the agreeing draft prefix and the
+        model's own next token. Rejected cache slots are overwritten by later steps."""
+        # Room: the draft plus the bonus token must fit max_new, the fed tokens max_seq_len.
+        room = min(self.k, self.max_new - len(self.out) - 1, self.m.max_seq_len - pos - 1)
+        draft = self.drafter.draft(self.prompt + self.out, room) if room > 0 else []
+        logits = self._step([self.out[-1]] + draft, pos)
+        best = logits[0].argmax(-1).tolist()
+        n = 0
+        while n < len(draft) and best[n] == draft[n]:
+            n += 1
+        before = len(self.out)
+        stop = self._append(draft[:n] + [best[n]])  # stops at an EOS, accepted or own
+        appended = len(self.out) - before
+        self.stats["drafted_tokens"] += len(draft)
+        self.stats["accepted_tokens"] += min(n, appended)
+        return pos + appended, stop
+
+    def _append(self, tokens: list[int]) -> str | None:
+        for tok in tokens:
+            self.out.append(tok)
+            if self.drafter:
+                self.drafter.advance([tok])
+            if tok in self.m.eos_ids:
+                return "eos"
+        return None
