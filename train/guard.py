@@ -230,11 +230,25 @@ def _protected_tokens(text: str, spans: list[tuple[int, int]]) -> set[int]:
     return {k for k, (s, e) in enumerate(spans) if any(a < e and s < b for a, b in hits)}
 
 
+def _anchor_punct(units: list[Unit], ok: list[bool]) -> list[bool]:
+    """A punctuation token may only be added or dropped next to a kept word: when the
+    words around it were reverted (a garbage output), the punctuation stays as it was."""
+    def anchored(k: int) -> bool:
+        u = units[k]
+        return ok[k] and u.i1 < u.i2 and u.j1 < u.j2
+
+    out = list(ok)
+    for k, u in enumerate(units):
+        if ok[k] and (u.i1 == u.i2 or u.j1 == u.j2) and (u.i1 < u.i2 or u.j1 < u.j2):
+            out[k] = (k > 0 and anchored(k - 1)) or (k + 1 < len(units) and anchored(k + 1))
+    return out
+
+
 def _guard_once(inp: str, out: str, cfg: GuardConfig) -> str:
     x, xsp = tokenize(inp)
     y, ysp = tokenize(out)
     units = align(x, y, cfg)
-    ok = [unit_cost(x, y, u, cfg) is not None for u in units]
+    ok = _anchor_punct(units, [unit_cost(x, y, u, cfg) is not None for u in units])
     result = out if all(ok) else _rebuild(inp, out, xsp, ysp, units, ok)
     if protected_strings(result) == protected_strings(inp):
         return result

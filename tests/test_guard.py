@@ -1,0 +1,277 @@
+"""The no-paraphrase guard: hand cases and hypothesis properties.
+
+The properties check the guard's results with an independent checker written here
+from the specification (its own edit distance and its own alignment DP), never with
+the guard's own functions."""
+from __future__ import annotations
+
+import random
+import unicodedata
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from train.config import ConfigError, load_config
+from train.guard import GuardConfig, guard, paraphrased
+from train.spans import protected_strings
+
+CFG = GuardConfig()
+
+
+# ---------------------------------------------------------------- independent checker
+def osa(a: str, b: str) -> int:
+    """Optimal string alignment distance (Levenshtein + adjacent transpositions)."""
+    d = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[-1][-1]
+
+
+def punct(c: str) -> bool:
+    return unicodedata.category(c).startswith("P")
+
+
+def edges(tok: str) -> tuple[str, str, str]:
+    core = tok.strip("".join(c for c in set(tok) if punct(c)))
+    a = tok.find(core) if core else len(tok)
+    return tok[:a], core, tok[a + len(core):]
+
+
+def budget(n: int, cfg: GuardConfig) -> int:
+    return 0 if n < cfg.min_word_len else min(cfg.max_edits, max(cfg.min_edits, int(cfg.max_edit_ratio * n)))
+
+
+def word_ok(a: str, b: str, cfg: GuardConfig) -> bool:
+    if a == b:
+        return True
+    pa, ca, sa = edges(a)
+    pb, cb, sb = edges(b)
+    if not ca or not cb:
+        return False
+    if any(u != v and max(len(u), len(v)) > cfg.max_punct_len for u, v in ((pa, pb), (sa, sb))):
+        return False
+    return osa(ca.lower(), cb.lower()) <= budget(len(ca), cfg)
+
+
+def is_correction(x: str, y: str, cfg: GuardConfig = CFG) -> bool:
+    """y is x with bounded per-word edits, merges/splits, doubled words removed and short
+    punctuation changed; same order, nothing else added or dropped, protected spans intact."""
+    if protected_strings(x) != protected_strings(y):
+        return False
+    short_punct = lambda t: all(punct(c) for c in t) and len(t) <= cfg.max_punct_len  # noqa: E731
+    xs = [t for t in x.split() if not short_punct(t)]
+    ys = [t for t in y.split() if not short_punct(t)]
+    core = lambda t: edges(t)[1].lower()  # noqa: E731
+    reach = {(0, 0)}
+    for i in range(len(xs) + 1):
+        for j in range(len(ys) + 1):
+            if (i, j) not in reach:
+                continue
+            if i < len(xs) and j < len(ys) and word_ok(xs[i], ys[j], cfg):
+                reach.add((i + 1, j + 1))
+            if i + 1 < len(xs) and j < len(ys) and word_ok(xs[i] + xs[i + 1], ys[j], cfg):
+                reach.add((i + 2, j + 1))
+            if i < len(xs) and j + 1 < len(ys) and word_ok(xs[i], ys[j] + ys[j + 1], cfg):
+                reach.add((i + 1, j + 2))
+            if i < len(xs) and core(xs[i]) and any(
+                    0 <= k < len(xs) and core(xs[k]) == core(xs[i]) for k in (i - 1, i + 1)):
+                reach.add((i + 1, j))
+    return (len(xs), len(ys)) in reach
+
+
+def test_checker_itself():
+    assert is_correction("I tought so", "I thought so")
+    assert is_correction("some times", "sometimes") and is_correction("alot", "a lot")
+    assert not is_correction("big car", "large car")
+    assert not is_correction("I tought so", "Sure! I thought so")
+    assert not is_correction("a b", "b a")
+    assert not is_correction("at 9:30", "at 9:31")
+    assert not is_correction("she is not happy", "she is happy")
+
+
+# ---------------------------------------------------------------- hand cases
+@pytest.mark.parametrize("inp,out", [
+    ("I tought so", "I thought so"),                           # one substitution
+    ("i dont know", "I don't know"),                           # case and apostrophe
+    ("My Mum goes out some times .", "My Mum goes out sometimes."),  # merge + punctuation
+    ("I have alot of things", "I have a lot of things"),       # split
+    ("the the cat sat", "the cat sat"),                        # doubled word
+    ("teh form was recieved", "the from was received"),        # transpositions
+    ("hello world", "hello world."),                           # final punctuation
+    ("Meet at 10:45 at www.example.com", "Meet at 10:45 at www.example.com."),
+])
+def test_accepts_corrections(inp, out):
+    assert guard(inp, out) == out
+    assert not paraphrased(inp, out)
+
+
+@pytest.mark.parametrize("inp,out,expected", [
+    ("big red car", "large red car", "big red car"),                        # synonym
+    ("a b c d", "d c b a", "a b c d"),                                      # reordering
+    ("she is not happy", "she is happy", "she is not happy"),               # dropped word
+    ("I tought so", "Sure! I believed it, yes.", "I tought so"),            # rewrite
+    ("I tought so", "I thought so. I hope this helps!", "I thought so."),  # added sentence
+    ("i tought you understood", "Here is the corrected text: I thought you understood",
+     "I thought you understood"),                                           # commentary, fixes kept
+    ("meet at 9:30 at www.x.com", "meet at 9:31 at www.x.org", "meet at 9:30 at www.x.com"),
+    ("mail bob@example.org now", "mail bob@example.com now", "mail bob@example.org now"),
+    ("run `ls -la` now", "run `ls -al` now", "run `ls -la` now"),          # code span
+    ("I have siter .", "unununun", "I have siter ."),                       # garbage keeps punctuation
+    ("hello", "", "hello"),
+    ("", "Hello there", ""),
+])
+def test_reverts_rewrites(inp, out, expected):
+    assert guard(inp, out) == expected
+    assert is_correction(inp, guard(inp, out))
+
+
+def test_whitespace_and_unicode():
+    assert guard("  hello  world\n", "hello world") == "hello world"   # whitespace-only change kept
+    assert guard("   ", "") == ""
+    assert guard("Привет мир 😀", "Привет мир 😀") == "Привет мир 😀"
+    assert guard("Привет мирр 😀", "Привет мир 😀") == "Привет мир 😀"  # Cyrillic typo fixed
+    assert guard("I like it 😀", "I like it") == "I like it 😀"          # emoji is content
+    assert guard("日本語です", "これは日本語です") == "日本語です"
+
+
+def test_thresholds_come_from_config(tmp_path):
+    strict = GuardConfig(min_edits=0, max_edits=0)
+    assert guard("I tought so", "I thought so", strict) == "I tought so"
+    assert guard("I tought so", "I Tought so", strict) == "I Tought so"  # case is free
+    f = tmp_path / "g.yaml"
+    f.write_text("max_edit_ratio: 0.5\nmax_edits: 2\n")
+    assert load_config(GuardConfig, f).max_edit_ratio == 0.5
+    with pytest.raises(ConfigError, match="max_edit_ratio"):
+        GuardConfig(max_edit_ratio=2.0)
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config(GuardConfig, None, ["max_edit=3"])
+
+
+# ---------------------------------------------------------------- hypothesis properties
+WORDS = ("the cat sat on mat I tought you understood please send money back because weather "
+         "is good we will meet tomorrow at station she does not like apples and their house "
+         "form from teh recieve definitely a an it its was were big red car happy").split()
+SYNONYMS = {"big": "large", "happy": "glad", "car": "automobile", "like": "enjoy", "meet": "see",
+            "good": "fine", "house": "home", "send": "mail", "money": "cash", "cat": "kitten"}
+OTHER = ["3", "42", "10:45", "9:30pm", "$5.99", "12%", "https://example.com/a?b=1", "www.test.org",
+         "bob@example.org", "`x = 1`", "Привет", "日本語", "😀", "naïve", "don't", "e.g.", ",", ".",
+         "!", "—", "...", "(see", "it)", '"quoted"']
+COMMENTARY = ["Here is the corrected text:", "Sure!", "I hope this helps.", "Corrected:",
+              "Note: I fixed the spelling.", "The answer is", "Certainly, here you go"]
+
+word = st.one_of(st.sampled_from(WORDS), st.sampled_from(OTHER),
+                 st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=9))
+sep = st.sampled_from([" ", " ", " ", "  ", "\n"])
+
+
+@st.composite
+def sentences(draw, max_words=14):
+    toks = draw(st.lists(word, min_size=0, max_size=max_words))
+    text = "".join(t + draw(sep) for t in toks).strip()
+    return draw(st.sampled_from(["", " ", "\n"])) + text + draw(st.sampled_from(["", ".", " ", "!"]))
+
+
+def _typo(w: str, rnd: random.Random) -> str:
+    if len(w) < 2:
+        return w
+    k = rnd.randrange(len(w) - 1)
+    return rnd.choice([w[:k] + w[k + 1:], w[:k] + w[k + 1] + w[k] + w[k + 2:],
+                       w[:k] + rnd.choice("aeiou") + w[k:], w[:k] + rnd.choice("xyz") + w[k + 1:]])
+
+
+def _edit(toks: list[str], kind: str, rnd: random.Random, draw) -> list[str]:
+    """One adversarial (or benign) change to the candidate's token list."""
+    k = rnd.randrange(len(toks)) if toks else 0
+    if kind == "typo" and toks:
+        toks[k] = _typo(toks[k], rnd)
+    elif kind == "case" and toks:
+        toks[k] = toks[k].swapcase()
+    elif kind == "shuffle":
+        rnd.shuffle(toks)
+    elif kind == "swap" and len(toks) > 1:
+        toks[k - 1], toks[k] = toks[k], toks[k - 1]
+    elif kind == "synonym":
+        toks = [SYNONYMS.get(t, t) for t in toks]
+    elif kind == "replace" and toks:
+        toks[k] = draw(word)
+    elif kind == "add_sentence":
+        extra = draw(st.lists(st.sampled_from(WORDS), min_size=1, max_size=8))
+        toks = toks + [".", *extra] if rnd.random() < 0.5 else [*extra, ".", *toks]
+    elif kind == "commentary":
+        c = rnd.choice(COMMENTARY).split()
+        toks = c + toks if rnd.random() < 0.7 else toks + c
+    elif kind == "drop_clause" and toks:
+        a = rnd.randrange(len(toks))
+        toks = toks[:a] + toks[a + rnd.randint(1, 4):]
+    elif kind == "insert_word":
+        toks.insert(k, draw(word))
+    elif kind == "merge" and len(toks) > 1:
+        toks[k - 1:k + 1] = [toks[k - 1] + toks[k]]
+    elif kind == "split" and toks and len(toks[k]) > 1:
+        cut = rnd.randrange(1, len(toks[k]))
+        toks[k:k + 1] = [toks[k][:cut], toks[k][cut:]]
+    elif kind == "digits":
+        toks = [t.replace("3", "8").replace("4", "7").replace("example", "exampel") for t in toks]
+    elif kind == "duplicate" and toks:
+        toks.insert(k, toks[k])
+    return toks
+
+
+KINDS = ["typo", "case", "shuffle", "swap", "synonym", "replace", "add_sentence", "commentary",
+         "drop_clause", "insert_word", "merge", "split", "digits", "duplicate"]
+
+
+@st.composite
+def candidates(draw, x: str):
+    if draw(st.booleans()) and draw(st.booleans()):
+        return draw(st.one_of(st.text(max_size=60), sentences()))  # unrelated text
+    rnd = random.Random(draw(st.integers(0, 2**32 - 1)))
+    toks = x.split()
+    for kind in draw(st.lists(st.sampled_from(KINDS), min_size=1, max_size=4)):
+        toks = _edit(toks, kind, rnd, draw)
+    return " ".join(toks)
+
+
+FAST = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@FAST
+@given(st.data())
+def test_guard_never_paraphrases(data):
+    x = data.draw(sentences())
+    y = data.draw(candidates(x))
+    g = guard(x, y)
+    assert is_correction(x, g), (x, y, g)
+    assert protected_strings(g) == protected_strings(x)
+
+
+@FAST
+@given(st.one_of(st.text(max_size=80), sentences()))
+def test_guard_of_identity_is_identity(x):
+    assert guard(x, x) == x
+
+
+@FAST
+@given(st.data())
+def test_guard_is_idempotent(data):
+    x = data.draw(sentences())
+    g = guard(x, data.draw(candidates(x)))
+    assert guard(x, g) == g
+
+
+@FAST
+@given(st.lists(st.sampled_from(WORDS), min_size=1, max_size=12), st.integers(0, 2**32 - 1))
+def test_single_typo_fixes_are_kept(clean_words, seed):
+    """The guard is not `return input`: a one-edit typo fix of a word is accepted."""
+    rnd = random.Random(seed)
+    k = rnd.randrange(len(clean_words))
+    noisy = list(clean_words)
+    noisy[k] = _typo(noisy[k], rnd)
+    if len(clean_words[k]) < 3 or noisy[k] == clean_words[k]:
+        return
+    inp, out = " ".join(noisy), " ".join(clean_words)
+    assert guard(inp, out) == out, (inp, out)
