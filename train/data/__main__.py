@@ -61,7 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--split", help="Hugging Face split for hf: sources (default train)")
     ap.add_argument("--column", help="text column for hf: sources (default text)")
     ap.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
-    return ap.parse_args(argv)
+    return ap.parse_intermixed_args(argv)
 
 
 def to_overrides(args: argparse.Namespace) -> list[str]:

@@ -30,6 +30,7 @@ from train.data.text import normalize, reject_reason, split_sentences
 from train.runs import REPO_ROOT, atomic_write_json, atomic_write_text, make_run_dir
 
 _STATE: dict = {}
+_q = json.encoder.encode_basestring  # the C string encoder json.dumps(ensure_ascii=False) uses
 PAIR_SOURCES = ("pairs", "hf_pairs")
 
 
@@ -45,7 +46,8 @@ def eval_hash(key: str, seed: int) -> float:
 
 def _record(st: dict, key: str, inp: str, out: str, errors: list[str], source: str, given: bool) -> tuple:
     """(key, goes to eval, errors, JSON line, input, output, is a given pair, source)."""
-    line = json.dumps({"input": inp, "output": out, "source": source, "errors": errors}, ensure_ascii=False)
+    line = (f'{{"input": {_q(inp)}, "output": {_q(out)}, "source": {_q(source)}, '
+            f'"errors": [{", ".join(map(_q, errors))}]}}')
     return key, eval_hash(key, st["seed"]) < st["eval_share"], errors, line, inp, out, given, source
 
 

@@ -47,7 +47,9 @@ class DataConfig:
     max_passes: int = 8                # re-noise the corpus until the sizes are reached
     workers: int = 0                   # 0 = every core; 1 = in-process
     chunk_chars: int = 65_536          # work unit sent to a worker
-    bad_lines: Literal["error", "skip"] = "error"  # undecodable / malformed input lines
+    # undecodable or malformed input lines: "auto" skips (and counts) bad text lines but stops
+    # at a bad line in a pairs file; "error" always stops; "skip" always counts and goes on
+    bad_lines: Literal["auto", "error", "skip"] = "auto"
     progress: bool = True
     clean: CleanConfig = field(default_factory=CleanConfig)
     noise: NoiseConfig = field(default_factory=NoiseConfig)

@@ -10,6 +10,7 @@ Randomness comes only from the `random.Random` passed in, so a sentence's noise 
 pure function of (seed, sentence index): workers reproduce it exactly."""
 from __future__ import annotations
 
+import math
 import random
 import re
 from dataclasses import dataclass, fields
@@ -63,6 +64,30 @@ WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")
 GAP_RE = re.compile(r"(?<=[A-Za-z]) (?=[A-Za-z])")
 _MAYBE_PROTECTED = re.compile(r"[\d`@]|www\.|://")
 _DOUBLED = re.compile(r"([a-z])\1")
+_PUNCT_DELETE = str.maketrans({c: None for c in ".,;:!?\"()[]{}-/"})
+PRONOUN_I = re.compile(r"\bI\b(?:'[a-z]+)?(?!\w)")
+APOSTROPHE_RE = re.compile(r"\b[A-Za-z]+'[A-Za-z]+\b")
+
+
+def _picks(n: int, p: float, rng: random.Random) -> list[int]:
+    """Indices in range(n), each chosen with probability p, by geometric skips
+    (one draw per chosen index instead of one per index)."""
+    if p <= 0.0 or n <= 0:
+        return []
+    if p >= 1.0:
+        return list(range(n))
+    lp = math.log1p(-p)
+    out = []
+    i = int(math.log(1.0 - rng.random()) / lp)
+    while i < n:
+        out.append(i)
+        i += 1 + int(math.log(1.0 - rng.random()) / lp)
+    return out
+
+
+def _offset(tokens: list[str], i: int) -> int:
+    """Character offset of tokens[i] in " ".join(tokens)."""
+    return sum(map(len, tokens[:i])) + i
 
 
 def _pos(w: str, rng: random.Random, keep_first: float, lo: int = 0, hi: int | None = None) -> int:
@@ -146,7 +171,8 @@ class Noiser:
         common = COMMON_MISSPELLINGS.get(lw)
         if common and rng.random() < 0.5:
             return _keep_case(rng.choice(common), w)
-        options = [(a, b) for a, b in PATTERNS if a in lw[1:]]  # keep the first letter
+        tail = lw[1:]  # keep the first letter
+        options = [(a, b) for a, b in PATTERNS if a in tail]
         if not options:
             return None
         a, b = rng.choice(options)
@@ -154,61 +180,95 @@ class Noiser:
         i = rng.choice(starts)
         return _keep_case(lw[:i] + b + lw[i + len(a):], w) if w[1:].islower() else w[:i] + b + w[i + len(a):]
 
-    # ---- per word: real-word swap, apostrophe, "i", one typo, split ----
-    def _word(self, w: str, rng: random.Random, errors: list[str]) -> str:
-        cfg = self.cfg
-        twins = REAL_WORD.get(w.lower())
-        if twins and rng.random() < cfg.real_word:
-            errors.append("real_word")
-            return _keep_case(rng.choice(twins), w)
-        if "'" in w and rng.random() < cfg.apostrophe:
-            errors.append("apostrophe")
-            w = w.replace("'", "")
-        if (w == "I" or w[:2] == "I'") and rng.random() < cfg.lowercase_i:
-            errors.append("lowercase_i")
-            return "i" + w[1:]
-        if len(w) >= 2:
-            w = self._typo(w, rng, errors)
-        if cfg.split_word and len(w) >= 4 and rng.random() < cfg.split_word:
-            i = rng.randrange(2, len(w) - 1)
-            errors.append("split_word")
-            w = w[:i] + " " + w[i:]
-        return w
+    # ---- a segment: choose edits on the original text, then apply them ----
+    # Why this shape: a Python call per word is the cost that matters at 500k pairs, so
+    # words to corrupt are drawn by geometric skips and special words (their, don't, I,
+    # doubled letters) are found by C-level regex scans; only chosen spots reach Python.
+    def _edits(self, piece: str, rng: random.Random) -> list[tuple[int, int, str, str]]:
+        """(start, end, replacement, error type) on `piece`, highest priority first."""
+        cfg, edits = self.cfg, []
+        tokens = piece.split(" ")
+        if cfg.real_word:
+            # punctuation deleted (not replaced) so the i-th token still lines up with tokens[i]
+            low = piece.lower().translate(_PUNCT_DELETE).split(" ")
+            for i in [i for i, t in enumerate(low) if t in REAL_WORD]:
+                if rng.random() < cfg.real_word:
+                    m = WORD_RE.search(tokens[i])
+                    if m:
+                        at = _offset(tokens, i) + m.start()
+                        new = _keep_case(rng.choice(REAL_WORD[low[i]]), m.group())
+                        edits.append((at, at + len(m.group()), new, "real_word"))
+        if cfg.lowercase_i and ("I " in piece or "I'" in piece or piece[-1:] == "I"):
+            for m in PRONOUN_I.finditer(piece):
+                if rng.random() < cfg.lowercase_i:
+                    edits.append((m.start(), m.start() + 1, "i", "lowercase_i"))
+        if cfg.apostrophe and "'" in piece:
+            for m in APOSTROPHE_RE.finditer(piece):
+                if rng.random() < cfg.apostrophe:
+                    edits.append((m.start(), m.end(), m.group().replace("'", ""), "apostrophe"))
+        if cfg.undouble_letter:
+            for m in _DOUBLED.finditer(piece):
+                if rng.random() < cfg.undouble_letter:
+                    edits.append((m.start(), m.start() + 1, "", "undouble_letter"))
+        # one geometric walk over the tokens for the three per-token kinds together
+        typo, split = self.typo_rate, cfg.split_word
+        p = typo + split + cfg.merge_words
+        for i in _picks(len(tokens), p, rng):
+            x = rng.random() * p
+            if x < typo:
+                self._typo_edit(tokens, i, rng, edits)
+            elif x < typo + split:
+                m = WORD_RE.search(tokens[i])
+                if m and m.end() - m.start() >= 4:
+                    at = _offset(tokens, i) + m.start() + rng.randrange(2, m.end() - m.start() - 1)
+                    edits.append((at, at, " ", "split_word"))
+            elif i + 1 < len(tokens):  # merge token i with the next one
+                at = _offset(tokens, i + 1) - 1
+                if piece[at - 1:at].isalpha() and piece[at + 1:at + 2].isalpha():
+                    edits.append((at, at + 1, "", "merge_words"))
+        if cfg.drop_comma and "," in piece:
+            at = piece.find(",")
+            while at >= 0:
+                if rng.random() < cfg.drop_comma:
+                    edits.append((at, at + 1, "", "drop_comma"))
+                at = piece.find(",", at + 1)
+        return edits
 
-    def _typo(self, w: str, rng: random.Random, errors: list[str]) -> str:
-        if self.cfg.undouble_letter and _DOUBLED.search(w.lower()) and rng.random() < self.cfg.undouble_letter:
-            errors.append("undouble_letter")
-            return self._undouble_letter(w, rng)
-        x = rng.random()
-        if x >= self.typo_rate:
-            return w
-        for kind, edge in zip(self.kinds, self.cum):
+    def _typo_edit(self, tokens, i, rng, edits) -> None:
+        m = WORD_RE.search(tokens[i])
+        if not m or m.end() - m.start() < 2:
+            return
+        w = m.group()
+        x = rng.random() * self.typo_rate
+        kind = self.kinds[-1] if self.kinds else None
+        if kind is None:
+            return
+        for k, edge in zip(self.kinds, self.cum):
             if x < edge:
-                new = self.fns[kind](w, rng)
-                if new is not None and new != w:
-                    errors.append(kind)
-                    return new
-                return w
-        return w
+                kind = k
+                break
+        new = self.fns[kind](w, rng)
+        if new is not None and new != w:
+            at = _offset(tokens, i) + m.start()
+            edits.append((at, at + len(w), new, kind))
 
     def _segment(self, piece: str, rng: random.Random, errors: list[str]) -> str:
-        cfg = self.cfg
-        if cfg.merge_words and " " in piece:
-            def merge(m):
-                if rng.random() < cfg.merge_words:
-                    errors.append("merge_words")
-                    return ""
-                return " "
-            piece = GAP_RE.sub(merge, piece)
-        piece = WORD_RE.sub(lambda m: self._word(m.group(), rng, errors), piece)
-        if cfg.drop_comma and "," in piece:
-            def comma(m):
-                if rng.random() < cfg.drop_comma:
-                    errors.append("drop_comma")
-                    return ""
-                return ","
-            piece = re.sub(",", comma, piece)
-        return piece
+        edits = self._edits(piece, rng)
+        if not edits:
+            return piece
+        taken: list[tuple[int, int, str, str]] = []
+        for e in edits:  # earlier (higher priority) edits win where two overlap
+            if all(e[1] <= t[0] or e[0] >= t[1] if e[0] != e[1] else not t[0] < e[0] < t[1] for t in taken):
+                taken.append(e)
+        taken.sort(key=lambda e: (e[0], e[1]))
+        out, pos = [], 0
+        for a, b, rep, kind in taken:
+            out.append(piece[pos:a])
+            out.append(rep)
+            pos = b
+            errors.append(kind)
+        out.append(piece[pos:])
+        return "".join(out)
 
     def corrupt(self, text: str, rng: random.Random) -> tuple[str, list[str]]:
         """One pass of every corruption over `text` (may leave it unchanged)."""

@@ -45,7 +45,7 @@ def read_lines(path: Path, bad_lines: str) -> Iterator[tuple[int, str | None]]:
             try:
                 yield no, raw.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError as exc:
-                if bad_lines == "error":
+                if bad_lines != "skip":
                     raise DataError(f"{path}:{no}: not UTF-8 ({exc.reason} at byte {exc.start}); "
                                     "fix the file or pass bad_lines=skip") from None
                 yield no, None
@@ -68,6 +68,7 @@ def text_file_units(path: Path, fmt: str, bad_lines: str, max_line: int,
                     drop_indented: bool = False) -> Iterator[tuple]:
     from train.data.text import strip_gutenberg
 
+    bad_lines = "skip" if bad_lines == "auto" else bad_lines  # a stray byte in prose: skip it
     fmt = _detect_format(path) if fmt == "auto" else fmt
     para: list[str] = []
     start = 0
@@ -121,7 +122,7 @@ def pair_file_units(path: Path, src: SourceConfig, bad_lines: str) -> Iterator[t
         try:
             inp, out = _parse_pair_line(line, suffix, src)
         except DataError as exc:
-            if bad_lines == "error":
+            if bad_lines != "skip":
                 raise DataError(f"{where}: {exc}") from None
             yield ("skip", "bad_pair", None, where)
             continue
@@ -165,7 +166,7 @@ def _csv_units(path: Path, src: SourceConfig, bad_lines: str) -> Iterator[tuple]
         try:
             inp, out = _row_pair(row, src)
         except DataError as exc:
-            if bad_lines == "error":
+            if bad_lines != "skip":
                 raise DataError(f"{where}: {exc}") from None
             yield ("skip", "bad_pair", None, where)
             continue

@@ -35,13 +35,14 @@ def strip_gutenberg(lines: Iterable) -> Iterator[tuple[int, object]]:
         yield no, line
 
 
+# (cheap substring guard, pattern, replacement): the guard skips the regex on most text
 _MARKUP = [
-    (re.compile(r"<[^>\n]{1,200}>"), " "),                 # HTML/XML tags
-    (re.compile(r"\[(?:Illustration|Footnote|Sidenote)[^\]]*\]", re.I), " "),
-    (re.compile(r":[a-z]+:`([^`<]*?)(?:\s*<[^>]*>)?`"), r"\1"),  # reST roles :ref:`x`
-    (re.compile(r"``([^`]+)``"), r"`\1`"),                  # reST literals -> inline code
-    (re.compile(r"(?<!\w)_([^_\n]+)_(?!\w)"), r"\1"),       # Gutenberg _italics_
-    (re.compile(r"\s*--+\s*"), " - "),                      # old typewriter dashes
+    ("<", re.compile(r"<[^>\n]{1,200}>"), " "),                 # HTML/XML tags
+    ("[", re.compile(r"\[(?:Illustration|Footnote|Sidenote)[^\]]*\]", re.I), " "),
+    (":", re.compile(r":[a-z]+:`([^`<]*?)(?:\s*<[^>]*>)?`"), r"\1"),  # reST roles :ref:`x`
+    ("``", re.compile(r"``([^`]+)``"), r"`\1`"),                  # reST literals -> inline code
+    ("_", re.compile(r"(?<!\w)_([^_\n]+)_(?!\w)"), r"\1"),       # Gutenberg _italics_
+    ("--", re.compile(r"--+"), " - "),                             # old typewriter dashes
 ]
 _TYPOGRAPHY = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"',
                              "\u00a0": " ", "\u2014": " - ", "\u2013": "-", "\u2026": "...",
@@ -51,10 +52,12 @@ _SPACES = re.compile(r"\s+")
 
 def normalize(text: str) -> str:
     """NFC, straight quotes (what phone keyboards produce), single spaces, no markup."""
-    text = unicodedata.normalize("NFC", text).translate(_TYPOGRAPHY)
-    for rx, rep in _MARKUP:
-        text = rx.sub(rep, text)
-    return _SPACES.sub(" ", text).strip()
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text).translate(_TYPOGRAPHY)
+    for guard, rx, rep in _MARKUP:
+        if guard in text:
+            text = rx.sub(rep, text)
+    return " ".join(text.split())
 
 
 _ABBREV = ("Mr", "Mrs", "Ms", "Dr", "St", "Prof", "Sr", "Jr", "vs", "etc", "e.g", "i.e", "cf", "No", "Mt", "Gen",
@@ -95,8 +98,9 @@ class CleanConfig:
         check(0.0 <= self.min_letter_share <= 1.0, "clean: min_letter_share must be in [0, 1]")
 
 
-_NOT_PROSE = re.compile(r"[{}\[\]<>=\\|#*~^]|>>>|::|\(\)|\.\.\.\.|https?://\S+\s*$|^\W|\s[a-z_]+\.[a-z_]+\(")
-_LETTER = re.compile(r"[A-Za-z ]")
+_CODE_CHARS = frozenset("{}[]<>=\\|#*~^")  # code, markup, tables
+_NOT_PROSE = re.compile(r"::|\(\)|\.\.\.\.|https?://\S+$|\s[a-z_]+\.[a-z_]+\(")
+_NOT_LETTERS = bytes(c for c in range(256) if not (chr(c).isascii() and (chr(c).isalpha() or c == 32)))
 
 
 def reject_reason(s: str, cfg: CleanConfig) -> str | None:
@@ -111,9 +115,11 @@ def reject_reason(s: str, cfg: CleanConfig) -> str | None:
         return "too_short"
     if words > cfg.max_words:
         return "too_long"
-    if _NOT_PROSE.search(s):
+    if not _CODE_CHARS.isdisjoint(s) or not s[0].isalnum() and s[0] not in "\"'(`$":
         return "not_prose"
-    if len(_LETTER.findall(s)) < cfg.min_letter_share * n:
+    if ("(" in s or "::" in s or "..." in s or "://" in s) and _NOT_PROSE.search(s):
+        return "not_prose"
+    if len(s.encode().translate(None, _NOT_LETTERS)) < cfg.min_letter_share * n:
         return "not_prose"
     if s.isupper() or not any(c.islower() for c in s[:3] + s[-3:]):
         return "not_prose"  # headings, ALL CAPS, lines that start/end in symbols
