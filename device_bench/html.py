@@ -21,6 +21,13 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
+def tag(report: dict, model: str) -> str:
+    """Short label: the quantization tag, unless two models share it."""
+    q = report["models"][model]["quantization"]
+    same = [n for n, m in report["models"].items() if m["quantization"] == q]
+    return q if len(same) == 1 else model
+
+
 def plot_latency(report: dict) -> str | None:
     """Sentence-latency distribution per (device, model, mode)."""
     units = [u for u in report["units"] if rp.latencies(u)]
@@ -29,7 +36,7 @@ def plot_latency(report: dict) -> str | None:
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(units)), 4))
     ax.boxplot([rp.latencies(u) for u in units], showfliers=True)
     ax.set_xticks(range(1, len(units) + 1))
-    ax.set_xticklabels([f"{u['model']}\n{u['mode']}\n{u['device']}" for u in units], fontsize=7)
+    ax.set_xticklabels([f"{tag(report, u['model'])} {u['mode']}\n{u['device']}" for u in units], fontsize=7)
     ax.set_ylabel("sentence latency (ms)")
     ax.set_title("Latency distribution per model (all reps, warm-up excluded)")
     ax.grid(axis="y", alpha=0.3)
@@ -37,27 +44,31 @@ def plot_latency(report: dict) -> str | None:
 
 
 def plot_tradeoff(report: dict) -> str | None:
-    """Accuracy vs latency, marker area ~ .pte size; baselines as horizontal lines."""
+    """Accuracy vs latency; colour = model (quantization), marker = decoding mode, marker
+    area ~ .pte size, one point per device; host baselines as horizontal lines."""
     pts = [u for u in report["units"] if u.get("accuracy") and rp.med(u, "latency_p50_ms")]
     if not pts:
         return None
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    sizes = [report["models"][u["model"]]["size_bytes"] for u in pts]
-    scale = 900 / max(sizes)
-    for u, size in zip(pts, sizes):
-        q = report["models"][u["model"]]["quantization"]
-        x, y = rp.med(u, "latency_p50_ms"), u["accuracy"]["guarded"].get("exact_match") or 0
-        ax.scatter([x], [y], s=max(30, size * scale), alpha=0.5, marker="o" if u["mode"] == "plain" else "s")
-        ax.annotate(f"{q} {u['mode']}\n{size / 1e6:.1f} MB, {u['device']}", (x, y), fontsize=7)
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    names = sorted({u["model"] for u in pts})
+    biggest = max(report["models"][n]["size_bytes"] for n in names)
+    seen = set()
+    for u in pts:
+        m = report["models"][u["model"]]
+        key = (u["model"], u["mode"])
+        label = None if key in seen else f"{m['quantization']} {u['mode']} ({m['size_bytes'] / 1e6:.1f} MB)"
+        seen.add(key)
+        ax.scatter([rp.med(u, "latency_p50_ms")], [u["accuracy"]["guarded"].get("exact_match") or 0],
+                   s=40 + 400 * m["size_bytes"] / biggest, alpha=0.6, color=f"C{names.index(u['model'])}",
+                   marker="o" if u["mode"] == "plain" else "s", label=label, edgecolors="k")
     for i, (name, b) in enumerate(report["baselines"].items()):
         v = (b.get("guarded") or {}).get("exact_match")
         if v is not None:
-            ax.axhline(v, ls="--", lw=1, color=f"C{i + 3}", label=f"{name} (host baseline)")
-    ax.set_xlabel("p50 sentence latency (ms)")
+            ax.axhline(v, ls="--", lw=1, color=f"C{len(names) + i}", label=f"{name} (host baseline)")
+    ax.set_xlabel("p50 sentence latency (ms), one point per device")
     ax.set_ylabel("exact match (guarded)")
     ax.set_title("Accuracy vs latency vs size (marker area = .pte size)")
-    if report["baselines"]:
-        ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="best")
     ax.grid(alpha=0.3)
     return _png(fig)
 
@@ -66,7 +77,7 @@ def plot_devices(report: dict) -> str | None:
     """Per-device comparison: p50 latency per model and mode, one bar group per device."""
     units = [u for u in report["units"] if rp.med(u, "latency_p50_ms")]
     devices = sorted({u["device"] for u in units})
-    keys = sorted({(u["model"], u["mode"]) for u in units})
+    keys = sorted({(u["model"], u["mode"]) for u in units}, key=lambda k: (k[0], k[1] != "plain"))
     if not units:
         return None
     fig, ax = plt.subplots(figsize=(max(6, 2 * len(devices) + 2), 4))
@@ -74,7 +85,7 @@ def plot_devices(report: dict) -> str | None:
     for j, key in enumerate(keys):
         vals = [next((rp.med(u, "latency_p50_ms") for u in units if (u["device"], u["model"], u["mode"])
                       == (d, *key)), 0) for d in devices]
-        ax.bar([i + j * width for i in range(len(devices))], vals, width, label=f"{key[0]} {key[1]}")
+        ax.bar([i + j * width for i in range(len(devices))], vals, width, label=f"{tag(report, key[0])} {key[1]}")
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(devices))])
     ax.set_xticklabels(devices, fontsize=8)
     ax.set_ylabel("p50 sentence latency (ms)")
@@ -90,14 +101,14 @@ def plot_modes(report: dict) -> str | None:
     if not rows:
         return None
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
-    labels = [f"{r['model']}\n{r['device']}" for r in rows]
+    labels = [f"{tag(report, r['model'])}\n{r['device']}" for r in rows]
     xs = range(len(rows))
     for ax, key, title in ((a, "latency_mean_ms", "mean sentence latency (ms)"),
                            (b, "forwards_per_token", "forwards per output token")):
         ax.bar([x - 0.2 for x in xs], [r[f"plain_{key}"] or 0 for r in rows], 0.4, label="plain")
         ax.bar([x + 0.2 for x in xs], [r[f"copy_{key}"] or 0 for r in rows], 0.4, label="copy")
         ax.set_xticks(list(xs))
-        ax.set_xticklabels(labels, fontsize=7)
+        ax.set_xticklabels(labels, fontsize=7, rotation=30, ha="right")
         ax.set_title(title)
         ax.legend(fontsize=7)
         ax.grid(axis="y", alpha=0.3)

@@ -61,15 +61,13 @@ class ModelInfo:
 
     @property
     def quantization(self) -> str:
-        q = _find_key(self.metadata, "quantization") or _find_key(self.metadata, "recipe")
-        if isinstance(q, dict):
-            q = q.get("name") or json.dumps(q, sort_keys=True)
-        if q:
-            return str(q)
-        for tag in ("int4", "int8", "fp32", "fp16"):
-            if tag in self.name:
-                return tag
-        return "unknown"
+        """Short tag (int4 / int8 / fp32) from the export recipe, else the file name."""
+        for text in (str(self.metadata.get("recipe") or ""), self.name):
+            for tag in ("int4", "int8", "fp32", "fp16", "bf16"):
+                if tag in text:
+                    return tag
+        q = self.metadata.get("quantization")
+        return str(q.get("scheme") or q.get("name") or "custom") if isinstance(q, dict) else str(q or "unknown")
 
     @property
     def max_seq_len(self) -> int | None:
@@ -124,12 +122,16 @@ def load_tokenizer(model: ModelInfo):
 
 
 def build_requests(tok, samples: list[dict], max_new_tokens: int, max_seq_len: int | None) -> list[dict]:
-    """Prompt ids per sentence (the prompt module formats them); caps new tokens so
-    prompt + answer fits the model's static cache."""
+    """Prompt ids per sentence (the prompt module formats them). New tokens: the same
+    budget the evaluation gives (answer_budget of the input length), capped by
+    max_new_tokens and by what fits the model's static cache."""
+    from train.correctors import answer_budget
+
     out = []
     for s in samples:
         ids = prompt.prompt_ids(tok, s["input"])
-        room = max_new_tokens if max_seq_len is None else min(max_new_tokens, max_seq_len - len(ids))
+        budget = min(max_new_tokens, answer_budget(len(tok(s["input"], add_special_tokens=False)["input_ids"])))
+        room = budget if max_seq_len is None else min(budget, max_seq_len - len(ids))
         if room < 1:
             raise BenchInputError(f"eval sentence {s['id']} ({len(ids)} prompt tokens) does not fit "
                                   f"max_seq_len {max_seq_len}; shorten it or raise limit")
