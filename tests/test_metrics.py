@@ -96,6 +96,7 @@ def test_paraphrase_rate_and_error_types():
     assert by["typo"]["correction_rate"] == pytest.approx(2 / 3)  # FIX 1/1 + HALF 1/2
     assert by["case"]["exact_match"] == 0.0
     assert "by_error_type" not in metrics(FIX, errors=[None])
+    assert metrics(OVER, errors=[[]])["by_error_type"]["none"]["over_correction_rate"] == pytest.approx(1 / 3)
 
 
 def test_empty_corpus_and_bad_lengths():

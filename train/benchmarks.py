@@ -168,7 +168,9 @@ def read_jsonl(path: Path, name: str | None = None) -> Benchmark:
         if not isinstance(obj, dict) or not isinstance(obj.get("input"), str) \
                 or not isinstance(obj.get("output"), str):
             raise BenchmarkError(f'{path}:{lineno}: expected an object with string "input" and "output"')
-        pairs.append(Pair(obj["input"], obj["output"], obj.get("errors") or None))
+        if not isinstance(obj.get("errors", []), (list, type(None))):
+            raise BenchmarkError(f'{path}:{lineno}: "errors" must be a list')
+        pairs.append(Pair(obj["input"], obj["output"], obj.get("errors")))
     return Benchmark(name or path.stem, pairs, str(path))
 
 

@@ -115,9 +115,12 @@ def _sum(counts: list[dict[str, int]]) -> dict[str, int]:
 
 
 def error_types(errors: Any) -> list[str]:
-    """Type names from a pair's `errors` (a list of names or of dicts with "type")."""
-    if not errors:
+    """Type names from a pair's `errors` (a list of names or of dicts with "type");
+    an empty list marks a clean pair ("none"), None a pair that records nothing."""
+    if errors is None:
         return []
+    if not errors:
+        return ["none"]
     names = [e.get("type", "unknown") if isinstance(e, dict) else str(e) for e in errors]
     return sorted(set(names))
 
@@ -135,7 +138,7 @@ def compute_metrics(inputs: list[str], references: list[str], outputs: list[str]
     result["case_insensitive"] = case_insensitive
     if paraphrased is not None:
         result["paraphrase_rate"] = _ratio(sum(map(bool, paraphrased)), len(paraphrased))
-    if errors is not None and any(errors):
+    if errors is not None and any(e is not None for e in errors):
         groups: dict[str, list[dict[str, int]]] = defaultdict(list)
         for c, errs in zip(counts, errors):
             for name in error_types(errs):
