@@ -29,15 +29,18 @@ ERROR_TYPES = WORD_TYPOS + OTHER_TYPES
 @dataclass
 class NoiseConfig:
     clean_share: float = 0.15         # share of pairs left untouched (input == output)
-    keep_first_letter: float = 0.93   # people rarely get a word's first letter wrong
+    keep_first_letter: float = 0.985  # people rarely get a word's first letter wrong...
+    keep_last_letter: float = 0.86    # ...and less often the last one than the middle
+    extra_typo: float = 0.47          # a mistyped word gets another typo (repeats: 3+ edits)
+    short_word_typo: float = 0.2      # relative typo chance of words under 4 letters
     # word typos: probability per eligible word (letters only, >= 2 characters)
     adjacent_key: float = 0.018
-    omission: float = 0.016
-    insertion: float = 0.008
-    transposition: float = 0.007
-    double_letter: float = 0.004
-    undouble_letter: float = 0.05     # per word that has a doubled letter
-    misspelling: float = 0.02
+    omission: float = 0.024
+    insertion: float = 0.004
+    transposition: float = 0.01 
+    double_letter: float = 0.008
+    undouble_letter: float = 0.05     # per doubled letter (committee -> comittee)
+    misspelling: float = 0.012
     # per occurrence
     real_word: float = 0.03           # per word that has a confusable twin (their/there)
     apostrophe: float = 0.35          # per word with an apostrophe (don't -> dont)
@@ -90,14 +93,15 @@ def _offset(tokens: list[str], i: int) -> int:
     return sum(map(len, tokens[:i])) + i
 
 
-def _pos(w: str, rng: random.Random, keep_first: float, lo: int = 0, hi: int | None = None) -> int:
-    """A position in [lo, hi) that avoids index 0 with probability `keep_first`."""
+def _pos(w: str, rng: random.Random, keep: tuple[float, float], lo: int = 0, hi: int | None = None) -> int:
+    """A position in [lo, hi) that avoids the first index with probability keep[0] and
+    the last with probability keep[1] (real misspellings sit mostly mid-word)."""
     hi = len(w) if hi is None else hi
-    if hi - lo <= 1:
-        return lo
-    if lo == 0 and rng.random() < keep_first:
+    if hi - lo > 1 and lo == 0 and rng.random() < keep[0]:
         lo = 1
-    return rng.randrange(lo, hi)
+    if hi - lo > 1 and rng.random() < keep[1]:
+        hi -= 1
+    return rng.randrange(lo, hi) if hi > lo else lo
 
 
 def _keep_case(new: str, old: str) -> str:
@@ -119,10 +123,11 @@ class Noiser:
             self.cum.append(total)
         self.typo_rate = total
         self.fns = {t: getattr(self, "_" + t) for t in WORD_TYPOS}
+        self.keep = (cfg.keep_first_letter, cfg.keep_last_letter)
 
     # ---- word typos: each returns the changed word or None when it does not apply ----
     def _adjacent_key(self, w, rng):
-        i = _pos(w, rng, self.cfg.keep_first_letter)
+        i = _pos(w, rng, self.keep)
         c = w[i]
         near = NEIGHBOURS.get(c.lower())
         if not near:
@@ -133,11 +138,11 @@ class Noiser:
     def _omission(self, w, rng):
         if len(w) < 3:
             return None
-        i = _pos(w, rng, self.cfg.keep_first_letter)
+        i = _pos(w, rng, self.keep)
         return w[:i] + w[i + 1:]
 
     def _insertion(self, w, rng):
-        i = _pos(w, rng, self.cfg.keep_first_letter)
+        i = _pos(w, rng, self.keep)
         near = NEIGHBOURS.get(w[i].lower())
         if not near:
             return None
@@ -145,13 +150,13 @@ class Noiser:
         return w[:j] + rng.choice(near) + w[j:]
 
     def _transposition(self, w, rng):
-        i = _pos(w, rng, self.cfg.keep_first_letter, 0, len(w) - 1)
+        i = _pos(w, rng, self.keep, 0, len(w) - 1)
         if w[i] == w[i + 1]:
             return None
         return w[:i] + w[i + 1] + w[i] + w[i + 2:]
 
     def _double_letter(self, w, rng):
-        i = _pos(w, rng, self.cfg.keep_first_letter)
+        i = _pos(w, rng, self.keep)
         if not w[i].isalpha() or w[i] in "aeiouy" and rng.random() < 0.7:
             return None  # doubled vowels are rarer than doubled consonants
         return w[:i + 1] + w[i] + w[i + 1:]
@@ -236,21 +241,30 @@ class Noiser:
 
     def _typo_edit(self, tokens, i, rng, edits) -> None:
         m = WORD_RE.search(tokens[i])
-        if not m or m.end() - m.start() < 2:
+        if not m or m.end() - m.start() < 2 or not self.kinds:
             return
-        w = m.group()
-        x = rng.random() * self.typo_rate
-        kind = self.kinds[-1] if self.kinds else None
-        if kind is None:
+        w = new = m.group()
+        if len(w) < 4 and rng.random() >= self.cfg.short_word_typo:
             return
-        for k, edge in zip(self.kinds, self.cum):
-            if x < edge:
-                kind = k
+        kinds = []
+        while True:  # one typo, then more with probability extra_typo each
+            kind = self._kind(rng)
+            changed = self.fns[kind](new, rng)
+            if changed is not None and changed != new:
+                new = changed
+                kinds.append(kind)
+            if len(kinds) >= 4 or len(new) < 2 or rng.random() >= self.cfg.extra_typo:
                 break
-        new = self.fns[kind](w, rng)
-        if new is not None and new != w:
+        if kinds and new != w:
             at = _offset(tokens, i) + m.start()
-            edits.append((at, at + len(w), new, kind))
+            edits.append((at, at + len(w), new, "+".join(kinds)))
+
+    def _kind(self, rng: random.Random) -> str:
+        x = rng.random() * self.typo_rate
+        for kind, edge in zip(self.kinds, self.cum):
+            if x < edge:
+                return kind
+        return self.kinds[-1]
 
     def _segment(self, piece: str, rng: random.Random, errors: list[str]) -> str:
         edits = self._edits(piece, rng)
@@ -266,7 +280,7 @@ class Noiser:
             out.append(piece[pos:a])
             out.append(rep)
             pos = b
-            errors.append(kind)
+            errors.extend(kind.split("+"))
         out.append(piece[pos:])
         return "".join(out)
 
