@@ -3,8 +3,8 @@ misspelling patterns (phonetic spellings, ie/ei, double consonants), whole-word
 misspellings people really make, and real-word confusions (their/there)."""
 from __future__ import annotations
 
-# QWERTY as on a phone: each row is shifted right by about half a key.
-_ROWS = [("qwertyuiop", 0.0), ("asdfghjkl", 0.5), ("zxcvbnm", 1.5)]
+# QWERTY rows and their horizontal offsets in key widths (the same stagger on phones and keyboards).
+_ROWS = [("qwertyuiop", 0.0), ("asdfghjkl", 0.25), ("zxcvbnm", 0.75)]
 
 
 def _neighbours() -> dict[str, str]:

@@ -125,6 +125,6 @@ def reject_reason(s: str, cfg: CleanConfig) -> str | None:
         return "not_prose"  # headings, ALL CAPS, lines that start/end in symbols
     if s.count('"') % 2 or s.count("(") != s.count(")") or s.count("`") % 2:
         return "unbalanced"
-    if s[-1] not in '.!?"\')' and s[0].isupper():
+    if s[-1] not in '.!?"\')' and (s[0].isupper() or s[0].isdigit()):
         return "fragment"  # a capitalised line without final punctuation is a heading/label
     return None
