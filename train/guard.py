@@ -32,7 +32,7 @@ from train.spans import PROTECTED_RE, protected_strings
 @dataclass
 class GuardConfig:
     """Thresholds (train/configs/eval/default.yaml, section `guard`)."""
-    max_edit_ratio: float = 0.34     # allowed edits per word = ratio * letters in the source word ...
+    max_edit_ratio: float = 0.4      # allowed edits per word = ratio * letters in the source word ...
     min_edits: int = 1               # ... but at least this many (for words of >= min_word_len letters)
     max_edits: int = 4               # ... and never more than this
     min_word_len: int = 2            # shorter words (a, I) may only change case
@@ -95,8 +95,9 @@ def allowed_edits(n_chars: int, cfg: GuardConfig = DEFAULT) -> int:
 
 
 # ---------------------------------------------------------------- unit acceptance
-def _word_cost(src: str, dst: str, cfg: GuardConfig) -> float | None:
-    """Edit cost of turning word `src` into `dst`, or None when that is not a correction."""
+def _word_cost(src: str, dst: str, cfg: GuardConfig, budget_chars: int | None = None) -> float | None:
+    """Edit cost of turning word `src` into `dst`, or None when that is not a correction.
+    The edit budget scales with `budget_chars` (default: the letters of src's core)."""
     if src == dst:
         return 0.0
     if is_punct(src) or is_punct(dst):
@@ -108,7 +109,7 @@ def _word_cost(src: str, dst: str, cfg: GuardConfig) -> float | None:
         if a != b and max(len(a), len(b)) > cfg.max_punct_len:
             return None
     d = OSA.distance(cs.lower(), cd.lower())
-    if d > allowed_edits(len(cs), cfg):
+    if d > allowed_edits(len(cs) if budget_chars is None else budget_chars, cfg):
         return None
     return d + (0.1 if cs != cd else 0.0) + 0.1 * ((ps != pd) + (ss != sd))
 
@@ -122,8 +123,12 @@ def unit_cost(x: list[str], y: list[str], u: Unit, cfg: GuardConfig = DEFAULT) -
     xs, ys = x[u.i1:u.i2], y[u.j1:u.j2]
     if xs == ys:
         return 0.0
-    if not _protected_ok(xs, ys):
-        return None
+    cost = _shape_cost(x, xs, ys, u, cfg)
+    # protected spans last: the regex is the expensive part, most rejected units never get here
+    return cost if cost is not None and _protected_ok(xs, ys) else None
+
+
+def _shape_cost(x: list[str], xs: list[str], ys: list[str], u: Unit, cfg: GuardConfig) -> float | None:
     n, m = len(xs), len(ys)
     if n == 1 and m == 1:
         return _word_cost(xs[0], ys[0], cfg)
@@ -137,7 +142,9 @@ def unit_cost(x: list[str], y: list[str], u: Unit, cfg: GuardConfig = DEFAULT) -
     if cfg.allow_merge_split and (n, m) in ((2, 1), (1, 2)):
         if any(is_punct(t) for t in xs + ys):
             return None
-        c = _word_cost("".join(xs), "".join(ys), cfg)
+        # budget of the shorter part: "not happy" -> "happy" is a dropped word, not a merge
+        shorter = min(len(split_edges(t)[1]) for t in (xs if n == 2 else ys))
+        c = _word_cost("".join(xs), "".join(ys), cfg, budget_chars=shorter)
         return None if c is None else c + 0.5
     return None
 
