@@ -1,0 +1,149 @@
+"""typo_runner on the exported tiny models (integration): tokens equal the Python ExecuTorch
+runtime and the eager model, quantized variants run, stats are present, bad requests are
+per-request errors, and copy-speculative decoding reproduces greedy exactly."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.fixtures.runner import run_runner
+
+pytestmark = pytest.mark.integration
+N_PROMPTS = 24
+MAX_NEW = 64
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_model_dir):
+    from train.hub import load_tokenizer
+
+    return load_tokenizer(str(tiny_model_dir))
+
+
+@pytest.fixture(scope="module")
+def requests_(tiny_pairs, tokenizer) -> list[dict]:
+    from train.prompt import prompt_ids
+
+    rows = [json.loads(l) for l in (tiny_pairs / "eval_data.json").read_text().splitlines()[:N_PROMPTS]]
+    return [{"id": f"e{i}", "prompt_ids": prompt_ids(tokenizer, r["input"]), "max_new_tokens": MAX_NEW}
+            for i, r in enumerate(rows)]
+
+
+@pytest.fixture(scope="module")
+def greedy(host_runner, tiny_pte, requests_, tmp_path_factory) -> dict:
+    """Plain greedy runs of every variant: tag -> (process, results, summary)."""
+    out = {}
+    for tag, pte in tiny_pte.items():
+        out[tag] = run_runner(host_runner, pte, requests_, tmp_path_factory.mktemp(f"greedy-{tag}"), "--threads", "1")
+        assert out[tag][0].returncode == 0, out[tag][0].stderr
+    return out
+
+
+def python_runtime_ids(pte, requests_) -> list[list[int]]:
+    from export.runtime import PteModel
+
+    m = PteModel(pte)
+    return [m.generate(r["prompt_ids"], r["max_new_tokens"])[0] for r in requests_]
+
+
+def test_fp32_tokens_equal_python_runtime_and_eager(greedy, tiny_pte, tiny_model_dir, requests_):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    runner_ids = [r["output_ids"] for r in greedy["fp32"][1]]
+    assert [r["id"] for r in greedy["fp32"][1]] == [r["id"] for r in requests_]
+    assert runner_ids == python_runtime_ids(tiny_pte["fp32"], requests_)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    with torch.no_grad():
+        for req, ids in zip(requests_, runner_ids):
+            p = torch.tensor([req["prompt_ids"]])
+            eager = model.generate(p, attention_mask=torch.ones_like(p), max_new_tokens=MAX_NEW, do_sample=False,
+                                   eos_token_id=greedy["fp32"][2]["eos_ids"])[0, p.shape[1]:].tolist()
+            assert ids == eager, req["id"]
+
+
+@pytest.mark.parametrize("tag", ["int8", "int4"])
+def test_quantized_variants_run_like_the_python_runtime(greedy, tiny_pte, requests_, tag):
+    proc, results, summary = greedy[tag]
+    assert summary["errors"] == 0 and len(results) == len(requests_)
+    eos = set(summary["eos_ids"])
+    for r in results:  # each stops at an EOS or at max_new_tokens, never later
+        ids = r["output_ids"]
+        assert 1 <= len(ids) <= MAX_NEW and r["new_tokens"] == len(ids)
+        assert not (eos & set(ids[:-1])) and (ids[-1] in eos or len(ids) == MAX_NEW)
+    assert [r["output_ids"] for r in results] == python_runtime_ids(tiny_pte[tag], requests_)
+
+
+def test_summary_and_timings_present_and_positive(greedy, requests_):
+    import re
+
+    _, results, s = greedy["int8"]
+    assert s["peak_rss_kb"] > 1000 and s["model_load_ms"] > 0 and s["threads"] == 1
+    assert s["requests"] == len(requests_) and s["generated_tokens"] == sum(r["new_tokens"] for r in results)
+    assert s["decode_ms_per_token"] > 0 and s["forwards"] == s["generated_tokens"]  # plain: one per token
+    for r in results:
+        assert r["prefill_ms"] > 0 and r["ttft_ms"] >= r["prefill_ms"] and r["total_ms"] >= r["ttft_ms"]
+        assert r["decode_ms"] > 0 or r["new_tokens"] == 1
+    m = re.fullmatch(r"PyTorchObserver (\{.*\})", s["observer"])
+    obs = json.loads(m.group(1))
+    assert obs["prompt_tokens"] == sum(len(r["prompt_ids"]) for r in requests_)
+    assert obs["generated_tokens"] == s["generated_tokens"] and obs["SCALING_FACTOR_UNITS_PER_SECOND"] == 1000
+    order = ["model_load_start_ms", "model_load_end_ms", "inference_start_ms", "prompt_eval_end_ms", "inference_end_ms"]
+    assert all(obs[a] < obs[b] for a, b in zip(order, order[1:]))
+    assert obs["inference_start_ms"] < obs["first_token_ms"] <= obs["inference_end_ms"]
+    # one observer line per request on stdout, like ExecuTorch's llm runners
+    assert greedy["int8"][0].stdout.count("PyTorchObserver ") == len(requests_) + 1
+
+
+def test_bad_requests_are_reported_not_fatal(host_runner, tiny_pte, requests_, tmp_path):
+    good = requests_[0]
+    lines = [
+        good, "{not json", "[1, 2]", {"id": "no-ids"}, {"id": "empty", "prompt_ids": []},
+        {"id": "float", "prompt_ids": [1, 2.5]}, {"id": "oov", "prompt_ids": [1, 10**9]},
+        {"id": "neg", "prompt_ids": [-1, 5]}, {"id": "long", "prompt_ids": [5] * 400},
+        {"id": "zero", "prompt_ids": [5, 6], "max_new_tokens": 0}, "", {**good, "id": "again"},
+    ]
+    proc, results, s = run_runner(host_runner, tiny_pte["int8"], lines, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    by_id = {r["id"]: r for r in results}
+    assert len(results) == len(lines) - 1  # the blank line is skipped
+    assert by_id["again"]["output_ids"] == by_id[good["id"]]["output_ids"] and "error" not in by_id["again"]
+    expect = {"no-ids": "prompt_ids", "empty": "non-empty", "float": "non-integer", "oov": "outside the vocabulary",
+              "neg": "outside the vocabulary", "long": "prompt has 400 tokens", "zero": "max_new_tokens"}
+    for rid, text in expect.items():
+        assert text in by_id[rid]["error"], (rid, by_id[rid])
+    unnamed = [r for r in results if r["id"] is None]
+    assert [r["line"] for r in unnamed] == [2, 3] and "invalid JSON" in unnamed[0]["error"]
+    assert s["errors"] == len(expect) + 2
+
+
+def test_timeout_is_a_per_request_error(host_runner, tiny_pte, requests_, tmp_path):
+    reqs = [{**r, "max_new_tokens": 200} for r in requests_[:2]]
+    proc, results, s = run_runner(host_runner, tiny_pte["fp32"], reqs, tmp_path, "--timeout-ms", "1")
+    assert proc.returncode == 0
+    assert all("timeout" in r["error"] for r in results) and s["errors"] == 2
+
+
+def test_reps_and_warmup_keep_the_tokens(host_runner, tiny_pte, requests_, greedy, tmp_path):
+    proc, results, s = run_runner(host_runner, tiny_pte["int4"], requests_[:3], tmp_path, "--reps", "3",
+                                  "--warmup", "2", "--threads", "1")
+    assert proc.returncode == 0 and s["reps"] == 3 and s["warmup"] == 2
+    assert [r["output_ids"] for r in results] == [r["output_ids"] for r in greedy["int4"][1][:3]]
+
+
+@pytest.mark.parametrize("tag", ["fp32", "int8"])
+def test_copy_speculation_equals_greedy(host_runner, tiny_pte, requests_, greedy, tiny_is_trained, tmp_path, tag):
+    plain = greedy[tag][1]
+    for k in (1, 4, 8):
+        proc, results, s = run_runner(host_runner, tiny_pte[tag], requests_, tmp_path / f"k{k}", "--threads", "1",
+                                      "--speculate", "copy", "--draft-len", str(k))
+        assert proc.returncode == 0, proc.stderr
+        assert s["speculate"] == "copy" and s["draft_len"] == k
+        for p, r in zip(plain, results):
+            assert r["output_ids"] == p["output_ids"], (k, r["id"])
+            assert 0 <= r["accepted_tokens"] <= r["drafted_tokens"] <= k * r["forwards"]
+            assert r["forwards"] + r["accepted_tokens"] >= r["new_tokens"]  # each forward adds 1 + accepted
+        assert s["forwards"] <= greedy[tag][2]["forwards"]
+        if tiny_is_trained:  # a trained corrector copies its input: far fewer forwards
+            assert s["acceptance_rate"] > 0.3 and s["forwards"] < 0.8 * greedy[tag][2]["forwards"], s
