@@ -16,14 +16,14 @@ class PteCorrector:
     def __init__(self, model: str, tokenizer: str | None = None, speculate: str = "none",
                  draft_len: int = 4, threads: int | None = None, budget_factor: float = 1.5,
                  budget_extra: int = 16) -> None:
-        from export.runtime import PteModel
+        from export.runtime import PteError, PteModel, load_pte_tokenizer
         from train.hub import load_tokenizer
 
         path = Path(model)
-        tok_dir = Path(tokenizer) if tokenizer else path.parent
-        if not (tok_dir / "tokenizer.json").is_file():
-            raise CorrectorError(f"no tokenizer.json in {tok_dir} (it is written beside the .pte by the export)")
-        self.tok = load_tokenizer(str(tok_dir))
+        try:  # a model folder given as `tokenizer`, else the files beside the .pte
+            self.tok = load_tokenizer(tokenizer) if tokenizer else load_pte_tokenizer(path)
+        except PteError as exc:
+            raise CorrectorError(str(exc)) from exc
         self.model = PteModel(path, threads=threads)
         self.speculate, self.draft_len = speculate, draft_len
         self.budget = (budget_factor, budget_extra)

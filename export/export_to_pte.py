@@ -38,6 +38,7 @@ def export_model(model_dir: str | Path | Source, recipe: str, out_path: str | Pa
     from train import prompt
 
     rec = get_recipe(recipe)  # fail on a bad name before any slow work
+    rec.check_available()
     src = model_dir if isinstance(model_dir, Source) else resolve_source(model_dir)
     out_path = Path(out_path)
     tok = load_source_tokenizer(src)
@@ -92,6 +93,8 @@ def _metadata(rec, src: Source, tok, consts: dict, quant: dict, delegation: dict
             "speculative_verify": "K drafted tokens need start+K+1 <= max_seq_len",
         },
         "prompt": prompt.template_info(tok),
+        "tokenizer": {"file": "tokenizer.json", "eos_token": tok.eos_token, "pad_token": tok.pad_token,
+                      "bos_token": tok.bos_token},
         "source": src.describe(),
         "loadable_by": list(rec.loadable_by),
         "delegation": delegation,
@@ -108,7 +111,7 @@ def export_all(cfg: ExportConfig) -> list[dict]:
     from export.seqlen import resolve_eval_data
 
     for r in cfg.recipes:
-        get_recipe(r)
+        get_recipe(r).check_available()
     src = resolve_source(cfg.model, cfg.base)
     eval_data = resolve_eval_data(cfg.eval_data)
     out_dir = Path(cfg.out_dir) if Path(cfg.out_dir).is_absolute() else REPO_ROOT / cfg.out_dir

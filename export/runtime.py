@@ -37,6 +37,25 @@ def _load_program(path: Path):
     return Runtime.get().load_program(path)
 
 
+def load_pte_tokenizer(pte: str | Path):
+    """The tokenizer of an exported model from the files beside it: tokenizer.json plus
+    the chat template and special tokens recorded in the metadata JSON, so prompts are
+    built by train.prompt exactly as in training (no model folder needed)."""
+    from transformers import PreTrainedTokenizerFast
+
+    pte = Path(pte)
+    meta_path, tok_path = pte.with_suffix(".json"), pte.parent / "tokenizer.json"
+    for f in (meta_path, tok_path):
+        if not f.is_file():
+            raise PteError(f"{f} is missing (the export writes it beside {pte.name})")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    special = meta.get("tokenizer", {})
+    tok = PreTrainedTokenizerFast(tokenizer_file=str(tok_path), eos_token=special.get("eos_token"),
+                                  pad_token=special.get("pad_token"), bos_token=special.get("bos_token"))
+    tok.chat_template = meta["prompt"]["chat_template"]
+    return tok
+
+
 class PteModel:
     def __init__(self, path: str | Path, threads: int | None = None):
         self.path = Path(path)

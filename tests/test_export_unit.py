@@ -184,3 +184,12 @@ def test_drafter_prefers_the_occurrence_ahead_of_the_alignment():
     d.advance([5, 9])  # aligned to 5 at index 4, then an edit
     assert d.draft([3, 5, 9, 5], 1) == [7]  # next 5 ahead of index 5 is at index 7
     assert CopyDrafter(src).draft([3], 0) == []
+
+
+def test_documented_custom_sdpa_recipe_says_why_it_cannot_run(tmp_path):
+    from export.export_to_pte import export_model
+    from export.recipes import RecipeUnavailableError
+
+    assert "optimum-xnnpack-int4-sdpa" in recipe_names()
+    with pytest.raises(RecipeUnavailableError, match="optimum-executorch"):
+        export_model(tmp_path / "whatever", "optimum-xnnpack-int4-sdpa", tmp_path / "x.pte", progress=False)

@@ -13,6 +13,10 @@ class UnknownRecipeError(ConfigError):
     """The recipe name is not registered; the message lists the known ones."""
 
 
+class RecipeUnavailableError(ConfigError):
+    """The recipe is known but cannot run in this environment; the message says why."""
+
+
 @dataclass(frozen=True)
 class Recipe:
     name: str
@@ -25,6 +29,13 @@ class Recipe:
     loadable_by: tuple[str, ...] = field(default=(
         "ExecuTorch Python runtime (pip wheel)", "host typo_runner (portable + quantized + XNNPACK)",
         "Android typo_runner"))
+    # None when the recipe can run here, else the reason (checked before any slow work).
+    unavailable: Callable[[], str | None] = lambda: None
+
+    def check_available(self) -> None:
+        reason = self.unavailable()
+        if reason:
+            raise RecipeUnavailableError(f"recipe {self.name!r} cannot run here: {reason}")
 
 
 _REGISTRY: dict[str, Recipe] = {}
@@ -48,4 +59,4 @@ def get_recipe(name: str) -> Recipe:
 
 
 # Registration happens on import of each recipe module (order = listing order).
-from export.recipes import xnnpack_fp32, xnnpack_int4, xnnpack_int8  # noqa: E402,F401
+from export.recipes import optimum_sdpa, xnnpack_fp32, xnnpack_int4, xnnpack_int8  # noqa: E402,F401

@@ -1,0 +1,141 @@
+"""Export and host-runtime benchmarks (a script, not a timed test). Each mode prints one
+JSON object and writes it under runs/bench/<run>/.
+
+    python bench/bench_export.py export --shape tiny|smollm2-135m|DIR [--recipes xnnpack-int8 xnnpack-int4] [--max-seq-len 512]
+        export time, .pte size and peak export RSS per recipe. `smollm2-135m` is a random-init
+        Llama with SmolLM2-135M's shape (hidden 576, 30 layers, 9 heads, 3 KV heads,
+        intermediate 1536, vocab 49152, tied embeddings) built from its config (no download).
+
+    python bench/bench_export.py speculate --pte models/typing-corrector-int8.pte --eval data/eval_data.json [--n 100] [--draft-len 4]
+        plain vs copy-speculative greedy through PteModel on the same sentences in the same
+        run (interleaved): sentence latency, forwards per output token, acceptance rate, and
+        the plain/copy latency ratio. Outputs are checked identical.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+SMOLLM2_135M = dict(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+                    num_attention_heads=9, num_key_value_heads=3, max_position_embeddings=8192,
+                    rope_theta=100000.0, rms_norm_eps=1e-5, tie_word_embeddings=True)
+
+
+def build_shape(shape: str, out: Path) -> Path:
+    """A model folder for `shape`: the built-in tiny, the SmolLM2-135M shape (random init,
+    with the tiny tokenizer's files for the metadata), or an existing folder."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from train.tiny import ensure_tiny
+
+    if shape == "tiny":
+        return ensure_tiny()
+    if shape != "smollm2-135m":
+        return Path(shape)
+    tiny = ensure_tiny()
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(**SMOLLM2_135M, eos_token_id=3, pad_token_id=0, bos_token_id=None))
+    model.save_pretrained(out)
+    for f in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+        if (tiny / f).is_file():
+            (out / f).write_bytes((tiny / f).read_bytes())
+    return out
+
+
+def bench_export(args) -> dict:
+    import tempfile
+
+    from export.export_to_pte import export_model
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_export_"))
+    model_dir = build_shape(args.shape, tmp / "model")
+    rows = {}
+    for recipe in args.recipes:
+        out = (Path(args.out_dir) if args.out_dir else tmp) / f"{Path(str(args.shape)).name}-{recipe}.pte"
+        meta = export_model(model_dir, recipe, out, max_seq_len=args.max_seq_len, group_size=args.group_size)
+        rows[recipe] = {k: meta[k] for k in ("size_bytes", "size_mb", "export_seconds", "peak_export_rss_mb")}
+        rows[recipe]["quantization"] = meta["quantization"]
+        rows[recipe]["path"] = str(out)
+        print(json.dumps({recipe: rows[recipe]}), flush=True)
+    return {"mode": "export", "shape": args.shape, "max_seq_len": args.max_seq_len, "results": rows}
+
+
+def bench_speculate(args) -> dict:
+    from export.runtime import PteModel, load_pte_tokenizer
+    from train.prompt import prompt_ids
+
+    tok = load_pte_tokenizer(args.pte)
+    m = PteModel(args.pte, threads=args.threads)
+    lines = [json.loads(l) for l in Path(args.eval).read_text(encoding="utf-8").splitlines() if l.strip()]
+    prompts = [prompt_ids(tok, r["input"]) for r in lines[: args.n]]
+    for p in prompts[:3]:  # warm-up
+        m.generate(p, args.max_new)
+    plain, copy = [], []
+    for p in prompts:  # interleaved, so load changes hit both modes alike
+        a, sa = m.generate(p, args.max_new)
+        b, sb = m.generate(p, args.max_new, speculate="copy", draft_len=args.draft_len)
+        if a != b:
+            raise SystemExit(f"speculative output differs from greedy on prompt {p[:8]}...")
+        plain.append(sa)
+        copy.append(sb)
+    return {"mode": "speculate", "pte": str(args.pte), "sentences": len(prompts), "draft_len": args.draft_len,
+            "threads": args.threads, "plain": _summary(plain), "copy": _summary(copy),
+            "latency_ratio_plain_over_copy": statistics.mean(s["total_ms"] for s in plain)
+            / statistics.mean(s["total_ms"] for s in copy)}
+
+
+def _summary(stats: list[dict]) -> dict:
+    tokens = sum(s["new_tokens"] for s in stats)
+    drafted = sum(s["drafted_tokens"] for s in stats)
+    ms = [s["total_ms"] for s in stats]
+    return {"sentence_ms_mean": statistics.mean(ms), "sentence_ms_median": statistics.median(ms),
+            "forwards_per_token": sum(s["forwards"] for s in stats) / max(tokens, 1),
+            "new_tokens": tokens, "acceptance_rate": sum(s["accepted_tokens"] for s in stats) / drafted if drafted else 0.0}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from train.runs import atomic_write_json, make_run_dir
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="mode", required=True)
+    e = sub.add_parser("export")
+    e.add_argument("--shape", default="tiny")
+    e.add_argument("--recipes", nargs="+", default=["xnnpack-fp32", "xnnpack-int8", "xnnpack-int4"])
+    e.add_argument("--max-seq-len", type=int, default=512)
+    e.add_argument("--group-size", type=int, default=32)
+    e.add_argument("--out-dir", default="")
+    s = sub.add_parser("speculate")
+    s.add_argument("--pte", required=True)
+    s.add_argument("--eval", required=True)
+    s.add_argument("--n", type=int, default=100)
+    s.add_argument("--max-new", type=int, default=64)
+    s.add_argument("--draft-len", type=int, default=4)
+    s.add_argument("--threads", type=int, default=1)
+    for p in (e, s):
+        p.add_argument("--run", default=None)
+    args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(getattr(args, "threads", 1) or 1)
+    t0 = time.perf_counter()
+    result = bench_export(args) if args.mode == "export" else bench_speculate(args)
+    result["wall_s"] = round(time.perf_counter() - t0, 1)
+    from train.runs import machine_info
+
+    result["machine"] = machine_info()
+    run_dir = make_run_dir("bench", args.run or f"export-{args.mode}-{time.strftime('%Y%m%d-%H%M%S')}", vars(args), None)
+    atomic_write_json(run_dir / f"bench_export_{args.mode}.json", result)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

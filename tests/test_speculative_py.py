@@ -1,0 +1,71 @@
+"""Copy-speculative decoding in the Python `.pte` path (issue 9), integration tier:
+token-identical to greedy on every sample of the tiny eval set, fp32 and INT8."""
+from __future__ import annotations
+
+import pytest
+
+from export.runtime import PteModel
+from tests.fixtures.export import TEST_MAX_SEQ_LEN
+
+pytestmark = pytest.mark.integration
+MAX_NEW = 64
+
+
+@pytest.mark.parametrize("tag", ["fp32", "int8"])
+def test_copy_speculation_equals_greedy_on_every_eval_sample(tag, tiny_pte, tiny_tokenizer,
+                                                             export_eval_pairs, tiny_is_trained):
+    from train.prompt import prompt_ids
+
+    m = PteModel(tiny_pte[tag])
+    plain_fw = spec_fw = drafted = accepted = 0
+    for row in export_eval_pairs:
+        ids = prompt_ids(tiny_tokenizer, row["input"])
+        ref, s0 = m.generate(ids, MAX_NEW)
+        for k in (4,):
+            got, s = m.generate(ids, MAX_NEW, speculate="copy", draft_len=k)
+            assert got == ref, row["input"]
+            assert s["stop"] == s0["stop"] and 0 <= s["accepted_tokens"] <= s["drafted_tokens"]
+        plain_fw += s0["forwards"]
+        spec_fw += s["forwards"]
+        drafted += s["drafted_tokens"]
+        accepted += s["accepted_tokens"]
+    print(f"\n{tag}: forwards plain {plain_fw} / copy {spec_fw}, acceptance {accepted / max(drafted, 1):.2f}")
+    assert spec_fw <= plain_fw
+    if tiny_is_trained:  # a model that copies its input verifies several tokens per forward
+        assert spec_fw < plain_fw
+
+
+@pytest.mark.parametrize("k", [1, 2, 8])
+def test_other_draft_lengths_equal_greedy(k, tiny_pte, tiny_tokenizer, export_eval_pairs):
+    from train.prompt import prompt_ids
+
+    m = PteModel(tiny_pte["int8"])
+    for row in export_eval_pairs[:10]:
+        ids = prompt_ids(tiny_tokenizer, row["input"])
+        assert m.generate(ids, MAX_NEW, speculate="copy", draft_len=k)[0] == m.generate(ids, MAX_NEW)[0]
+
+
+def test_speculation_at_the_cache_limit(tiny_pte, tiny_tokenizer, export_eval_pairs):
+    """A prompt that nearly fills the cache: both modes stop at max_seq_len with the same
+    tokens (the draft shrinks so start+K+1 never passes max_seq_len)."""
+    from train.prompt import prompt_ids
+
+    m = PteModel(tiny_pte["fp32"])
+    text = " ".join(r["output"] for r in export_eval_pairs[:40])
+    ids = prompt_ids(tiny_tokenizer, text)[-(TEST_MAX_SEQ_LEN - 5):]  # a long copy source, 5 slots left
+    ref, s0 = m.generate(ids, 100)
+    got, s = m.generate(ids, 100, speculate="copy", draft_len=8)
+    assert got == ref and s["stop"] == s0["stop"]
+    assert len(ids) + len(got) <= TEST_MAX_SEQ_LEN + 1
+    if s0["stop"] != "eos":
+        assert s0["stop"] == "max_seq_len"
+
+
+def test_max_new_tokens_is_respected_with_drafts(tiny_pte, tiny_tokenizer, export_eval_pairs):
+    from train.prompt import prompt_ids
+
+    m = PteModel(tiny_pte["int8"])
+    ids = prompt_ids(tiny_tokenizer, export_eval_pairs[0]["input"])
+    for n in (1, 2, 3, 5):
+        got, s = m.generate(ids, n, speculate="copy", draft_len=4)
+        assert got == m.generate(ids, n)[0] and len(got) <= n
