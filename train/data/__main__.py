@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from train.runs import REPO_ROOT
 
 DEFAULT_CONFIG = REPO_ROOT / "train" / "configs" / "data" / "default.yaml"
 PAIR_SUFFIXES = (".jsonl", ".csv", ".tsv")
+OVERRIDE_RE = re.compile(r"^[A-Za-z_][\w.]*=")
 
 
 def corpus_source(spec: str) -> dict:
@@ -61,7 +63,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--split", help="Hugging Face split for hf: sources (default train)")
     ap.add_argument("--column", help="text column for hf: sources (default text)")
     ap.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
-    return ap.parse_intermixed_args(argv)
+    args = ap.parse_intermixed_args(argv)
+    # `--decontaminate A B x=1`: nargs="+" is greedy; key=value words are overrides, not paths
+    paths = [p for p in args.decontaminate if not OVERRIDE_RE.match(p)]
+    args.overrides = [p for p in args.decontaminate if OVERRIDE_RE.match(p)] + args.overrides
+    args.decontaminate = paths
+    return args
 
 
 def to_overrides(args: argparse.Namespace) -> list[str]:

@@ -52,21 +52,25 @@ def _record(st: dict, key: str, inp: str, out: str, errors: list[str], source: s
 
 
 def process_chunk(task: tuple) -> tuple[list[tuple], dict[str, int], list[str]]:
-    """Clean, filter, decontaminate and noise one chunk: (records, counts, skip notes)."""
-    chunk_id, pass_no, source, units = task
+    """Clean, filter, decontaminate and noise one chunk: (records, counts, skip notes).
+    A sentence's RNG index is (pass, source, unit number in that source, sentence number
+    in the unit): the noise depends neither on chunk sizes nor on the number of workers."""
+    pass_no, source_no, source, first_unit, units = task
     st = _STATE
     clean, noiser, contam = st["clean"], st["noiser"], st["contam"]
-    base = (pass_no << 48) | (chunk_id << 20)
     records, counts, notes = [], {}, []
-    j = 0
-    for kind, a, b, where in units:
+    for u, (kind, a, b, where) in enumerate(units):
+        base = (((pass_no << 16) | source_no) << 48) | ((first_unit + u) << 16)
+        j = 0
         if kind == "skip":
             counts[f"skipped_{a}"] = counts.get(f"skipped_{a}", 0) + 1
             notes.append(f"{where}: {a}")
             continue
         if kind == "pair":
             inp, out = normalize(a), normalize(b)
-            reason = "empty" if not inp or not out else reject_reason(out, clean)
+            # the user's own pairs are trusted: only empty or overlong ones are dropped
+            reason = "empty" if not inp or not out else (
+                "too_long" if max(len(inp), len(out)) > 2 * clean.max_chars else None)
             sentences = [] if reason else [out]
         else:
             reason = None
@@ -110,31 +114,32 @@ def _run_chunks(tasks: Iterator[tuple], workers: int, state: dict) -> Iterator[t
             yield pending.popleft().get()
 
 
-def _chunked(units: Iterator[tuple], budget: int) -> Iterator[list[tuple]]:
-    chunk, size = [], 0
+def _chunked(units: Iterator[tuple], budget: int) -> Iterator[tuple[int, list[tuple]]]:
+    """(number of the first unit, units) with about `budget` characters per chunk."""
+    chunk, size, first = [], 0, 0
     for u in units:
         chunk.append(u)
         size += len(u[1]) + 40
         if size >= budget:
-            yield chunk
+            yield first, chunk
+            first += len(chunk)
             chunk, size = [], 0
     if chunk:
-        yield chunk
+        yield first, chunk
 
 
 def _tasks(cfg: DataConfig, pass_no: int) -> Iterator[tuple]:
-    """Chunks from every source, round-robin, numbered in a fixed order."""
-    streams = [(src.name, _chunked(source_units(src, cfg.bad_lines, cfg.clean.max_line_chars), cfg.chunk_chars))
-               for src in cfg.sources if pass_no == 0 or src.kind not in PAIR_SOURCES]
-    chunk_id = 0
+    """Chunks from every source, round-robin, in a fixed order."""
+    streams = [(no, src.name, _chunked(source_units(src, cfg.bad_lines, cfg.clean.max_line_chars),
+                                       cfg.chunk_chars))
+               for no, src in enumerate(cfg.sources) if pass_no == 0 or src.kind not in PAIR_SOURCES]
     while streams:
         for entry in list(streams):
-            chunk = next(entry[1], None)
+            chunk = next(entry[2], None)
             if chunk is None:
                 streams.remove(entry)
                 continue
-            yield chunk_id, pass_no, entry[0], chunk
-            chunk_id += 1
+            yield (pass_no, entry[0], entry[1]) + chunk
 
 
 class _PairWriter:
@@ -246,17 +251,17 @@ def _fill(cfg: DataConfig, state: dict, workers: int, writer: _PairWriter, stats
 
 def _take(rec: tuple, want: dict, stats: Stats, writer: _PairWriter, seen: dict, seen_pairs: set) -> bool:
     key, to_eval, errors, line, inp, out, given, source = rec
-    pair_h = hash((inp, out))
-    if pair_h in seen_pairs:
-        stats.drop("duplicate_pair")
-        return False
-    if not given:
+    if not given:  # one pair per clean sentence and pass
         kh = hash(key)
         prev = seen.get(kh)
         if prev is not None:
             stats.drop("duplicate" if prev == out else "near_duplicate")
             return False
         seen[kh] = out
+    pair_h = hash((inp, out))  # across passes: never the same pair twice
+    if pair_h in seen_pairs:
+        stats.drop("duplicate_pair")
+        return False
     split = "eval" if to_eval else "train"
     if stats.split[split] >= want[split]:
         stats.drop(f"{split}_full")
