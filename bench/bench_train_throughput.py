@@ -2,7 +2,8 @@
 packed + isolated LoRA path, measured in ONE run on the same card, random-init models of
 the real shapes (nothing is downloaded). Prints one JSON document.
 
-    python bench/bench_train_throughput.py                     # both shapes, ~3 min on an H100/H200
+    python bench/bench_train_throughput.py                     # both shapes, baseline vs the presets' path, ~1.5 min
+    python bench/bench_train_throughput.py --variants packed_lora,packed_lora_compile,packed_lora_compile_row512,packed_lora_compile_flex
     python bench/bench_train_throughput.py --shapes smollm2-135m --no-compile
     python bench/bench_train_throughput.py --smoke             # tiny shape, CPU, seconds (tests)
 
@@ -39,6 +40,13 @@ SHAPES = {
     "smoke": dict(model_type="llama", hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                   intermediate_size=128, vocab_size=512, tie_word_embeddings=True, max_position_embeddings=512),
 }
+# packed variants: (attention, torch.compile, row tokens; 0 = --row-tokens)
+VARIANTS = {
+    "packed_lora": ("sdpa", False, 0),
+    "packed_lora_compile": ("sdpa", True, 0),
+    "packed_lora_compile_row512": ("sdpa", True, 512),
+    "packed_lora_compile_flex": ("flex_attention", True, 0),
+}
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -63,10 +71,17 @@ def build_model(shape: str, device, dtype, attn: str):
     spec = dict(SHAPES[shape])
     cfg = AutoConfig.for_model(spec.pop("model_type"), **spec)
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(cfg, dtype=dtype, attn_implementation=attn)
+    with torch.device(device):  # random init directly on the GPU (seconds, not a minute on CPU)
+        model = AutoModelForCausalLM.from_config(cfg, dtype=dtype, attn_implementation=attn)
     model.config.use_cache = False
     lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=LORA_TARGETS, task_type="CAUSAL_LM")
     return get_peft_model(model, lora).to(device).train()
+
+
+def compile_layers(model) -> None:
+    from train.training.model import compile_layers as _compile
+
+    _compile(model)
 
 
 def sync(device) -> None:
@@ -128,19 +143,20 @@ def run_baseline(shape, examples, args, device, dtype) -> dict:
     return res
 
 
-def run_packed(shape, examples, args, device, dtype, compile_: bool) -> dict:
-    """This project's path: packed rows with per-sample isolation, loss on answer tokens
-    only (chunked LM head), bf16 autocast over bf16 base weights, fused AdamW, compile."""
-    model = build_model(shape, device, dtype, args.attn)
-    iso = isolation_check(model, examples, device, dtype) if not compile_ else None
+def run_packed(shape, examples, args, device, dtype, attn: str, compile_: bool, row_tokens: int) -> dict:
+    """This project's path (train/training): packed rows with per-sample isolation, loss on
+    answer tokens only (chunked LM head), bf16 autocast over bf16 base weights, fused
+    AdamW, torch.compile of each decoder layer (regional: one graph reused by all layers)."""
+    model = build_model(shape, device, dtype, attn)
+    iso = isolation_check(model, examples, device, dtype) if args.isolation_check else None
     if compile_:
-        model.get_base_model().get_decoder().compile(dynamic=False)
+        compile_layers(model)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4, fused=device.type in ("cuda", "cpu"))
     loss_mod = LossModule(model)
-    plan = make_plan(examples, 0, 0, True, args.row_tokens, args.batch_tokens)
-    rows = args.batch_tokens // args.row_tokens
-    batches = [collate_packed(examples, b, rows, args.row_tokens, 0) for b in plan[: args.warmup + args.steps]]
+    plan = make_plan(examples, 0, 0, True, row_tokens, args.batch_tokens)
+    rows = args.batch_tokens // row_tokens
+    batches = [collate_packed(examples, b, rows, row_tokens, 0) for b in plan[: args.warmup + args.steps]]
 
     def step(b):
         b = to(b, device)
@@ -189,13 +205,14 @@ def bench_shape(shape: str, args, device, dtype) -> dict:
     need = max(args.baseline_batch * (args.warmup + args.steps), 2 * args.batch_tokens * (args.warmup + args.steps) // 80)
     examples = synthetic_examples(need, SHAPES[shape]["vocab_size"], seed=0)
     out: dict = {}
-    variants = [("baseline_padded_hf", lambda: run_baseline(shape, examples, args, device, dtype)),
-                ("packed_lora", lambda: run_packed(shape, examples, args, device, dtype, False))]
-    if args.compile:
-        variants.append(("packed_lora_compile", lambda: run_packed(shape, examples, args, device, dtype, True)))
-    for name, fn in variants:
+    names = [v for v in args.variants.split(",") if v and (args.compile or not VARIANTS[v][1])]
+    for name in ["baseline_padded_hf"] + names:
         try:
-            out[name] = fn()
+            if name == "baseline_padded_hf":
+                out[name] = run_baseline(shape, examples, args, device, dtype)
+            else:
+                attn, comp, row = VARIANTS[name]
+                out[name] = run_packed(shape, examples, args, device, dtype, attn, comp, row or args.row_tokens)
         except Exception as exc:  # one failing variant (e.g. OOM, compile) must not lose the others
             out[name] = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
         if device.type == "cuda":
@@ -214,7 +231,10 @@ def parse_args(argv):
     ap.add_argument("--steps", type=int, default=20, help="measured steps per variant")
     ap.add_argument("--warmup", type=int, default=3, help="warm-up steps (include compilation), not measured")
     ap.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True)
-    ap.add_argument("--attn", default="sdpa", choices=["sdpa", "eager", "flex_attention"])
+    ap.add_argument("--variants", default="packed_lora_compile_row512",
+                    help="packed variants after the baseline, comma list of: " + ", ".join(VARIANTS))
+    ap.add_argument("--isolation-check", action=argparse.BooleanOptionalAction, default=True,
+                    help="per variant: packed vs alone logits on this card/kernel (+ a leaky control)")
     ap.add_argument("--batch-tokens", type=int, default=32768)
     ap.add_argument("--row-tokens", type=int, default=2048)
     ap.add_argument("--baseline-batch", type=int, default=64)
@@ -223,8 +243,12 @@ def parse_args(argv):
     ap.add_argument("--smoke", action="store_true", help="tiny shape, few steps, CPU-friendly (for tests)")
     ap.add_argument("--out", help="also write the JSON here")
     args = ap.parse_args(argv)
+    unknown = [v for v in args.variants.split(",") if v and v not in VARIANTS]
+    if unknown:
+        ap.error(f"unknown variant {unknown[0]!r}; choose from {', '.join(VARIANTS)}")
     if args.smoke:
         args.shapes, args.steps, args.warmup = "smoke", 2, 1
+        args.variants = ",".join(v for v in args.variants.split(",") if "flex" not in v)  # no flex backward on CPU
         args.batch_tokens, args.row_tokens, args.baseline_batch = 1024, 256, 8
     return args
 
