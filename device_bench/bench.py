@@ -21,7 +21,7 @@ from device_bench import measure, protocol
 from device_bench.adb import DeviceError, DeviceLostError
 from device_bench.config import BenchConfig
 from device_bench.inputs import ModelInfo, build_requests, load_tokenizer
-from train.runs import atomic_write_json
+from train.runs import REPO_ROOT, atomic_write_json
 
 RUNNER_NAME = "typo_runner"
 
@@ -147,8 +147,10 @@ def pick_runner(target, facts: dict, cfg: BenchConfig, override: str | None) -> 
         path = Path(cfg.runner_host)  # host mode, or an x86_64 device (emulator, loopback)
     else:
         path = Path(cfg.runner_android)
+    if not path.is_absolute() and not path.exists():
+        path = REPO_ROOT / path  # config paths are relative to the repository
     if not path.is_file():
-        hint = "make runner" if path == Path(cfg.runner_host) else "make android-runner"
+        hint = "make android-runner" if "android" in path.parent.name else "make runner"
         raise DeviceError(f"runner binary not found: {path} (build it with `{hint}`)")
     return path
 
