@@ -51,7 +51,8 @@ endif
 
 eval: setup ## score the latest model and baselines -> metrics.json, model_test_results.csv
 	$(call need,train/evaluate.py,eval)
-	$(PY) -m train.evaluate --model models/checkpoint --benchmarks $(EVAL_DATA) $(ARGS)
+	$(PY) -m train.evaluate --config train/configs/eval/default.yaml --model models/checkpoint \
+	  --benchmarks $(EVAL_DATA) $(if $(RUN),--run $(RUN)) $(ARGS)
 
 export: setup ## export models/checkpoint to INT8 and INT4 .pte -> models/typing-corrector-*.pte
 	$(call need,export/export_to_pte.py,export)
