@@ -114,3 +114,11 @@ def test_gpu_bench_script_smoke():
         assert "error" not in mode, (name, mode)
         assert mode["agreement_vs_plain"] == 1.0 and mode["new_tokens_per_s"] > 0
     assert out["useful_new_tokens"] > out["sentences"]
+
+
+def test_static_cache_matches_dynamic(tiny_base):
+    """The static-cache path (used on GPU) generates exactly what the dynamic one does."""
+    texts = ["I tought so.", "A longer sentence with a few more words in it, and a number: 42."]
+    dyn = make_corrector("hf", str(tiny_base), batch_size=2, device="cpu", static_cache=False)
+    sta = make_corrector("hf", str(tiny_base), batch_size=2, device="cpu", static_cache=True)
+    assert dyn.correct(texts) == sta.correct(texts)

@@ -263,7 +263,9 @@ class HFCorrector:
         pad = self.tok.pad_token_id
         ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=self.device)
         attn = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.device)
-        extra = {"cache_implementation": "static"} if self.static_cache else {}
+        # static cache without auto-compile: every batch has its own shape, and a recompile
+        # per shape costs more than it saves (bench/bench_eval.py measures the difference)
+        extra = {"cache_implementation": "static", "disable_compile": True} if self.static_cache else {}
         with torch.inference_mode():
             gen = self.model.generate(input_ids=ids, attention_mask=attn, max_new_tokens=budget,
                                       do_sample=False, eos_token_id=self.eos, pad_token_id=pad, **extra)
