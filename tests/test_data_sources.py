@@ -9,12 +9,13 @@ import pytest
 from train.data.config import SourceConfig
 from train.data.decontam import dedup_key, load_eval_keys
 from train.data.misspellings import load_misspellings, word_pairs
-from train.data.sources import DataError, hf_units, source_units
+from train.data.sources import DataError, expand, hf_units, source_units
 from train.data.text import CleanConfig, normalize, reject_reason, split_sentences, strip_gutenberg
 
 
 def units(kind: str, path: Path | str = "", bad_lines: str = "auto", max_line: int = 100_000, **kw) -> list:
-    return list(source_units(SourceConfig(kind=kind, path=str(path), **kw), bad_lines, max_line))
+    raw = source_units(SourceConfig(kind=kind, path=str(path), **kw), bad_lines, max_line)
+    return [u for unit in raw for u in expand(unit)]  # text files come as blocks, expanded in workers
 
 
 def test_running_text_joins_wrapped_lines_into_paragraphs(tmp_path):
@@ -67,12 +68,19 @@ def test_absurdly_long_line_is_skipped_and_named(tmp_path):
     assert len([u for u in got if u[0] == "text"]) == 2
 
 
-def test_gutenberg_header_and_footer_are_stripped():
+def test_gutenberg_header_and_footer_are_stripped(tmp_path):
     book = ["The Project Gutenberg EBook of Things", "licence blah", "*** START OF THIS PROJECT GUTENBERG EBOOK ***",
             "Real text.", "*** END OF THIS PROJECT GUTENBERG EBOOK ***", "more licence",
             "The Project Gutenberg EBook of Other", "*** START OF THE PROJECT GUTENBERG EBOOK ***", "Second book."]
-    assert [line for _, line in strip_gutenberg(book)] == ["Real text.", "Second book."]
-    assert [line for _, line in strip_gutenberg(["plain", "text"])] == ["plain", "text"]
+    lines, skipping = strip_gutenberg([f"{b}\n".encode() for b in book])
+    assert [l.decode().strip() for l in lines if l] == ["Real text.", "Second book."] and not skipping
+    assert len(lines) == len(book)  # blanked, not removed: line numbers stay right
+    assert strip_gutenberg([b"plain\n", b"text\n"]) == ([b"plain\n", b"text\n"], False)
+    assert strip_gutenberg([b"carried over\n"], skipping=True) == ([b""], True)
+    f = tmp_path / "book.txt"
+    f.write_text("\n\n".join(book) + "\n")
+    got = units("text", f, format="running")
+    assert [u[1] for u in got] == ["Real text.", "Second book."] and got[1][3] == f"{f}:17"
 
 
 def test_normalize_nfc_quotes_whitespace_and_markup():

@@ -158,3 +158,29 @@ def test_chunked_linear_ce_matches_cross_entropy(softcap, weight_grad):
     torch.testing.assert_close(h.grad, h2.grad, rtol=1e-4, atol=1e-5)
     if weight_grad:
         torch.testing.assert_close(w.grad, w2.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_bad_dataset_leaves_no_model_link(tmp_path, capsys):
+    good = json.dumps({"input": "teh cat", "output": "The cat."})
+    data = _write(tmp_path / "d.json", [good])
+    bad = _write(tmp_path / "e.json", [good, '{"input": "x"}'])
+    link = tmp_path / "models" / "checkpoint"
+    rc = main(["--config", str(REPO / "train/configs/tiny.yaml"), f"data.train={data}", f"data.eval={bad}",
+               f"output.root={tmp_path / 'runs'}", f"output.link={link}"])
+    assert rc == 2 and "e.json:2: field 'output' must be a string" in capsys.readouterr().err
+    assert not link.exists() and not link.is_symlink()
+
+
+def test_out_of_memory_says_what_to_change(tmp_path, capsys, monkeypatch, tiny_base):
+    """A real torch.OutOfMemoryError raised from the training step becomes a clear message."""
+    from train.training import loop
+
+    def oom(self):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(loop.Trainer, "step", oom)
+    data = _write(tmp_path / "d.json", [json.dumps({"input": "teh cat", "output": "The cat."})])
+    rc = main(["--config", str(REPO / "train/configs/tiny.yaml"), f"data.train={data}", f"data.eval={data}",
+               f"output.root={tmp_path / 'runs'}", "output.link=", f"model.base={tiny_base}"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "out of memory" in err and "train.batch_tokens" in err and "gradient_checkpointing" in err

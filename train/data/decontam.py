@@ -13,13 +13,17 @@ from pathlib import Path
 from train.data.sources import DataError, read_lines
 from train.data.text import normalize, split_sentences
 
-_NON_ALNUM = re.compile(r"[^a-z0-9]+")
 _ERR_TAG = re.compile(r"<ERR targ=([^>]*)>.*?</ERR>")
 MIN_KEY_CHARS = 12  # shorter eval lines ("yes.") would knock out too much
 
 
+_NOT_ALNUM_BYTES = bytes(c for c in range(128) if not chr(c).isalnum())
+
+
 def dedup_key(text: str) -> str:
-    return _NON_ALNUM.sub("", text.lower())
+    """Lowercase ASCII letters and digits only (accents and symbols dropped); the bytes
+    route is several times faster than a regex and this runs once per sentence."""
+    return text.lower().encode("ascii", "ignore").translate(None, _NOT_ALNUM_BYTES).decode()
 
 
 def _eval_sentences(path: Path) -> list[str]:

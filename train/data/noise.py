@@ -312,5 +312,6 @@ class Noiser:
 
 
 def sentence_rng(seed: int, index: int) -> random.Random:
-    """The RNG of sentence `index`: depends only on (seed, index), never on the worker."""
+    """The RNG of sentence (or source unit) `index`: depends only on (seed, index),
+    never on the worker that runs it."""
     return random.Random(seed * 1_000_003 + index)

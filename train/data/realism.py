@@ -18,7 +18,7 @@ from train.data.config import DataConfig
 from train.data.edits import edit_ops, position_bucket
 from train.data.misspellings import word_pairs
 from train.data.noise import Noiser, sentence_rng
-from train.data.sources import DataError, source_units
+from train.data.sources import DataError, expand, source_units
 from train.data.text import normalize, reject_reason, split_sentences
 from train.runs import atomic_write_json
 
@@ -70,7 +70,8 @@ def _words(text: str) -> list[str]:
 def sentences_from(cfg: DataConfig, limit: int) -> list[str]:
     out = []
     for src in cfg.sources:
-        for kind, a, _, _ in source_units(src, "skip", cfg.clean.max_line_chars):
+        units = (u for block in source_units(src, "skip", cfg.clean.max_line_chars) for u in expand(block))
+        for kind, a, _, _ in units:
             if kind in ("text", "sent"):
                 text = normalize(a)
                 out += [s for s in (split_sentences(text) if kind == "text" else [text])

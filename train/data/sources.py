@@ -4,6 +4,8 @@ memory. A unit is a tuple (kind, a, b, where):
   ("sent", sentence,  None, where)  one sentence (or a short line) as is
   ("pair", input,     output, where) a ready-made pair (C4_200M rows, the user's pairs)
   ("skip", reason,    None, where)  a line that could not be read (bad_lines=skip)
+  ("block", (raw lines, first line number, format, bad_lines, max_line), None, path)
+                                    a piece of a text file, expanded by `expand` in a worker
 `where` is "file:line" so every error and skip names its origin."""
 from __future__ import annotations
 
@@ -64,45 +66,72 @@ def _detect_format(path: Path) -> str:
     return "lines" if n and blank / n < 0.01 else "running"
 
 
-def text_file_units(path: Path, fmt: str, bad_lines: str, max_line: int,
-                    drop_indented: bool = False) -> Iterator[tuple]:
-    from train.data.text import strip_gutenberg
+BLOCK_BYTES = 1 << 15  # text files travel to workers in blocks of ~32 KB (fixed: RNG indices depend on it)
 
-    bad_lines = "skip" if bad_lines == "auto" else bad_lines  # a stray byte in prose: skip it
+
+def text_file_blocks(path: Path, fmt: str, bad_lines: str, max_line: int) -> Iterator[tuple]:
+    """The main process's share of reading a text file: raw line blocks cut at paragraph
+    ends, Gutenberg boilerplate blanked. Decoding and splitting happen in the workers
+    (`block_units`), so reading is not the bottleneck of a multi-core build."""
     fmt = _detect_format(path) if fmt == "auto" else fmt
-    para: list[str] = []
-    start = 0
-    numbered = ((no, line) for no, line in read_lines(path, bad_lines))
-    for no, line in strip_gutenberg(_flag_bad(numbered, path)):
-        if isinstance(line, tuple):  # a skipped line: report it, it also ends a paragraph
-            yield line
+    bad_lines = "skip" if bad_lines == "auto" else bad_lines  # a stray byte in prose: skip it
+    skipping, no = False, 1
+    with open(path, "rb") as fh:
+        while True:
+            lines = fh.readlines(BLOCK_BYTES)
+            if not lines:
+                return
+            size = sum(map(len, lines))
+            while fmt == "running" and lines[-1].strip() and size < 4 * BLOCK_BYTES:
+                more = fh.readline()  # never cut a paragraph in two (unless it runs away)
+                if not more:
+                    break
+                lines.append(more)
+                size += len(more)
+            from train.data.text import strip_gutenberg
+
+            lines, skipping = strip_gutenberg(lines, skipping)
+            if any(lines):
+                yield ("block", (lines, no, fmt, bad_lines, max_line), None, str(path))
+            no += len(lines)
+
+
+def block_units(lines: list[bytes], first_no: int, fmt: str, bad_lines: str, max_line: int,
+                path: str) -> list[tuple]:
+    """A block of raw lines -> "text" units (paragraphs or lines) and "skip" units."""
+    out, para, start = [], [], 0
+    for no, raw in enumerate(lines, first_no):
+        try:
+            line = raw.decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
+            if bad_lines != "skip":
+                raise DataError(f"{path}:{no}: not UTF-8 ({exc.reason} at byte {exc.start}); "
+                                "fix the file or pass bad_lines=skip") from None
+            out.append(("skip", "not_utf8", None, f"{path}:{no}"))
             line = ""
-        elif len(line) > max_line:
-            yield ("skip", "line_too_long", None, f"{path}:{no}")
+        if len(line) > max_line:
+            out.append(("skip", "line_too_long", None, f"{path}:{no}"))
             line = ""
-        indented = drop_indented and line[:1] in (" ", "\t") and line.strip()
         if fmt == "lines":
-            if line.strip() and not indented:
-                yield ("text", line, None, f"{path}:{no}")
+            if line:
+                out.append(("text", line, None, f"{path}:{no}"))
             continue
-        if not line.strip() or indented:  # a blank line (or a code block) ends a paragraph
-            if para:
-                yield ("text", " ".join(para), None, f"{path}:{start}")
-                para = []
-            continue
-        if not para:
-            start = no
-        para.append(line.strip())
-        if sum(map(len, para)) > max_line:  # a runaway paragraph: flush it in pieces
-            yield ("text", " ".join(para), None, f"{path}:{start}")
+        if line:
+            start = start if para else no
+            para.append(line)
+        if para and (not line or sum(map(len, para)) > max_line):  # blank line: paragraph end
+            out.append(("text", " ".join(para), None, f"{path}:{start}"))
             para = []
     if para:
-        yield ("text", " ".join(para), None, f"{path}:{start}")
+        out.append(("text", " ".join(para), None, f"{path}:{start}"))
+    return out
 
 
-def _flag_bad(numbered, path):
-    for no, line in numbered:
-        yield no, (("skip", "not_utf8", None, f"{path}:{no}") if line is None else line)
+def expand(unit: tuple) -> list[tuple]:
+    """A unit as the workers see it: a block becomes its text/skip units."""
+    if unit[0] == "block":
+        return block_units(*unit[1], unit[3])
+    return [unit]
 
 
 def pair_file_units(path: Path, src: SourceConfig, bad_lines: str) -> Iterator[tuple]:
@@ -253,7 +282,7 @@ def _units(src: SourceConfig, bad_lines: str, max_line: int) -> Iterator[tuple]:
                 yield ("text", para, None, label)
     elif src.kind == "text":
         for f in _files(Path(src.path), TEXT_SUFFIXES):
-            yield from text_file_units(f, src.format, bad_lines, max_line)
+            yield from text_file_blocks(f, src.format, bad_lines, max_line)
     elif src.kind == "pairs":
         for f in _files(Path(src.path), PAIR_SUFFIXES):
             yield from pair_file_units(f, src, bad_lines)

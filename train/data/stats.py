@@ -2,6 +2,7 @@
 character error rate distribution, share of clean pairs, and every drop counted."""
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 
 from rapidfuzz.distance import Levenshtein
@@ -26,17 +27,22 @@ class Stats:
         self.dropped = Counter()
         self.notes: list[str] = []
 
-    def add(self, split: str, source: str, inp: str, out: str, errors: list[str]) -> None:
+    def add(self, split: str, source: str, is_clean: bool, errors: list[str], c: float) -> None:
         self.split[split] += 1
-        self.per_source.setdefault(source, Counter())[split] += 1
-        if inp == out:
+        per = self.per_source.get(source)
+        if per is None:
+            per = self.per_source[source] = Counter()
+        per[split] += 1
+        if is_clean:
             self.clean[split] += 1
-        self.error_events.update(errors)
-        self.error_pairs.update(set(errors))
+        events, pairs = self.error_events, self.error_pairs
+        for e in errors:
+            events[e] += 1
+        for e in set(errors):
+            pairs[e] += 1
         self.errors_per_pair[min(len(errors), 6)] += 1
-        c = cer(inp, out)
         self.cers.append(c)
-        self.cer_hist[_bucket(c)] += 1
+        self.cer_hist[bisect.bisect_left(CER_EDGES, c)] += 1
 
     def drop(self, reason: str, n: int = 1) -> None:
         self.dropped[reason] += n
@@ -57,24 +63,17 @@ class Stats:
             "errors_per_pair": {str(k) if k < 6 else "6+": v for k, v in sorted(self.errors_per_pair.items())},
             "cer": {"mean": round(sum(cers) / n, 4) if n else 0.0, "p50": q(0.5), "p90": q(0.9),
                     "p99": q(0.99), "max": round(cers[-1], 4) if cers else 0.0,
-                    "histogram": {k: self.cer_hist[k] for k in _bucket_names() if self.cer_hist[k]}},
+                    "histogram": {name: self.cer_hist[i] for i, name in enumerate(_bucket_names())
+                                  if self.cer_hist[i]}},
             "dropped": dict(sorted(self.dropped.items())),
             "skipped_lines": self.notes,
         }
 
 
 def _bucket_names() -> list[str]:
+    """Names of the bisect_left(CER_EDGES, c) buckets: 0 exactly, then (a, b], then beyond."""
     names = ["0"]
     for a, b in zip(CER_EDGES, CER_EDGES[1:]):
         names.append(f"({a}, {b}]")
     names.append(f"> {CER_EDGES[-1]}")
     return names
-
-
-def _bucket(c: float) -> str:
-    if c == 0:
-        return "0"
-    for a, b in zip(CER_EDGES, CER_EDGES[1:]):
-        if c <= b:
-            return f"({a}, {b}]"
-    return f"> {CER_EDGES[-1]}"

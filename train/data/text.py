@@ -5,34 +5,34 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 from train.config import check
 
 # Gutenberg: the licence header runs until a START line, the footer from an END line.
-_GUT_START = re.compile(r"^\s*\*\*\*\s*START OF|^\*END\*THE SMALL PRINT|^\*END THE SMALL PRINT", re.I)
-_GUT_END = re.compile(r"^\s*\*\*\*\s*END OF|^\s*End of (the )?Project Gutenberg", re.I)
-_GUT_HEADER = re.compile(r"^\s*(The )?Project Gutenberg('s)? E-?Book of|^\s*\*\*\*START\*\*THE SMALL PRINT", re.I)
+# Bytes patterns: the reader applies them to raw lines before decoding.
+_GUT_START = re.compile(rb"^\s*\*\*\*\s*START OF|^\*END\*THE SMALL PRINT|^\*END THE SMALL PRINT", re.I)
+_GUT_END = re.compile(rb"^\s*\*\*\*\s*END OF|^\s*End of (the )?Project Gutenberg", re.I)
+_GUT_HEADER = re.compile(rb"^\s*(The )?Project Gutenberg('s)? E-?Book of|^\s*\*\*\*START\*\*THE SMALL PRINT", re.I)
+_GUT_ANY = re.compile(rb"gutenberg|\*\*\*|\*END", re.I)
 
 
-def strip_gutenberg(lines: Iterable) -> Iterator[tuple[int, object]]:
-    """(line number, line) of a text file with every Gutenberg header/footer left out.
-    Works on concatenations of several books (big.txt) and on plain text (no-op)."""
-    skipping = False
-    for no, line in enumerate(lines, 1):
-        if isinstance(line, tuple):  # (number, line) pairs or a reader's skip record
-            no, line = line
-        if not isinstance(line, str):
-            yield no, line
-            continue
+def strip_gutenberg(lines: list[bytes], skipping: bool = False) -> tuple[list[bytes], bool]:
+    """Blank out (keeping line numbers) every Gutenberg header/footer line of a block of
+    raw lines; `skipping` carries the state from the previous block. Works on
+    concatenations of several books (big.txt); plain text passes through untouched."""
+    if not _GUT_ANY.search(b"".join(lines)):  # the common case, one C-level scan
+        return ([b""] * len(lines) if skipping else lines), skipping
+    out = []
+    for line in lines:
         if skipping:
-            if _GUT_START.match(line):
-                skipping = False
-            continue
-        if _GUT_HEADER.match(line) or _GUT_END.match(line):
+            skipping = not _GUT_START.match(line)
+            out.append(b"")
+        elif _GUT_HEADER.match(line) or _GUT_END.match(line):
             skipping = True
-            continue
-        yield no, line
+            out.append(b"")
+        else:
+            out.append(line)
+    return out, skipping
 
 
 # (cheap substring guard, pattern, replacement): the guard skips the regex on most text
