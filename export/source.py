@@ -98,7 +98,14 @@ def load_source_model(src: Source):
         return load_model(str(src.model_dir), dtype=torch.float32).eval()
     from peft import PeftModel
 
-    model = load_model(src.base, dtype=torch.float32)
+    from train.hub import ModelLoadError
+
+    try:
+        model = load_model(src.base, dtype=torch.float32)
+    except ModelLoadError as exc:
+        hint = (f" The run also holds a merged model: pass --model {src.run_dir / 'merged'}"
+                if src.run_dir and (src.run_dir / "merged" / "config.json").is_file() else "")
+        raise SourceError(f"cannot load base model {src.base!r} to merge {src.adapter_dir} into: {exc}.{hint}") from exc
     check_adapter_fits(model, src.adapter_dir, src.base)
     return PeftModel.from_pretrained(model, str(src.adapter_dir)).merge_and_unload().eval()
 
