@@ -38,7 +38,7 @@ def generate(model, tokenizer, texts: list[str], max_new_tokens: int, device, ba
         ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=device)
         mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
         gen = base.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
-                            eos_token_id=stops, pad_token_id=pad)
+                            eos_token_id=stops, pad_token_id=pad, use_cache=True)
         out += [decode_answer(tokenizer, row[width:].tolist()) for row in gen]
     return out
 

@@ -35,7 +35,9 @@ class Data:
         if epoch not in self._plans:
             c = self.cfg
             full = make_plan(self.train, c.seed, epoch, c.data.packing, c.data.row_tokens, c.train.batch_tokens)
-            self._plans = {epoch: full[self.dist["rank"]::self.dist["world"]]}  # DDP: every rank its share
+            world = self.dist["world"]
+            full = full[: max(world, len(full) - len(full) % world)]  # DDP: equal shares, or ranks hang
+            self._plans = {epoch: full[self.dist["rank"]::world]}  # every rank its share
         return self._plans[epoch]
 
     def batch(self, epoch: int, index: int, device) -> dict:
@@ -153,8 +155,8 @@ class Trainer:
     def evaluate(self) -> dict:
         c = self.cfg
         self.model.eval()
-        try:
-            with self.autocast():
+        try:  # eager: generation shapes change every token, compiled layers would recompile
+            with self.autocast(), torch.compiler.set_stance("force_eager"):
                 loss = eval_loss(self.model, self.data.eval, c.data.row_tokens, c.train.batch_tokens,
                                  self.data.pad, self.device, self.autocast)
                 em, rows = exact_match(self.model, self.tokenizer, self.data.eval_pairs[: c.eval.samples],

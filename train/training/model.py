@@ -43,18 +43,18 @@ def build(cfg, device: torch.device, compute_dtype: torch.dtype):
         model = add_lora(model, cfg.lora)
     model.to(device)
     if cfg.model.compile:
-        compile_layers(model)
+        compile_layers(model, dynamic=False if cfg.data.packing else None)
     return model
 
 
-def compile_layers(model) -> None:
+def compile_layers(model, dynamic: bool | None = False) -> None:
     """Regional torch.compile: every decoder layer runs the same code, so one compiled
     graph serves them all (seconds to compile instead of minutes for the whole model);
     the mask, embedding and loss stay eager."""
     from train.training.loss import base_model
 
     for layer in base_model(model).get_decoder().layers:
-        layer.compile(dynamic=False)
+        layer.compile(dynamic=dynamic)  # packed batches: one static shape
 
 
 def add_lora(model, lora_cfg):
