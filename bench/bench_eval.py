@@ -81,7 +81,7 @@ def generate_batches(model, work, order, batch: int, static: bool, device: str) 
                 torch.tensor([width - len(work[k][0]) for k in idx], device=device)[:, None]).long()
         new = max(work[k][1] for k in idx)
         with torch.inference_mode():
-            gen = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new, min_new_tokens=new,
+            gen = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new,
                                  do_sample=False, **extra)
         for row, k in zip(gen[:, width:].tolist(), idx):
             outs[k] = row[: work[k][1]]
