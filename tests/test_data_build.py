@@ -126,8 +126,8 @@ def test_decontamination_removes_every_planted_eval_sentence(tmp_path_factory, p
                                                   for s in planted]
         (tmp / "ev.txt").write_text("\n".join(lines) + "\n")
     ev = tmp / ("ev.json" if style == "json" else "ev.txt")
-    stats = build_dataset(config(tmp, "train_pairs=5000", "max_passes=1", f"decontaminate=['{ev}']",
-                                 src=corpus(tmp)))
+    stats = build_dataset(config(tmp, "train_pairs=5000", "eval_pairs=0", "max_passes=1",
+                                 f"decontaminate=['{ev}']", src=corpus(tmp)))
     outputs = {r["output"] for s in ("train", "eval") for r in read(tmp / f"data/{s}_data.json")}
     assert not outputs & set(planted)
     assert stats["dropped"]["contaminated"] == len(planted)
@@ -137,10 +137,14 @@ def test_decontamination_removes_every_planted_eval_sentence(tmp_path_factory, p
 def test_previous_eval_file_is_kept_out_of_training_by_default(tmp_path):
     src = corpus(tmp_path)
     build_dataset(config(tmp_path, src=src))
-    old_eval = {r["output"] for r in read(tmp_path / "data/eval_data.json")}
-    stats = build_dataset(config(tmp_path, "decontaminate_defaults=true", "seed=5", src=src))
-    assert stats["dropped"]["contaminated"] >= len(old_eval)
-    assert not old_eval & {r["output"] for r in read(tmp_path / "data/train_data.json")}
+    old_eval = (tmp_path / "data/eval_data.json").read_bytes()
+    again = build_dataset(config(tmp_path, "decontaminate_defaults=true", src=src))
+    assert (tmp_path / "data/eval_data.json").read_bytes() == old_eval  # a rebuild keeps eval stable
+    assert again["dropped"].get("contaminated", 0) == 0
+    old = {r["output"] for r in load_pairs(tmp_path / "data/eval_data.json")}
+    other = build_dataset(config(tmp_path, "decontaminate_defaults=true", "seed=5", src=src))
+    assert other["dropped"]["contaminated"] > 0  # old eval sentences that seed 5 sends to train
+    assert not old & {r["output"] for r in read(tmp_path / "data/train_data.json")}
 
 
 def test_missing_corpus_and_empty_corpus_are_clear_errors(tmp_path):
@@ -173,7 +177,7 @@ def test_cli_builds_and_reports(tmp_path, capsys):
     pairs.write_text("input,output\nhelo there,Hello there.\n")
     ev = corpus(tmp_path, SENTENCES[:5], "ev.txt")
     rc = main(["--corpus", str(src), "--pairs", str(pairs), "--out", str(tmp_path / "d"), "--run", "cli",
-               "--decontaminate", str(ev), f"runs_root={tmp_path / 'runs'}", "train_pairs=700", "eval_pairs=20",
+               "--decontaminate", str(ev), f"runs_root={tmp_path / 'runs'}", "train_pairs=700", "eval_pairs=0",
                "progress=false", "workers=1", "decontaminate_defaults=false", "max_passes=1"])
     out = capsys.readouterr().out
     assert rc == 0 and "decontamination dropped 5" in out

@@ -44,12 +44,11 @@ def eval_hash(key: str, seed: int) -> float:
     return zlib.crc32(f"{seed}:{key}".encode()) / 2**32
 
 
-def _record(st: dict, key: str, inp: str, out: str, errors: list[str], source: str, given: bool) -> tuple:
+def _record(key: str, to_eval: bool, inp: str, out: str, errors: list[str], source: str, given: bool) -> tuple:
     """What the main process needs of a pair, computed here in the worker (hashes, CER,
     the JSON line) so the single-threaded main loop stays cheap."""
     line = (f'{{"input": {_q(inp)}, "output": {_q(out)}, "source": {_q(source)}, '
             f'"errors": [{", ".join(map(_q, errors))}]}}')
-    to_eval = eval_hash(key, st["seed"]) < st["eval_share"]
     # hash() of str is salted per interpreter, but forked workers share the main's salt
     return hash(key), hash(out), hash((inp, out)), to_eval, errors, line, cer(inp, out), inp == out, given, source
 
@@ -78,17 +77,20 @@ def process_chunk(task: tuple) -> tuple[list[tuple], dict[str, int], list[str]]:
             for s in sentences:
                 r = None if kind == "pair" else reject_reason(s, clean)
                 key = dedup_key(s) if r is None else ""
-                r = r or ("contaminated" if key in contam else None)
+                to_eval = r is None and eval_hash(key, st["seed"]) < st["eval_share"]
+                # decontamination guards training only: an eval-bound sentence may be in the
+                # previous eval_data.json, which keeps eval stable from one build to the next
+                r = r or ("contaminated" if not to_eval and key in contam else None)
                 if r:
                     name = r if r == "contaminated" else f"rejected_{r}"
                     counts[name] = counts.get(name, 0) + 1
                     continue
                 if kind == "pair":
                     inp = normalize(a)
-                    records.append(_record(st, key, inp, s, ["given"] if inp != s else [], source, True))
+                    records.append(_record(key, to_eval, inp, s, ["given"] if inp != s else [], source, True))
                     continue
                 noisy, errors = noiser(s, rng)
-                records.append(_record(st, key, noisy, s, errors, source, False))
+                records.append(_record(key, to_eval, noisy, s, errors, source, False))
     return records, counts, notes
 
 

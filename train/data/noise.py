@@ -10,6 +10,7 @@ Randomness comes only from the `random.Random` passed in, so a sentence's noise 
 pure function of (seed, sentence index): workers reproduce it exactly."""
 from __future__ import annotations
 
+import functools
 import math
 import random
 import re
@@ -104,6 +105,14 @@ def _pos(w: str, rng: random.Random, keep: tuple[float, float], lo: int = 0, hi:
     return rng.randrange(lo, hi) if hi > lo else lo
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _pattern_options(lw: str) -> tuple[tuple[str, str], ...]:
+    """The misspelling patterns that apply to a word (after its first letter); cached
+    because word frequencies are Zipfian."""
+    tail = lw[1:]
+    return tuple((a, b) for a, b in PATTERNS if a in tail)
+
+
 def _keep_case(new: str, old: str) -> str:
     if old[:1].isupper():
         return new[:1].upper() + new[1:]
@@ -176,8 +185,7 @@ class Noiser:
         common = COMMON_MISSPELLINGS.get(lw)
         if common and rng.random() < 0.5:
             return _keep_case(rng.choice(common), w)
-        tail = lw[1:]  # keep the first letter
-        options = [(a, b) for a, b in PATTERNS if a in tail]
+        options = _pattern_options(lw)
         if not options:
             return None
         a, b = rng.choice(options)

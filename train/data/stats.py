@@ -55,7 +55,7 @@ class Stats:
         cers = sorted(self.cers)
         q = (lambda p: round(cers[min(len(cers) - 1, int(p * len(cers)))], 4)) if cers else (lambda p: 0.0)
         return {
-            "pairs": dict(self.split),
+            "pairs": {"train": self.split["train"], "eval": self.split["eval"]},
             "share_clean": {k: round(self.clean[k] / v, 4) for k, v in self.split.items() if v},
             "pairs_per_source": {s: dict(c) for s, c in sorted(self.per_source.items())},
             "error_types": {"pairs_with": dict(self.error_pairs.most_common()),

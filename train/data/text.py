@@ -71,8 +71,7 @@ def split_sentences(text: str) -> list[str]:
     capital or digit, unless the period ends a known abbreviation or an initial."""
     out, start = [], 0
     for m in _BOUNDARY.finditer(text):
-        head = text[start:m.start()]
-        if _ABBREV_END.search(head):
+        if _ABBREV_END.search(text, max(start, m.start() - 8), m.start()):  # only the last word matters
             continue
         out.append(text[start:m.end()].strip())
         start = m.end()
@@ -121,7 +120,8 @@ def reject_reason(s: str, cfg: CleanConfig) -> str | None:
         return "not_prose"
     if len(s.encode().translate(None, _NOT_LETTERS)) < cfg.min_letter_share * n:
         return "not_prose"
-    if s.isupper() or not any(c.islower() for c in s[:3] + s[-3:]):
+    edges = s[:3] + s[-3:]
+    if s.isupper() or edges.upper() == edges:
         return "not_prose"  # headings, ALL CAPS, lines that start/end in symbols
     if s.count('"') % 2 or s.count("(") != s.count(")") or s.count("`") % 2:
         return "unbalanced"
