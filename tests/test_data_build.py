@@ -218,3 +218,25 @@ def test_shared_corpus_with_default_decontamination(tmp_path, shared_data):
     stats = build_dataset(cfg)
     assert stats["pairs"] == {"train": 2000, "eval": 100}
     assert any("neuspell-bea4660" in f for f in stats["decontaminated_against"]["files"])
+
+
+def test_real_misspelling_lists_feed_the_noise(tmp_path):
+    lists = tmp_path / "lists.dat"
+    lists.write_text("$tomorrow\ntomorroww\n$meet\nmeeet\n$forget\nforgget\n")
+    sents = [s for s in SENTENCES if "tomorrow" in s or "meet" in s or "forget" in s][:60]
+    rc = main(["--corpus", str(corpus(tmp_path, sents)), "--misspellings", str(lists), "--out", str(tmp_path / "d"),
+               f"runs_root={tmp_path / 'runs'}", "train_pairs=60", "eval_pairs=0", "progress=false", "workers=1",
+               "decontaminate_defaults=false", "max_passes=1", "noise.misspelling=0.9",
+               "noise.real_misspelling_share=1.0", "noise.clean_share=0"])
+    assert rc == 0
+    inputs = " ".join(r["input"] for r in read(tmp_path / "d/train_data.json"))
+    assert "tomorroww" in inputs or "meeet" in inputs or "forgget" in inputs
+
+
+def test_help_lists_every_config_key(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    for key in ("train_pairs=", "noise.omission=", "noise.clean_share=", "clean.max_words=", "bad_lines=",
+                "decontaminate_defaults=", "workers=", "max_passes="):
+        assert key in text

@@ -36,6 +36,25 @@ def corpus_source(spec: str) -> dict:
     return {"kind": kind, "path": spec}
 
 
+def config_keys() -> list[str]:
+    """Every DataConfig key with its default, for --help."""
+    import dataclasses
+
+    from train.data.config import SourceConfig
+
+    def walk(obj, prefix):
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if dataclasses.is_dataclass(value):
+                yield from walk(value, f"{prefix}{f.name}.")
+            elif f.name == "sources":
+                keys = ", ".join(x.name for x in dataclasses.fields(SourceConfig))
+                yield f"  {prefix}sources=[{{kind: ..., path: ...}}, ...]   (source keys: {keys})"
+            else:
+                yield f"  {prefix}{f.name}={value!r}"
+    return list(walk(DataConfig(), ""))
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m train.data", description=(
         "Build noisy->clean training pairs: writes <out_dir>/train_data.json and eval_data.json "
@@ -62,7 +81,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="real misspelling lists (.dat/.tsv files or a folder) used by the misspelling corruption")
     ap.add_argument("--split", help="Hugging Face split for hf: sources (default train)")
     ap.add_argument("--column", help="text column for hf: sources (default text)")
-    ap.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    ap.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides (all keys below)")
+    ap.epilog = "config keys (key=default; override any as key=value):\n" + "\n".join(config_keys())
     args = ap.parse_intermixed_args(argv)
     # `--decontaminate A B x=1`: nargs="+" is greedy; key=value words are overrides, not paths
     paths = [p for p in args.decontaminate if not OVERRIDE_RE.match(p)]
