@@ -184,3 +184,27 @@ def test_out_of_memory_says_what_to_change(tmp_path, capsys, monkeypatch, tiny_b
                f"output.root={tmp_path / 'runs'}", "output.link=", f"model.base={tiny_base}"])
     err = capsys.readouterr().err
     assert rc == 2 and "out of memory" in err and "train.batch_tokens" in err and "gradient_checkpointing" in err
+
+
+def test_shared_prefix_batches_equal_full_samples(tiny_model_and_examples):
+    """Prefix computed once per batch, samples attending to its cache: same losses."""
+    from train.training.prefix import collate_prefixed, common_prefix
+
+    model, tok, ex = tiny_model_and_examples
+    model.config._attn_implementation = "sdpa"
+    p = common_prefix(ex)
+    assert 10 < p < min(e.n_prompt for e in ex)
+    got = per_sample_losses(model, collate_prefixed(ex, [2, 0, 5, 1], p, tok.pad_token_id))
+    alone = per_sample_losses(model, collate_padded(ex, [2, 0, 5, 1], pad_id=tok.pad_token_id))
+    assert got == pytest.approx(alone, rel=1e-4)
+    # gradients too: the prefix's share of the gradient flows back through the cache
+    from train.training.loss import loss_sum
+
+    grads = []
+    for batch in (collate_prefixed(ex, [0, 3], p, tok.pad_token_id), collate_padded(ex, [0, 3], pad_id=tok.pad_token_id)):
+        model.zero_grad()
+        loss, n = loss_sum(model, batch)
+        (loss / n).backward()
+        grads.append(model.model.layers[0].self_attn.q_proj.weight.grad.clone())
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-3, atol=1e-6)
+    model.zero_grad()

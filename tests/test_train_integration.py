@@ -59,7 +59,7 @@ def test_tiny_run_copies_clean_text_and_fixes_typos(tiny_run, tiny_pairs):
 def _cmd(data: Path, out: Path, base: Path, name: str) -> list[str]:
     return [sys.executable, "-m", "train.train", "--config", "train/configs/tiny.yaml", f"run_name={name}",
             f"model.base={base}", f"data.train={data / 'train_data.json'}", f"data.eval={data / 'eval_data.json'}",
-            f"output.root={out}", f"output.link={out / 'models' / 'checkpoint'}", "data.packing=true",
+            f"output.root={out}", f"output.link={out / 'models' / 'checkpoint'}", "data.packing=true", "data.share_prefix=false",
             "data.row_tokens=256", "train.batch_tokens=1024", "train.max_steps=30", "checkpoint.every=10",
             "eval.samples=4", "data.max_eval_samples=16", "data.max_train_samples=800", "optim.warmup_steps=5"]
 

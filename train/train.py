@@ -56,8 +56,10 @@ class DataCfg:
     max_eval_samples: int = 512      # for the eval loss
     packing: bool = True             # False = length-bucketed padded batches
     row_tokens: int = 2048           # packed row length
+    share_prefix: bool = False       # padded batches: the common prompt prefix computed once per batch
 
     def __post_init__(self) -> None:
+        check(not (self.share_prefix and self.packing), "data.share_prefix needs data.packing=false")
         check(self.max_length > 8, f"data.max_length must be > 8, got {self.max_length}")
         check(self.row_tokens >= self.max_length,
               f"data.row_tokens ({self.row_tokens}) must be >= data.max_length ({self.max_length})")

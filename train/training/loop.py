@@ -18,6 +18,7 @@ from train.training.evaluation import eval_loss, exact_match
 from train.training.loss import LossModule
 from train.training.model import TrainError, build, count_params, pick_device, pick_dtype, save_outputs
 from train.training.packing import collate, make_plan
+from train.training.prefix import collate_prefixed, common_prefix
 
 
 class Data:
@@ -30,6 +31,7 @@ class Data:
         self.eval_pairs = load_pairs(eval_path, max(d.max_eval_samples, cfg.eval.samples))
         self.eval, _ = encode_pairs(tokenizer, self.eval_pairs[: d.max_eval_samples], d.max_length)
         self._plans: dict[int, list] = {}
+        self.prefix = common_prefix(self.train) if d.share_prefix else 0
 
     def plan(self, epoch: int) -> list:
         if epoch not in self._plans:
@@ -42,7 +44,10 @@ class Data:
 
     def batch(self, epoch: int, index: int, device) -> dict:
         c = self.cfg
-        b = collate(self.train, self.plan(epoch)[index], c.data.packing, c.data.row_tokens, c.train.batch_tokens, self.pad)
+        if self.prefix:
+            b = collate_prefixed(self.train, self.plan(epoch)[index][0], self.prefix, self.pad)
+        else:
+            b = collate(self.train, self.plan(epoch)[index], c.data.packing, c.data.row_tokens, c.train.batch_tokens, self.pad)
         return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in b.items()}
 
     def total_steps(self) -> int:

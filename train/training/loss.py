@@ -69,13 +69,22 @@ def _softcap(model: nn.Module) -> float:
 
 def answer_hidden(model: nn.Module, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """Decoder hidden states at positions that have a target, and those targets."""
-    base = base_model(model)
+    h = hidden_states(base_model(model), batch)
+    sel = batch["targets"] != IGNORE
+    return h[sel], batch["targets"][sel]
+
+
+def hidden_states(base: nn.Module, batch: dict) -> torch.Tensor:
+    """Last decoder states for the batch's input positions (packed, padded or prefixed)."""
+    if "prefix_ids" in batch:
+        from train.training.prefix import prefixed_hidden
+
+        return prefixed_hidden(base.get_decoder(), batch)
     out = base.get_decoder()(
         input_ids=batch["input_ids"], position_ids=batch["position_ids"],
         attention_mask=batch.get("attention_mask"), use_cache=False,
     )
-    sel = batch["targets"] != IGNORE
-    return out.last_hidden_state[sel], batch["targets"][sel]
+    return out.last_hidden_state
 
 
 def loss_sum(model: nn.Module, batch: dict, chunked: bool = True) -> tuple[torch.Tensor, int]:
@@ -108,9 +117,11 @@ class LossModule(nn.Module):
 def per_sample_losses(model: nn.Module, batch: dict) -> dict[int, float]:
     """Mean answer-token loss per sample id (segments) of one batch: the isolation check."""
     base = base_model(model)
-    out = base(input_ids=batch["input_ids"], position_ids=batch["position_ids"],
-               attention_mask=batch.get("attention_mask"), use_cache=False)
-    ce = F.cross_entropy(out.logits.float().flatten(0, 1), batch["targets"].flatten(),
+    logits = base.get_output_embeddings()(hidden_states(base, batch))
+    cap = _softcap(base)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    ce = F.cross_entropy(logits.float().flatten(0, 1), batch["targets"].flatten(),
                          reduction="none", ignore_index=IGNORE).view_as(batch["targets"])
     res = {}
     for sid in batch["segments"].unique().tolist():
