@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
                              "merge_words", "drop_comma", "lowercase_start", "drop_final_punct")}
     zero["clean_share"] = 1.0  # baseline build: the same pipeline, every pair clean
     with tempfile.TemporaryDirectory() as tmp:
+        # warm-up: one-off start-up costs (imports, e.g. torch via env.json's machine info),
+        # reported apart so the builds below measure steady-state throughput
+        out["startup_warmup_1000_pairs"] = build(args.corpus, 1000, 1, Path(tmp) / "w")
         out["build_1_worker_baseline"] = build(args.corpus, args.single_pairs, 1, Path(tmp) / "b", zero)
         out["build_1_worker"] = build(args.corpus, args.single_pairs, 1, Path(tmp) / "s")
         out[f"build_{args.workers}_workers"] = build(args.corpus, args.pairs, args.workers, Path(tmp) / "m")

@@ -99,7 +99,7 @@ def text_file_blocks(path: Path, fmt: str, bad_lines: str, max_line: int) -> Ite
 def block_units(lines: list[bytes], first_no: int, fmt: str, bad_lines: str, max_line: int,
                 path: str) -> list[tuple]:
     """A block of raw lines -> "text" units (paragraphs or lines) and "skip" units."""
-    out, para, start = [], [], 0
+    out, para, start, size = [], [], 0, 0
     for no, raw in enumerate(lines, first_no):
         try:
             line = raw.decode("utf-8").strip()
@@ -119,9 +119,10 @@ def block_units(lines: list[bytes], first_no: int, fmt: str, bad_lines: str, max
         if line:
             start = start if para else no
             para.append(line)
-        if para and (not line or sum(map(len, para)) > max_line):  # blank line: paragraph end
+            size += len(line)
+        if para and (not line or size > max_line):  # blank line: paragraph end
             out.append(("text", " ".join(para), None, f"{path}:{start}"))
-            para = []
+            para, size = [], 0
     if para:
         out.append(("text", " ".join(para), None, f"{path}:{start}"))
     return out
