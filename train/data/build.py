@@ -108,6 +108,9 @@ def _sentences(kind: str, a: str, b: str | None, clean) -> tuple[list[str], str 
 
 def _run_chunks(tasks: Iterator[tuple], workers: int, state: dict) -> Iterator[tuple]:
     """Results in task order; at most 2 chunks per worker in flight (bounded memory)."""
+    if workers > 1 and "fork" not in mp.get_all_start_methods():
+        print("warning: no fork() on this platform; building in one process", file=sys.stderr)
+        workers = 1
     if workers <= 1:
         _init_worker(state)
         for t in tasks:

@@ -209,7 +209,7 @@ def load_hf(src: SourceConfig):
     import datasets
 
     p = Path(src.path)
-    if p.is_dir() and (p / "dataset_info.json").exists() or (p / "state.json").exists():
+    if p.is_dir() and any((p / n).exists() for n in ("dataset_info.json", "state.json", "dataset_dict.json")):
         ds = datasets.load_from_disk(str(p))
         return ds[src.split] if isinstance(ds, datasets.DatasetDict) else ds
     try:
