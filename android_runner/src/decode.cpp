@@ -96,10 +96,11 @@ DecodeResult generate(Model& model, const std::vector<int64_t>& prompt, const De
   run.emit(last, pos);
   int64_t expect = 0;  // the source position the copy is expected to continue from
   int64_t anchor = opt.draft_len > 0 ? reanchor(prompt, res.output_ids, expect) : -1;
+  int64_t k = opt.draft_len;  // adaptive draft length, at most --draft-len
   std::vector<int64_t> input;
   while (!run.done) {
     const int64_t remaining = opt.max_new_tokens - static_cast<int64_t>(res.output_ids.size());
-    std::vector<int64_t> drafted = draft(prompt, anchor, opt.draft_len, pos, model, remaining);
+    std::vector<int64_t> drafted = draft(prompt, anchor, k, pos, model, remaining);
     input.assign(1, last);
     input.insert(input.end(), drafted.begin(), drafted.end());
     if (!run.forward(input, pos, argmax)) break;
@@ -115,6 +116,9 @@ DecodeResult generate(Model& model, const std::vector<int64_t>& prompt, const De
     last = argmax[j];
     run.emit(last, pos);
     if (opt.draft_len > 0) {
+      // A rejected token costs compute in the verify call: shrink the draft to what the model
+      // just agreed with, grow it back (doubling) while whole drafts are accepted.
+      if (!drafted.empty()) k = j == drafted.size() ? std::min<int64_t>(opt.draft_len, 2 * k) : j + 1;
       // Keep copying while the model follows the prompt; after an edit, re-anchor near the
       // source position the copy would have reached (a substitution keeps it, an insertion or
       // deletion shifts it by a token or two). `expect` survives stretches with no anchor.
