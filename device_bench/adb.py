@@ -12,6 +12,7 @@ import os
 import shlex
 import shutil
 import socket
+import struct
 import subprocess
 import time
 from dataclasses import dataclass
@@ -138,7 +139,8 @@ class AdbTarget:
             return fn(*args, **kwargs)
         except adbutils.AdbTimeout as exc:
             raise DeviceTimeoutError(f"{self.serial}: {what} timed out ({exc})") from exc
-        except (adbutils.AdbError, ConnectionError, socket.error, EOFError) as exc:
+        except (adbutils.AdbError, ConnectionError, socket.error, EOFError, struct.error) as exc:
+            # struct.error: adbutils unpacking a reply cut short by a dropped connection
             raise DeviceLostError(f"{self.serial}: {what} failed: {exc or type(exc).__name__} - "
                                   f"device unplugged or adb connection lost? {ADVICE}") from exc
 

@@ -9,7 +9,7 @@ import re
 GETPROPS = {
     "manufacturer": "ro.product.manufacturer", "model": "ro.product.model",
     "device": "ro.product.device", "soc": "ro.soc.model", "soc_manufacturer": "ro.soc.manufacturer",
-    "hardware": "ro.hardware", "android_version": "ro.build.version.release",
+    "hardware": "ro.hardware", "board_platform": "ro.board.platform", "android_version": "ro.build.version.release",
     "sdk": "ro.build.version.sdk", "abi": "ro.product.cpu.abi",
 }
 
@@ -46,6 +46,7 @@ THERMAL_SH = ("for z in /sys/class/thermal/thermal_zone*; do "
 def adb_facts(target) -> dict:
     props = parse_getprop(target.shell(["getprop"]).stdout)
     facts = {k: props.get(p) for k, p in GETPROPS.items()}
+    facts["soc"] = facts["soc"] or facts["board_platform"] or facts["hardware"]  # ro.soc.* is Android 12+
     mem = parse_meminfo(target.shell(["cat", "/proc/meminfo"], check=False).stdout)
     facts["ram_total_kb"], facts["ram_available_kb"] = mem.get("MemTotal"), mem.get("MemAvailable")
     facts["thermal_c"] = parse_thermal(target.shell(["sh", "-c", THERMAL_SH], check=False).stdout)

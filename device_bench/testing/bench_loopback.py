@@ -1,0 +1,51 @@
+"""Bench on the host AND through a loopback adb device in one report, without a phone:
+a private adb server + loopback device are started and stopped around the run. Prints
+the plain / copy-speculative sentence-latency ratios measured in that same run (issue 9).
+
+    python -m device_bench.testing.bench_loopback --models models/typing-corrector-int8.pte \
+        --eval data/eval_data.json [--run NAME] [key=value ...]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from device_bench.config import CONFIG_DIR, BenchConfig
+from device_bench.run import run_bench
+from device_bench.testing.adb_server import AdbServer
+from device_bench.testing.loopback_adbd import LoopbackDevice
+from train.config import load_config
+from train.runs import default_run_name
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", nargs="+", required=True)
+    ap.add_argument("--eval", required=True)
+    ap.add_argument("--run", default=f"loopback-{default_run_name()}")
+    ap.add_argument("--runner", default=None)
+    ap.add_argument("overrides", nargs="*")
+    args = ap.parse_args(argv)
+    cfg = load_config(BenchConfig, CONFIG_DIR / "default.yaml", args.overrides)
+    with tempfile.TemporaryDirectory(prefix="loopback-bench-") as tmp:
+        with LoopbackDevice(Path(tmp) / "phone") as dev, AdbServer(Path(tmp) / "home") as srv:
+            srv.connect(dev.serial)
+            out = run_bench(cfg, args.models, args.eval, f"host,{dev.serial}", args.run,
+                            runner=args.runner, adb_port=srv.port)
+    for row in out["report"]["mode_comparison"]:
+        if row["status"] != "ok":
+            print(f"{row['device']:>18} {row['model']}: failed (see the report)")
+            continue
+        ratio = row["speedup_mean_latency"]
+        print(f"{row['device']:>18} {row['model']}: plain {row['plain_latency_mean_ms']:.1f} ms, "
+              f"copy {row['copy_latency_mean_ms']:.1f} ms, plain/copy {ratio:.2f}x, "
+              f"fwd/token {row['plain_forwards_per_token']:.2f} -> {row['copy_forwards_per_token']:.2f}, "
+              f"acceptance {row['copy_acceptance_rate']:.2f}, identical {row['outputs_identical']}")
+    print(f"report: {out['html']}")
+    return 0 if out["report"]["status"] == "complete" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
