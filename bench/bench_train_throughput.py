@@ -201,7 +201,12 @@ def isolation_check(model, examples, device, dtype) -> dict:
     return {"packed_vs_alone_max_rel": diff, "control_without_isolation_max_rel": ctrl}
 
 
+PRESET_BATCH_TOKENS = {"smollm2-135m": 65536, "qwen3-0.6b": 32768, "smoke": 1024}
+
+
 def bench_shape(shape: str, args, device, dtype) -> dict:
+    args = argparse.Namespace(**vars(args))
+    args.batch_tokens = args.batch_tokens or PRESET_BATCH_TOKENS[shape]
     need = max(args.baseline_batch * (args.warmup + args.steps), 2 * args.batch_tokens * (args.warmup + args.steps) // 80)
     examples = synthetic_examples(need, SHAPES[shape]["vocab_size"], seed=0)
     out: dict = {}
@@ -222,6 +227,7 @@ def bench_shape(shape: str, args, device, dtype) -> dict:
     for name in list(out):
         if name != "baseline_padded_hf" and base and "tokens_per_s" in out[name]:
             out[name]["ratio_vs_baseline"] = out[name]["tokens_per_s"] / base
+    out["batch_tokens"] = args.batch_tokens
     return out
 
 
@@ -235,7 +241,8 @@ def parse_args(argv):
                     help="packed variants after the baseline, comma list of: " + ", ".join(VARIANTS))
     ap.add_argument("--isolation-check", action=argparse.BooleanOptionalAction, default=True,
                     help="per variant: packed vs alone logits on this card/kernel (+ a leaky control)")
-    ap.add_argument("--batch-tokens", type=int, default=32768)
+    ap.add_argument("--batch-tokens", type=int, default=0,
+                    help="packed tokens per step; 0 = the preset's (smollm2-135m 65536, qwen3-0.6b 32768)")
     ap.add_argument("--row-tokens", type=int, default=2048)
     ap.add_argument("--baseline-batch", type=int, default=64)
     ap.add_argument("--baseline-len", type=int, default=128)
@@ -249,7 +256,7 @@ def parse_args(argv):
     if args.smoke:
         args.shapes, args.steps, args.warmup = "smoke", 2, 1
         args.variants = ",".join(v for v in args.variants.split(",") if "flex" not in v)  # no flex backward on CPU
-        args.batch_tokens, args.row_tokens, args.baseline_batch = 1024, 256, 8
+        args.row_tokens, args.baseline_batch = 256, 8
     return args
 
 

@@ -48,7 +48,11 @@ def append(path: Path, rec: dict) -> None:
 
 
 def plot_loss(log_path: Path, png: Path) -> None:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:  # bare GPU boxes may lack it; everything else is still written
+        print(f"warning: matplotlib is not installed, {png.name} not written (pip install matplotlib)")
+        return
 
     matplotlib.use("Agg")
     import io
