@@ -107,7 +107,7 @@ def test_output_side_is_the_cleaned_source_sentence(words, end, spaces):
     cfg = DataConfig(decontaminate_defaults=False)
     _init_worker(_state(cfg, set()))
     for kind in ("sent", "text"):
-        records, _, _ = process_chunk((0, 0, "src", 0, [(kind, raw, None, "f:1")]))
+        records, _, _ = process_chunk((0, 1, 0, "src", 0, [(kind, raw, None, "f:1")]))
         expected = [normalize(raw)] if kind == "sent" else split_sentences(normalize(raw))
         kept = [s for s in expected if reject_reason(s, cfg.clean) is None]
         assert [json.loads(r[5])["output"] for r in records] == kept
@@ -240,3 +240,15 @@ def test_help_lists_every_config_key(capsys):
     for key in ("train_pairs=", "noise.omission=", "noise.clean_share=", "clean.max_words=", "bad_lines=",
                 "decontaminate_defaults=", "workers=", "max_passes="):
         assert key in text
+
+
+def test_later_passes_make_variants_and_keep_the_clean_share(tmp_path):
+    stats = build_dataset(config(tmp_path, "train_pairs=2400", "eval_pairs=0", src=corpus(tmp_path)))
+    assert stats["passes"] == 2 and stats["pairs"]["train"] == 2400  # 600 sentences, several variants each
+    assert 0.1 < stats["share_clean"]["train"] < 0.2
+    rows = read(tmp_path / "data/train_data.json")
+    assert len({(r["input"], r["output"]) for r in rows}) == 2400
+    per_sentence = {}
+    for r in rows:
+        per_sentence.setdefault(r["output"], []).append(r["input"] == r["output"])
+    assert max(sum(v) for v in per_sentence.values()) == 1  # at most one clean pair per sentence

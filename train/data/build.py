@@ -10,6 +10,7 @@ renamed into place only when the build succeeds."""
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing as mp
 import os
 import sys
@@ -44,13 +45,15 @@ def eval_hash(key: str, seed: int) -> float:
     return zlib.crc32(f"{seed}:{key}".encode()) / 2**32
 
 
-def _record(key: str, to_eval: bool, inp: str, out: str, errors: list[str], source: str, given: bool) -> tuple:
+def _record(key: str, to_eval: bool, inp: str, out: str, errors: list[str], source: str, given: bool,
+            variant: int = 0) -> tuple:
     """What the main process needs of a pair, computed here in the worker (hashes, CER,
     the JSON line) so the single-threaded main loop stays cheap."""
     line = (f'{{"input": {_q(inp)}, "output": {_q(out)}, "source": {_q(source)}, '
             f'"errors": [{", ".join(map(_q, errors))}]}}')
     # hash() of str is salted per interpreter, but forked workers share the main's salt
-    return hash(key), hash(out), hash((inp, out)), to_eval, errors, line, cer(inp, out), inp == out, given, source
+    kh = hash(key) if not variant else hash((key, variant))  # dedup is per variant
+    return kh, hash(out), hash((inp, out)), to_eval, errors, line, cer(inp, out), inp == out, given, source
 
 
 def process_chunk(task: tuple) -> tuple[list[tuple], dict[str, int], list[str]]:
@@ -60,7 +63,7 @@ def process_chunk(task: tuple) -> tuple[list[tuple], dict[str, int], list[str]]:
     from it in order: the noise depends neither on chunk sizes nor on the number of
     workers, and seeding once per unit (not per sentence) saves a Mersenne Twister init
     (~4 us) per pair."""
-    pass_no, source_no, source, first_unit, units = task
+    pass_no, variants, source_no, source, first_unit, units = task
     st = _STATE
     clean, noiser, contam = st["clean"], st["noiser"], st["contam"]
     records, counts, notes = [], {}, []
@@ -89,9 +92,19 @@ def process_chunk(task: tuple) -> tuple[list[tuple], dict[str, int], list[str]]:
                     inp = normalize(a)
                     records.append(_record(key, to_eval, inp, s, ["given"] if inp != s else [], source, True))
                     continue
-                noisy, errors = noiser(s, rng)
-                records.append(_record(key, to_eval, noisy, s, errors, source, False))
+                for v in range(variants):  # later passes: several noisy versions per sentence
+                    noisy, errors = noiser(s, rng, _clean_share(st["clean_share"], variants, v))
+                    records.append(_record(key, to_eval, noisy, s, errors, source, False, v))
     return records, counts, notes
+
+
+def _clean_share(share: float, variants: int, v: int) -> float | None:
+    """A sentence has one clean pair at most (a second would be a duplicate), so with k
+    variants the first one is clean more often and the rest never: the share of clean
+    pairs stays near the configured one (pass 0's clean copies take part of it)."""
+    if variants == 1:
+        return None
+    return min(0.95, share * variants) if v == 0 else 0.0
 
 
 def _sentences(kind: str, a: str, b: str | None, clean) -> tuple[list[str], str | None]:
@@ -141,7 +154,7 @@ def _chunked(units: Iterator[tuple], budget: int) -> Iterator[tuple[int, list[tu
         yield first, chunk
 
 
-def _tasks(cfg: DataConfig, pass_no: int) -> Iterator[tuple]:
+def _tasks(cfg: DataConfig, pass_no: int, variants: int = 1) -> Iterator[tuple]:
     """Chunks from every source, round-robin, in a fixed order."""
     streams = [(no, src.name, _chunked(source_units(src, cfg.bad_lines, cfg.clean.max_line_chars),
                                        cfg.chunk_chars))
@@ -152,7 +165,7 @@ def _tasks(cfg: DataConfig, pass_no: int) -> Iterator[tuple]:
             if chunk is None:
                 streams.remove(entry)
                 continue
-            yield (pass_no, entry[0], entry[1]) + chunk
+            yield (pass_no, variants, entry[0], entry[1]) + chunk
 
 
 class _PairWriter:
@@ -201,6 +214,7 @@ def _state(cfg: DataConfig, contam: set[str]) -> dict:
     real = load_misspellings(_resolve(cfg.noise.misspellings_path)) if cfg.noise.misspellings_path else None
     share = cfg.eval_pairs / (cfg.train_pairs + cfg.eval_pairs)
     return {"seed": cfg.seed, "clean": cfg.clean, "noiser": Noiser(cfg.noise, real), "contam": contam,
+            "clean_share": cfg.noise.clean_share,
             "eval_share": share}
 
 
@@ -238,15 +252,19 @@ def build_dataset(cfg: DataConfig) -> dict:
 
 
 def _fill(cfg: DataConfig, state: dict, workers: int, writer: _PairWriter, stats: Stats) -> int:
-    """Consume chunks pass after pass until both splits are full; returns passes used."""
+    """Consume chunks pass after pass until both splits are full; returns passes used.
+    Pass 1 and later make several noisy variants of each sentence (as many as the
+    previous pass's yield says are missing), so a 500k build from a 100k-sentence corpus
+    reads and cleans the corpus twice, not five times."""
     want = {"train": cfg.train_pairs, "eval": cfg.eval_pairs}
     seen_pairs: set[int] = set()
     bar = tqdm(total=sum(want.values()), unit="pair", disable=not cfg.progress, file=sys.stderr)
+    variants = 1
     try:
         for pass_no in range(cfg.max_passes):
-            before = sum(stats.split.values())
-            seen: dict[int, str] = {}
-            for records, counts, notes in _run_chunks(_tasks(cfg, pass_no), workers, state):
+            before = dict(stats.split)
+            seen: dict[int, int] = {}
+            for records, counts, notes in _run_chunks(_tasks(cfg, pass_no, variants), workers, state):
                 for reason, n in counts.items():
                     stats.drop(reason, n)
                 stats.note(notes)
@@ -255,11 +273,19 @@ def _fill(cfg: DataConfig, state: dict, workers: int, writer: _PairWriter, stats
                         bar.update(1)
                 if all(stats.split[s] >= n for s, n in want.items()):
                     return pass_no + 1
-            if sum(stats.split.values()) == before:
+            gained = {s: stats.split[s] - before.get(s, 0) for s in want}
+            if not any(gained.values()):
                 return pass_no + 1
+            variants = _next_variants(want, stats.split, gained, variants)
         return cfg.max_passes
     finally:
         bar.close()
+
+
+def _next_variants(want: dict, have: dict, gained: dict, variants: int) -> int:
+    """Noisy versions per sentence for the next pass: enough to fill the larger gap."""
+    need = [(want[s] - have[s]) * variants / gained[s] for s in want if have[s] < want[s] and gained[s]]
+    return max(1, min(16, math.ceil(1.1 * max(need, default=1.0))))
 
 
 def _take(rec: tuple, want: dict, stats: Stats, writer: _PairWriter, seen: dict, seen_pairs: set) -> bool:

@@ -22,7 +22,8 @@ class SourceConfig:
     column: str = "text"
     input_column: str = "input"
     output_column: str = "output"
-    limit: int = 0            # at most this many raw units (lines/paragraphs/rows); 0 = all
+    limit: int = 0            # at most this many raw units (32 KB blocks of a text file, python paragraphs,
+                              # rows, everyday sentences); 0 = all
 
     def __post_init__(self) -> None:
         check(self.kind in ("everyday", "python") or bool(self.path),

@@ -307,10 +307,10 @@ class Noiser:
             out[-1] = out[-1][:-1].rstrip()
         return "".join(out), errors
 
-    def __call__(self, text: str, rng: random.Random) -> tuple[str, list[str]]:
-        """A training pair's input: clean with probability clean_share, else at least one
-        change when the sentence allows (up to 6 draws)."""
-        if rng.random() < self.cfg.clean_share:
+    def __call__(self, text: str, rng: random.Random, clean_share: float | None = None) -> tuple[str, list[str]]:
+        """A training pair's input: clean with probability clean_share (the config's unless
+        given), else at least one change when the sentence allows (up to 6 draws)."""
+        if rng.random() < (self.cfg.clean_share if clean_share is None else clean_share):
             return text, []
         for _ in range(6):
             noisy, errors = self.corrupt(text, rng)
