@@ -127,6 +127,8 @@ def test_accepts_corrections(inp, out):
     ("mail bob@example.org now", "mail bob@example.com now", "mail bob@example.org now"),
     ("run `ls -la` now", "run `ls -al` now", "run `ls -la` now"),          # code span
     ("I have siter .", "unununun", "I have siter ."),                       # garbage keeps punctuation
+    ("if they fire you you will be lost", "Remember to buy a new phone when you pass work.",
+     "if they fire you you will be lost"),                                  # unrelated: no stray "fix"
     ("hello", "", "hello"),
     ("", "Hello there", ""),
 ])

@@ -23,13 +23,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
+from rapidfuzz import process
 from rapidfuzz.distance import OSA, Levenshtein
 
 from train.config import check
 from train.spans import PROTECTED_RE, protected_strings
 
 
-@dataclass
+@dataclass(frozen=True)  # hashable: word costs are cached per (words, config)
 class GuardConfig:
     """Thresholds (train/configs/eval/default.yaml, section `guard`)."""
     max_edit_ratio: float = 0.4      # allowed edits per word = ratio * letters in the source word ...
@@ -40,6 +41,7 @@ class GuardConfig:
     allow_merge_split: bool = True   # "some times" -> "sometimes", "alot" -> "a lot"
     allow_duplicate_removal: bool = True  # "the the" -> "the"
     max_block_cells: int = 10_000    # a changed block bigger than this (n*m words) is reverted whole
+    max_rejected_share: float = 0.5  # more of the input's words than this rejected: not a correction, keep the input
 
     def __post_init__(self) -> None:
         check(0.0 <= self.max_edit_ratio <= 1.0, f"guard.max_edit_ratio must be in [0, 1], got {self.max_edit_ratio}")
@@ -47,6 +49,7 @@ class GuardConfig:
         check(self.min_word_len >= 1, "guard.min_word_len must be >= 1")
         check(self.max_punct_len >= 0, "guard.max_punct_len must be >= 0")
         check(self.max_block_cells >= 1, "guard.max_block_cells must be >= 1")
+        check(0.0 <= self.max_rejected_share <= 1.0, "guard.max_rejected_share must be in [0, 1]")
 
 
 DEFAULT = GuardConfig()
@@ -73,11 +76,13 @@ def _is_punct_char(ch: str) -> bool:
     return unicodedata.category(ch).startswith("P")
 
 
+@lru_cache(maxsize=1 << 16)
 def is_punct(tok: str) -> bool:
     """Punctuation-only token (emoji and symbols are content, not punctuation)."""
     return bool(tok) and all(_is_punct_char(c) for c in tok)
 
 
+@lru_cache(maxsize=1 << 16)
 def split_edges(tok: str) -> tuple[str, str, str]:
     """(leading punctuation, core, trailing punctuation)."""
     a, b = 0, len(tok)
@@ -95,6 +100,7 @@ def allowed_edits(n_chars: int, cfg: GuardConfig = DEFAULT) -> int:
 
 
 # ---------------------------------------------------------------- unit acceptance
+@lru_cache(maxsize=1 << 16)
 def _word_cost(src: str, dst: str, cfg: GuardConfig, budget_chars: int | None = None) -> float | None:
     """Edit cost of turning word `src` into `dst`, or None when that is not a correction.
     The edit budget scales with `budget_chars` (default: the letters of src's core)."""
@@ -160,12 +166,51 @@ def _is_doubled(x: list[str], i: int) -> bool:
 _SHAPES = ((1, 1), (1, 0), (0, 1), (2, 1), (1, 2))
 
 
+def _block_cost_fn(x: list[str], y: list[str], i1: int, i2: int, j1: int, j2: int, cfg: GuardConfig):
+    """DP cost of a unit at block offsets (a, b) with shape (da, db). Word-to-word
+    distances come from one rapidfuzz cdist call, so a garbage output (a big block of
+    unrelated words) costs a matrix, not thousands of Python-level checks."""
+    xe = [split_edges(t) for t in x[i1:i2]]
+    ye = [split_edges(t) for t in y[j1:j2]]
+    xc, yc = [e[1].lower() for e in xe], [e[1].lower() for e in ye]
+    dist = process.cdist(xc, yc, scorer=OSA.distance, workers=1) if xc and yc else None
+    budget = [allowed_edits(len(c), cfg) for c in xc]
+    memo: dict[tuple[int, int, int, int], float] = {}
+
+    def joined(e, k: int) -> tuple[int, int]:
+        """(core length of two neighbours written together, letters of the shorter core)."""
+        (_, c1, t1), (l2, c2, _) = e[k], e[k + 1]
+        return len(c1) + len(t1) + len(l2) + len(c2), min(len(c1), len(c2))
+
+    def hopeless(a: int, b: int, da: int, db: int) -> bool:
+        """Length bounds that unit_cost's exact check would reject anyway (OSA >= length gap)."""
+        if da == 1 and db == 1:
+            return dist[a][b] > budget[a]
+        if (da, db) == (2, 1):
+            n_join, short = joined(xe, a)
+            return abs(n_join - len(yc[b])) > allowed_edits(short, cfg)
+        if (da, db) == (1, 2):
+            n_join, short = joined(ye, b)
+            return abs(n_join - len(xc[a])) > allowed_edits(short, cfg)
+        return False
+
+    def cost(a: int, b: int, da: int, db: int) -> float:
+        key = (a if da else -1, b if db else -1, da, db)  # insert/delete costs depend on one side only
+        if key not in memo:
+            c = None if hopeless(a, b, da, db) else \
+                unit_cost(x, y, Unit(i1 + a, i1 + a + da, j1 + b, j1 + b + db), cfg)
+            memo[key] = _REJECT * (da + db) if c is None else c
+        return memo[key]
+    return cost
+
+
 def _block_units(x: list[str], y: list[str], i1: int, i2: int, j1: int, j2: int,
                  cfg: GuardConfig) -> list[Unit]:
     """Split a changed block into units by a DP that keeps the most acceptable edits."""
     n, m = i2 - i1, j2 - j1
     if n * m > cfg.max_block_cells:  # a wholesale rewrite: delete and insert, reverted below
         return [u for u in (Unit(i1, i2, j1, j1), Unit(i2, i2, j1, j2)) if u.i1 < u.i2 or u.j1 < u.j2]
+    cost = _block_cost_fn(x, y, i1, i2, j1, j2, cfg)
     inf = float("inf")
     best = [[inf] * (m + 1) for _ in range(n + 1)]
     back: list[list[tuple[int, int] | None]] = [[None] * (m + 1) for _ in range(n + 1)]
@@ -178,9 +223,7 @@ def _block_units(x: list[str], y: list[str], i1: int, i2: int, j1: int, j2: int,
             for da, db in _SHAPES:
                 if a + da > n or b + db > m:
                     continue
-                u = Unit(i1 + a, i1 + a + da, j1 + b, j1 + b + db)
-                c = unit_cost(x, y, u, cfg)
-                c = _REJECT * (da + db) if c is None else c
+                c = cost(a, b, da, db)
                 if here + c < best[a + da][b + db]:
                     best[a + da][b + db] = here + c
                     back[a + da][b + db] = (da, db)
@@ -256,6 +299,8 @@ def _guard_once(inp: str, out: str, cfg: GuardConfig) -> str:
     y, ysp = tokenize(out)
     units = align(x, y, cfg)
     ok = _anchor_punct(units, [unit_cost(x, y, u, cfg) is not None for u in units])
+    if sum(u.i2 - u.i1 for u, k in zip(units, ok) if not k) > cfg.max_rejected_share * len(x):
+        return inp  # mostly a rewrite: the few words it happens to share are no correction
     result = out if all(ok) else _rebuild(inp, out, xsp, ysp, units, ok)
     if protected_strings(result) == protected_strings(inp):
         return result
