@@ -208,3 +208,11 @@ def test_shared_prefix_batches_equal_full_samples(tiny_model_and_examples):
         grads.append(model.model.layers[0].self_attn.q_proj.weight.grad.clone())
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-3, atol=1e-6)
     model.zero_grad()
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("wandb") is not None, reason="wandb is installed here")
+def test_tracker_switch_without_package_is_a_clear_error(tmp_path, capsys, tiny_base):
+    data = _write(tmp_path / "d.json", [json.dumps({"input": "teh cat", "output": "The cat."})])
+    rc = main(["--config", str(REPO / "train/configs/tiny.yaml"), f"data.train={data}", f"data.eval={data}",
+               f"output.root={tmp_path / 'runs'}", "output.link=", f"model.base={tiny_base}", "output.wandb=true"])
+    assert rc == 2 and "pip install wandb" in capsys.readouterr().err

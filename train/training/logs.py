@@ -81,15 +81,22 @@ class Trackers:
     """Optional W&B / TensorBoard (off by default; imported only when switched on)."""
 
     def __init__(self, run_dir: Path, name: str, config: dict, wandb: bool, tensorboard: bool):
+        from train.training.model import TrainError
+
         self.wb = self.tb = None
-        if wandb:
-            import wandb as _wandb
+        try:
+            if wandb:
+                import wandb as _wandb
 
-            self.wb = _wandb.init(project="typo-corrector", name=name, config=config, dir=str(run_dir), resume="allow")
-        if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
+                self.wb = _wandb.init(project="typo-corrector", name=name, config=config, dir=str(run_dir),
+                                      resume="allow")
+            if tensorboard:
+                from torch.utils.tensorboard import SummaryWriter
 
-            self.tb = SummaryWriter(str(run_dir / "tensorboard"))
+                self.tb = SummaryWriter(str(run_dir / "tensorboard"))
+        except ImportError as exc:
+            raise TrainError(f"output.wandb / output.tensorboard is on but {exc.name} is not installed: "
+                             f"pip install {'wandb' if wandb else 'tensorboard'}, or switch it off") from None
 
     def log(self, rec: dict) -> None:
         nums = {k: v for k, v in rec.items() if isinstance(v, (int, float)) and k != "step"}
