@@ -156,3 +156,15 @@ def test_split_to_fit_never_truncates():
     assert split_to_fit("short", lambda t: True) == [("short", "")]
     with pytest.raises(CorrectorError, match="single word"):
         split_to_fit("x" * 50, lambda t: len(t) < 10)
+
+
+def test_same_named_benchmarks_stay_apart(tmp_path):
+    a, b = tmp_path / "a" / "eval_data.json", tmp_path / "b" / "eval_data.json"
+    for f, out in ((a, "one"), (b, "two")):
+        f.parent.mkdir()
+        f.write_text(json.dumps({"input": out, "output": out}) + "\n")
+    assert main(["--benchmarks", f"{a},{b}", "--backends", "identity", "--run", "t", "own_pairs=",
+                 f"runs_root={tmp_path / 'runs'}", f"root_copy={tmp_path / 'root'}"]) == 0
+    report = json.loads((tmp_path / "root" / "metrics.json").read_text())
+    assert sorted(report["benchmarks"]) == ["a-eval_data-0", "b-eval_data-1"]
+    assert all(e["backends"]["identity"]["guarded"]["exact_match"] == 1.0 for e in report["benchmarks"].values())

@@ -186,9 +186,21 @@ def load_all(cfg: EvalConfig) -> list[Benchmark]:
     own = Path(cfg.own_pairs) if cfg.own_pairs else None
     if own is not None and not own.is_absolute():
         own = REPO_ROOT / own
-    if own is not None and own.is_file() and not any(Path(b.source) == own for b in benches):
+    if own is not None and own.is_file() and not any(Path(b.source).resolve() == own.resolve() for b in benches):
         benches.append(load_benchmark(own))
-    return [b.head(cfg.limit) for b in benches]
+    return [b.head(cfg.limit) for b in unique_names(benches)]
+
+
+def unique_names(benches: list[Benchmark]) -> list[Benchmark]:
+    """Two sets with one name (two eval_data.json) get their folder's name in front,
+    so their results and resume caches never mix."""
+    seen: dict[str, int] = {}
+    for b in benches:
+        seen[b.name] = seen.get(b.name, 0) + 1
+    for k, b in enumerate(benches):
+        if seen[b.name] > 1:
+            b.name = f"{Path(b.source).parent.name}-{b.name}-{k}"
+    return benches
 
 
 def evaluate(cfg: EvalConfig) -> Path:
