@@ -2,11 +2,14 @@
 decontaminate -> data/train_data.json + data/eval_data.json (JSON Lines) and
 runs/data/<name>/stats.json.
 
-Work is cut into chunks of raw units in a fixed order; a worker cleans, splits and
-noises a chunk with per-sentence RNGs seeded by (seed, pass, chunk, position), so the
-result does not depend on the number of workers. The main process keeps the global
-state (seen keys, split quotas) and streams pairs straight to temp files that are
-renamed into place only when the build succeeds."""
+Sources stream raw units (32 KB blocks of a text file, paragraphs, rows) in a fixed
+order; workers clean, split, decontaminate and noise them with one RNG per unit seeded
+by (seed, pass, source, unit number), so the result does not depend on the number of
+workers. Which split a sentence lands in is a hash of its normalised text, so a
+sentence never appears on both sides. The main process keeps the global state (seen
+keys, split quotas) and streams pairs straight to temp files that are renamed into
+place only when the build succeeds. If the corpus runs out, later passes make several
+noisy variants per sentence."""
 from __future__ import annotations
 
 import json

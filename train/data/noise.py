@@ -248,11 +248,15 @@ class Noiser:
         return edits
 
     def _typo_edit(self, tokens, i, rng, edits) -> None:
-        m = WORD_RE.search(tokens[i])
+        tok = tokens[i]
+        # short words are spared most of the time: decide before any regex work
+        if len(tok) < 4 and (len(tok) < 2 or rng.random() >= self.cfg.short_word_typo):
+            return
+        m = WORD_RE.search(tok)
         if not m or m.end() - m.start() < 2 or not self.kinds:
             return
         w = new = m.group()
-        if len(w) < 4 and rng.random() >= self.cfg.short_word_typo:
+        if len(w) < 4 <= len(tok) and rng.random() >= self.cfg.short_word_typo:
             return
         kinds = []
         while True:  # one typo, then more with probability extra_typo each
