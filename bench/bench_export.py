@@ -61,7 +61,7 @@ def bench_export(args) -> dict:
     for recipe in args.recipes:
         out = (Path(args.out_dir) if args.out_dir else tmp) / f"{Path(str(args.shape)).name}-{recipe}.pte"
         meta = export_model(model_dir, recipe, out, max_seq_len=args.max_seq_len, group_size=args.group_size)
-        rows[recipe] = {k: meta[k] for k in ("size_bytes", "size_mb", "export_seconds", "peak_export_rss_mb")}
+        rows[recipe] = {k: meta[k] for k in ("size_bytes", "size_mib", "export_seconds", "peak_export_rss_mb")}
         rows[recipe]["quantization"] = meta["quantization"]
         rows[recipe]["path"] = str(out)
         print(json.dumps({recipe: rows[recipe]}), flush=True)

@@ -99,7 +99,7 @@ def _metadata(rec, src: Source, tok, consts: dict, quant: dict, delegation: dict
         "loadable_by": list(rec.loadable_by),
         "delegation": delegation,
         "sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data),
-        "size_mb": round(len(data) / 2**20, 3),
+        "size_mib": round(len(data) / 2**20, 3),
         "export_seconds": round(seconds, 2), "peak_export_rss_mb": round(peak_mb, 1),
         "versions": library_versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -120,7 +120,7 @@ def export_all(cfg: ExportConfig) -> list[dict]:
         out = out_dir / pte_name(cfg.name, r)
         print(f"[export] {r} <- {src.path} -> {out}", flush=True)
         meta = export_model(src, r, out, cfg.max_seq_len, cfg.group_size, eval_data)
-        print(f"[export] wrote {out} ({meta['size_mb']} MB, {meta['export_seconds']} s, "
+        print(f"[export] wrote {out} ({meta['size_mib']} MiB, {meta['export_seconds']} s, "
               f"peak RSS {meta['peak_export_rss_mb']} MB)", flush=True)
         metas.append(meta)
     return metas

@@ -87,7 +87,7 @@ def verify(model: str, ptes: list[str], eval_path: str, limit: int, max_new: int
         score = score_outputs(inputs, refs, [decode_answer(tok, o) for o in got])
         scheme = m.metadata.get("quantization", {}).get("scheme", "unknown")
         entry = {"scheme": scheme, **agreement(ref_ids, got),
-                 "size_mb": round(Path(path).stat().st_size / 2**20, 3),
+                 "size_mib": round(Path(path).stat().st_size / 2**20, 3),
                  "guarded": _key(score["guarded"]), "raw": _key(score["raw"]),
                  "delta_guarded": _delta(ref_score["guarded"], score["guarded"]),
                  "delta_raw": _delta(ref_score["raw"], score["raw"])}

@@ -69,3 +69,22 @@ def test_max_new_tokens_is_respected_with_drafts(tiny_pte, tiny_tokenizer, expor
     for n in (1, 2, 3, 5):
         got, s = m.generate(ids, n, speculate="copy", draft_len=4)
         assert got == m.generate(ids, n)[0] and len(got) <= n
+
+
+def test_bench_script_speculate_mode(tiny_pte, tiny_pairs):
+    """The host benchmark (bench/bench_export.py speculate) runs end to end on a few
+    sentences and reports both modes from the same run (no timing asserted)."""
+    import argparse
+    import importlib.util
+
+    from tests.fixtures.base import REPO
+
+    spec = importlib.util.spec_from_file_location("bench_export", REPO / "bench/bench_export.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    args = argparse.Namespace(pte=str(tiny_pte["int8"]), eval=str(tiny_pairs / "eval_data.json"), n=4,
+                              max_new=32, draft_len=4, threads=1)
+    res = bench.bench_speculate(args)
+    assert res["sentences"] == 4 and res["latency_ratio_plain_over_copy"] > 0
+    assert res["copy"]["new_tokens"] == res["plain"]["new_tokens"]
+    assert res["copy"]["forwards_per_token"] <= res["plain"]["forwards_per_token"]
