@@ -55,6 +55,7 @@ def test_report_cli_on_small_lists(tmp_path, capsys):
     assert main(["--misspellings", str(tmp_path / "missing")]) == 2
 
 
+@pytest.mark.integration
 def test_tuned_defaults_are_close_to_real_misspellings(shared_data):
     """The default rates were tuned with this report: keep them there (L1 distance over
     op shares, edits-per-word shares and edit positions vs the mean of the real lists)."""
