@@ -52,6 +52,7 @@ def test_tiny_run_copies_clean_text_and_fixes_typos(tiny_run, tiny_pairs):
     got = generate(model, tok, [p["input"] for p in clean + noisy], 96, torch.device("cpu"))
     copy_em = sum(g == p["output"] for g, p in zip(got, clean)) / len(clean)
     fix_em = sum(g == p["output"] for g, p in zip(got[len(clean):], noisy)) / len(noisy)
+    print(f"tiny_run: clean-copy exact match {copy_em:.3f} ({len(clean)}), typo-fix exact match {fix_em:.3f} ({len(noisy)})")
     assert copy_em >= 0.8, copy_em
     assert fix_em >= 0.3, fix_em
 
