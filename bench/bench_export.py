@@ -102,7 +102,7 @@ def _summary(stats: list[dict]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from train.runs import atomic_write_json, make_run_dir
+    from train.runs import REPO_ROOT, atomic_write_json, env_info
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="mode", required=True)
@@ -131,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     from train.runs import machine_info
 
     result["machine"] = machine_info()
-    run_dir = make_run_dir("bench", args.run or f"export-{args.mode}-{time.strftime('%Y%m%d-%H%M%S')}", vars(args), None)
+    run_dir = REPO_ROOT / "runs/bench" / (args.run or f"export-{args.mode}-{time.strftime('%Y%m%d-%H%M%S')}")
+    atomic_write_json(run_dir / "args.json", vars(args))  # argparse args: not a config dataclass
+    atomic_write_json(run_dir / "env.json", env_info(None))
     atomic_write_json(run_dir / f"bench_export_{args.mode}.json", result)
     print(json.dumps(result, indent=2))
     return 0

@@ -98,7 +98,7 @@ def verify(model: str, ptes: list[str], eval_path: str, limit: int, max_new: int
 
 def main(argv: list[str] | None = None) -> int:
     from train.config import ConfigError
-    from train.runs import atomic_write_json, make_run_dir
+    from train.runs import REPO_ROOT, atomic_write_json, default_run_name, env_info
 
     ap = argparse.ArgumentParser(description="Compare exported .pte files with the eager model.")
     ap.add_argument("--model", default="models/checkpoint", help="run dir or merged model dir the .pte came from")
@@ -113,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    run_dir = make_run_dir("export", args.run, vars(args), seed=None)
+    run_dir = REPO_ROOT / "runs/export" / (args.run or f"verify-{default_run_name()}")
+    atomic_write_json(run_dir / "args.json", vars(args))
+    atomic_write_json(run_dir / "env.json", env_info(None))
     atomic_write_json(run_dir / "verify.json", report)
     for path, e in report["pte"].items():
         print(f"{Path(path).name:32s} {e['scheme']:6s} identical {e['identical_samples']:.3f} "
