@@ -127,7 +127,10 @@ def export_all(cfg: ExportConfig) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Export a trained corrector to ExecuTorch .pte files.")
+    from export.recipes import recipe_names
+
+    ap = argparse.ArgumentParser(description="Export a trained corrector to ExecuTorch .pte files.",
+                                 epilog="recipes: " + ", ".join(recipe_names()))
     ap.add_argument("--config", default=str(DEFAULT_CONFIG))
     ap.add_argument("--model", help="training run dir, merged model dir, or adapter dir (config key `model`)")
     ap.add_argument("--recipe", action="append", help="recipe name (repeatable; config key `recipes`)")
