@@ -65,7 +65,6 @@ class NoiseConfig:
 
 
 WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")
-GAP_RE = re.compile(r"(?<=[A-Za-z]) (?=[A-Za-z])")
 _MAYBE_PROTECTED = re.compile(r"[\d`@]|www\.|://")
 _DOUBLED = re.compile(r"([a-z])\1")
 _PUNCT_DELETE = str.maketrans({c: None for c in ".,;:!?\"()[]{}-/"})

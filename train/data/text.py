@@ -47,7 +47,6 @@ _MARKUP = [
 _TYPOGRAPHY = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"',
                              "\u00a0": " ", "\u2014": " - ", "\u2013": "-", "\u2026": "...",
                              "\u00ad": None, "\u200b": None, "\ufeff": None})
-_SPACES = re.compile(r"\s+")
 
 
 def normalize(text: str) -> str:
