@@ -48,9 +48,9 @@ def run_bench(cfg: BenchConfig, model_paths: list[str], eval_path: str, devices:
         raise ValueError(f"two models share a name: {[m.name for m in models]}")
     samples = load_eval(eval_path, cfg.limit)
     run_dir = Path(cfg.reports_dir) / run
-    run_dir.mkdir(parents=True, exist_ok=True)
     client = adb.adb_client(port=adb_port) if devices != "host" else None
-    targets = adb.discover(devices, client, cfg.remote_dir, run_dir / "host-work")
+    targets = adb.discover(devices, client, cfg.remote_dir, run_dir / "host-work")  # fail before any file
+    run_dir.mkdir(parents=True, exist_ok=True)
     prep = bench.Prepared(cfg, models, samples, run_dir, sha256_file(eval_path))
     units, infos = bench.run_all(targets, prep, runner)
     eval_info = {"path": str(eval_path), "sha256": prep.eval_sha, "n": len(samples)}
