@@ -14,6 +14,7 @@ import platform
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -108,13 +109,10 @@ def machine_info() -> dict[str, Any]:
         "hostname": socket.gethostname(), "platform": platform.platform(),
         "processor": platform.machine(), "cpu_count": os.cpu_count(),
     }
-    try:
-        import torch
-
+    torch = sys.modules.get("torch")  # only if already loaded: importing it costs ~1 s
+    if torch is not None:
         if torch.cuda.is_available():
             info["cuda_devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    except ImportError:
-        pass
     return info
 
 
