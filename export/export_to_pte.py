@@ -58,6 +58,7 @@ def export_model(model_dir: str | Path | Source, recipe: str, out_path: str | Pa
         bar.set_postfix_str("to_executorch"); data = lower.to_bytes(edge); bar.update()
     seconds = time.perf_counter() - t0
     atomic_write_bytes(out_path, data)
+    out_path.chmod(0o644)  # mkstemp makes 0600; the bench/adb push read it as artifacts
     _copy_tokenizer(src, tok, out_path.parent)
     bar.update(); bar.close()
     meta = _metadata(rec, src, tok, consts, quant, delegation, data, seconds, rss.peak_mb, max_seq_len)
