@@ -156,7 +156,7 @@ def pick_runner(target, facts: dict, cfg: BenchConfig, override: str | None) -> 
 
 
 def run_device(target, prep: Prepared, runner_override: str | None, done: dict,
-               on_unit) -> dict:
+               on_unit, position: int = 0) -> dict:
     """All units of one device, in order; returns {"facts", "error"}."""
     cfg = prep.cfg
     todo = [(m, mode) for m in prep.models for mode in cfg.modes]
@@ -168,7 +168,7 @@ def run_device(target, prep: Prepared, runner_override: str | None, done: dict,
         runner = pick_runner(target, info["facts"], cfg, runner_override)
     except DeviceError as exc:
         info["error"], lost = str(exc), exc
-    bar = tqdm(todo, desc=f"bench {target.serial}", unit="run", leave=False)
+    bar = tqdm(todo, desc=f"bench {target.serial}", unit="run", leave=False, position=position)
     for i, (model, mode) in enumerate(bar):
         key = (target.serial, model.name, mode)
         if key in done:
@@ -230,6 +230,7 @@ def run_all(targets: list, prep: Prepared, runner_override: str | None) -> tuple
             units[(unit["device"], unit["model"], unit["mode"])] = unit
 
     with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
-        infos = list(pool.map(lambda t: run_device(t, prep, runner_override, done, on_unit), targets))
+        infos = list(pool.map(lambda it: run_device(it[1], prep, runner_override, done, on_unit, it[0]),
+                              enumerate(targets)))
     order = [(t.serial, m.name, mode) for t in targets for m in prep.models for mode in prep.cfg.modes]
     return [units[k] for k in order if k in units], {i["serial"]: i for i in infos}
