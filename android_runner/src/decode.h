@@ -31,7 +31,7 @@ struct DecodeResult {
 
 DecodeResult generate(Model& model, const std::vector<int64_t>& prompt, const DecodeOptions& opt);
 
-// Prompt lookup (exposed for tests of the alignment logic through the CLI): the source
+// Prompt lookup: the source
 // position the next generated token is expected to copy, or -1 when none is found.
 int64_t reanchor(const std::vector<int64_t>& prompt, const std::vector<int64_t>& generated, int64_t expected);
 
