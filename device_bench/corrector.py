@@ -23,14 +23,15 @@ class DeviceCorrector:
     name = "device"
 
     def __init__(self, model: str | None, device: str = "host", speculate: str = "none",
-                 runner: str | None = None, timeout_s: float = 1800, draft_len: int = 4):
+                 runner: str | None = None, timeout_s: float = 1800, draft_len: int = 4,
+                 adb_port: int | None = None):
         if not model:
             raise CorrectorError("the device backend needs a .pte (backend_models: {device: PATH})")
         self.model = load_model_info(model)
         self.tok = load_tokenizer(self.model)
         mode = "copy" if speculate == "copy" else "plain"
         self.cfg = BenchConfig(modes=[mode], reps=1, warmup=0, timeout_s=timeout_s, draft_len=draft_len)
-        self.mode, self.device, self.runner = mode, device, runner
+        self.mode, self.device, self.runner, self.adb_port = mode, device, runner, adb_port
         self.work = Path(tempfile.mkdtemp(prefix="device-corrector-"))
 
     def correct(self, texts: list[str]) -> list[str]:
@@ -40,7 +41,8 @@ class DeviceCorrector:
             return list(texts)
         reqs = build_requests(self.tok, live, self.cfg.max_new_tokens, self.model.max_seq_len)
         req_path = protocol.write_requests(self.work / "requests.jsonl", reqs)
-        [target] = adb.discover(self.device, None, self.cfg.remote_dir, self.work / "host", progress=False)
+        client = adb.adb_client(port=self.adb_port) if self.device != "host" else None
+        [target] = adb.discover(self.device, client, self.cfg.remote_dir, self.work / "host", progress=False)
         target.prepare()
         runner = pick_runner(target, target.facts() if target.kind == "adb" else {}, self.cfg, self.runner)
         remote = [target.push(runner, RUNNER_NAME), target.push(self.model.path, self.model.path.name),

@@ -117,3 +117,17 @@ def test_crashing_runner_is_recorded_and_bench_goes_on(tmp_path, tiny_pte, host_
         u = by[("tiny-int4", m)]
         assert u["status"] == "failed" and "SIGSEGV" in u["error"] and "boom" in u["error"]
     assert "failed: " in capsys.readouterr().err
+
+
+def test_device_backend_of_evaluation_matches_host(tiny_pte, host_runner, bench_eval, adb_server, loopback):
+    """`make_corrector("device", ...)`: the runner on a (loopback) phone as a Corrector."""
+    from train.correctors import make_corrector
+
+    dev = loopback()
+    texts = [json.loads(l)["input"] for l in bench_eval.read_text().splitlines()[:4]] + ["  "]
+    on_phone = make_corrector("device", str(tiny_pte["int8"]), device=dev.serial, runner=str(host_runner),
+                              adb_port=adb_server.port).correct(texts)
+    on_host = make_corrector("device", str(tiny_pte["int8"]), device="host", runner=str(host_runner),
+                             speculate="copy").correct(texts)
+    assert on_phone == on_host and len(on_phone) == 5 and on_phone[-1] == "  "
+    assert all(isinstance(t, str) for t in on_phone)
