@@ -83,7 +83,7 @@ class HostTarget:
 
     def __init__(self, workdir: str | Path):
         self.serial = "host"
-        self.workdir = Path(workdir)
+        self.workdir = Path(workdir).resolve()  # the runner runs with cwd=workdir: no relative paths
 
     def prepare(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
