@@ -106,19 +106,25 @@ def _table(headers: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
+def _range(unit: dict, key: str) -> str:
+    s = (unit.get("metrics") or {}).get(key, {})
+    return f"{s['min']:.1f}-{s['max']:.1f}" if s.get("min") is not None else "-"
+
+
 def perf_rows(report: dict) -> list[list]:
     rows = []
     for u in report["units"]:
         m = report["models"][u["model"]]
         rows.append([u["device"], u["model"], m["quantization"], u["mode"], u["status"],
                      med(u, "model_load_ms"), med(u, "ttft_mean_ms"), med(u, "prefill_tok_s"),
-                     med(u, "decode_tok_s"), med(u, "latency_p50_ms"), med(u, "latency_p90_ms"),
+                     med(u, "decode_tok_s"), med(u, "latency_p50_ms"), _range(u, "latency_p50_ms"),
+                     med(u, "latency_p90_ms"),
                      med(u, "latency_p99_ms"), med(u, "peak_rss_kb"), m["size_bytes"] / 1e6])
     return rows
 
 
 PERF_HEADERS = ["device", "model", "quant", "mode", "status", "load ms", "TTFT ms", "prefill tok/s",
-                "decode tok/s", "p50 ms", "p90 ms", "p99 ms", "peak RSS kB", "size MB"]
+                "decode tok/s", "p50 ms", "p50 min-max (reps)", "p90 ms", "p99 ms", "peak RSS kB", "size MB"]
 
 
 def accuracy_rows(report: dict) -> list[list]:
