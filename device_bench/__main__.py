@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from device_bench import adb
 from device_bench.config import CONFIG_DIR, BenchConfig
-from train.config import ConfigError, load_config, to_dict
-from train.runs import REPO_ROOT, default_run_name
+from train.config import ConfigError, load_config
+from train.runs import default_run_name
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from train.runs import REPO_ROOT, default_run_name
 

@@ -17,7 +17,6 @@ import os
 import shlex
 import signal
 import socket
-import stat
 import struct
 import subprocess
 import threading
