@@ -78,7 +78,7 @@ demo: setup ## whole pipeline offline on the tiny preset, host mode; prints the 
 	$(PY) -m device_bench.demo $(ARGS)
 
 test: setup ## the test suite CI runs: fast + integration tiers (gpu/device skip with a reason)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 test-fast: setup ## the fast CPU tier alone (a couple of minutes)
 	$(PY) -m pytest -q -m "not integration"
