@@ -8,6 +8,7 @@ from typing import Any
 
 from device_bench.adb import sha256_file
 from train import prompt
+from train.benchmarks import BenchmarkError, read_jsonl
 
 
 class BenchInputError(ValueError):
@@ -15,24 +16,17 @@ class BenchInputError(ValueError):
 
 
 def load_eval(path: str | Path, limit: int = 0) -> list[dict]:
-    """JSON Lines pairs {"input", "output"} -> [{"id", "input", "output"}] (first `limit`)."""
+    """JSON Lines pairs {"input", "output"} -> [{"id", "input", "output"}] (first `limit`).
+    Parsed by the evaluation's reader, so bench and evaluation accept the same files."""
     path = Path(path)
     if not path.is_file():
         raise BenchInputError(f"eval file not found: {path} (run `make data`, or pass --eval)")
-    rows = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BenchInputError(f"{path}:{i}: not JSON ({exc})") from None
-        if not isinstance(obj, dict) or not isinstance(obj.get("input"), str) \
-                or not isinstance(obj.get("output"), str):
-            raise BenchInputError(f"{path}:{i}: needs string fields `input` and `output`")
-        rows.append({"id": f"s{len(rows):05d}", "input": obj["input"], "output": obj["output"]})
-        if limit and len(rows) >= limit:
-            break
+    try:
+        pairs = read_jsonl(path).pairs
+    except BenchmarkError as exc:
+        raise BenchInputError(str(exc)) from None
+    pairs = pairs[:limit] if limit else pairs
+    rows = [{"id": f"s{i:05d}", "input": p.input, "output": p.reference} for i, p in enumerate(pairs)]
     if not rows:
         raise BenchInputError(f"{path}: no eval pairs")
     return rows

@@ -66,7 +66,10 @@ def test_eval_errors_name_file_and_line(tmp_path):
     p.write_text('{"input": "a", "output": "b"}\n{"input": 3}\n')
     with pytest.raises(BenchInputError, match=r"e.json:2"):
         load_eval(p)
-    assert load_eval(p, limit=1)[0] == {"id": "s00000", "input": "a", "output": "b"}
+    good = tmp_path / "good.json"
+    good.write_text('{"input": "a", "output": "b"}\n\n{"input": "c", "output": "d"}\n')
+    assert load_eval(good, limit=1) == [{"id": "s00000", "input": "a", "output": "b"}]
+    assert [r["id"] for r in load_eval(good)] == ["s00000", "s00001"]
 
 
 def test_fact_parsers():
