@@ -39,10 +39,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{row['device']:>18} {row['model']}: failed (see the report)")
             continue
         ratio = row["speedup_mean_latency"]
+        acc = row["copy_acceptance_rate"]  # None when nothing was drafted (the model never copied)
         print(f"{row['device']:>18} {row['model']}: plain {row['plain_latency_mean_ms']:.1f} ms, "
               f"copy {row['copy_latency_mean_ms']:.1f} ms, plain/copy {ratio:.2f}x, "
               f"fwd/token {row['plain_forwards_per_token']:.2f} -> {row['copy_forwards_per_token']:.2f}, "
-              f"acceptance {row['copy_acceptance_rate']:.2f}, identical {row['outputs_identical']}")
+              f"acceptance {'n/a (no drafts)' if acc is None else f'{acc:.2f}'}, identical {row['outputs_identical']}")
     print(f"report: {out['html']}")
     return 0 if out["report"]["status"] == "complete" else 1
 
