@@ -149,14 +149,19 @@ def pair_file_units(path: Path, src: SourceConfig, bad_lines: str) -> Iterator[t
             continue
         if not line.strip():
             continue
-        try:
-            inp, out = _parse_pair_line(line, suffix, src)
-        except DataError as exc:
-            if bad_lines != "skip":
-                raise DataError(f"{where}: {exc}") from None
-            yield ("skip", "bad_pair", None, where)
-            continue
-        yield ("pair", inp, out, where)
+        yield _pair_unit(lambda: _parse_pair_line(line, suffix, src), where, bad_lines)
+
+
+def _pair_unit(parse, where: str, bad_lines: str) -> tuple:
+    """("pair", input, output, where), or a counted skip when bad_lines=skip; else the
+    parse error, prefixed with the file and line."""
+    try:
+        inp, out = parse()
+    except DataError as exc:
+        if bad_lines != "skip":
+            raise DataError(f"{where}: {exc}") from None
+        return ("skip", "bad_pair", None, where)
+    return ("pair", inp, out, where)
 
 
 def _parse_pair_line(line: str, suffix: str, src: SourceConfig) -> tuple[str, str]:
@@ -193,14 +198,7 @@ def _csv_units(path: Path, src: SourceConfig, bad_lines: str) -> Iterator[tuple]
     reader = csv.DictReader(io.StringIO(text, newline=""))
     for row in reader:
         where = f"{path}:{reader.line_num}"
-        try:
-            inp, out = _row_pair(row, src)
-        except DataError as exc:
-            if bad_lines != "skip":
-                raise DataError(f"{where}: {exc}") from None
-            yield ("skip", "bad_pair", None, where)
-            continue
-        yield ("pair", inp, out, where)
+        yield _pair_unit(lambda: _row_pair(row, src), where, bad_lines)
 
 
 def load_hf(src: SourceConfig):
