@@ -11,7 +11,6 @@ Writes runs/export/<run>/verify.json.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,19 +21,11 @@ KEY_METRICS = ("exact_match", "word_accuracy", "f0_5", "correction_rate", "over_
 
 
 def read_pairs(path: str | Path, limit: int) -> list[dict]:
-    from train.config import ConfigError
+    """The eval pairs, parsed by the evaluation's reader (same errors, naming file and line)."""
+    from train.benchmarks import read_jsonl
 
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for i, line in enumerate(fh, 1):
-            if line.strip():
-                row = json.loads(line)
-                if "input" not in row or "output" not in row:
-                    raise ConfigError(f"{path}:{i}: expected an {{\"input\",\"output\"}} pair")
-                rows.append(row)
-            if limit and len(rows) >= limit:
-                break
-    return rows
+    pairs = read_jsonl(Path(path)).head(limit).pairs
+    return [{"input": p.input, "output": p.reference} for p in pairs]
 
 
 def eager_outputs(model, prompts: list[list[int]], eos: list[int], max_new: int) -> list[list[int]]:
@@ -97,6 +88,7 @@ def verify(model: str, ptes: list[str], eval_path: str, limit: int, max_new: int
 
 
 def main(argv: list[str] | None = None) -> int:
+    from train.benchmarks import BenchmarkError
     from train.config import ConfigError
     from train.runs import REPO_ROOT, atomic_write_json, default_run_name, env_info
 
@@ -110,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         report = verify(args.model, args.pte, args.eval, args.limit, args.max_new)
-    except (ConfigError, FileNotFoundError) as exc:
+    except (ConfigError, BenchmarkError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     run_dir = REPO_ROOT / "runs/export" / (args.run or f"verify-{default_run_name()}")
