@@ -166,8 +166,8 @@ def run_backend(corrector, bench: Benchmark, cache: Path, chunk: int) -> tuple[l
 def _read_cache(path: Path) -> list[tuple[str, float]]:
     if not path.exists():
         return []
-    out = []
-    for k, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+    lines, out = path.read_text(encoding="utf-8").splitlines(), []
+    for k, line in enumerate(lines):
         try:
             obj = json.loads(line)
         except json.JSONDecodeError:
@@ -175,7 +175,7 @@ def _read_cache(path: Path) -> list[tuple[str, float]]:
         if obj.get("i") != k:
             break
         out.append((obj["output"], float(obj["latency_ms"])))
-    if len(out) != len(path.read_text(encoding="utf-8").splitlines()):
+    if len(out) != len(lines):
         atomic_write_text(path, "".join(json.dumps({"i": k, "output": o, "latency_ms": ms},
                                                    ensure_ascii=False) + "\n" for k, (o, ms) in enumerate(out)))
     return out
