@@ -68,7 +68,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             raise FileNotFoundError(f"nothing was written to {tmp}")
         old = path.parent / f".{path.name}.old-{os.getpid()}"
         if path.exists() or path.is_symlink():
-            os.replace(path, old) if not path.is_dir() or path.is_symlink() else path.rename(old)
+            os.replace(path, old)  # files, folders and links alike
         os.replace(tmp, path)
         _remove(old)
     except BaseException:

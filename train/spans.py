@@ -24,11 +24,6 @@ def protected_strings(text: str) -> list[str]:
     return [text[a:b] for a, b in protected_spans(text)]
 
 
-def is_protected_token(token: str) -> bool:
-    """A whitespace-separated word that contains a protected span."""
-    return PROTECTED_RE.search(token) is not None
-
-
 def mask(text: str) -> list[tuple[str, bool]]:
     """Split text into (piece, protected) segments, in order, covering it exactly."""
     out, pos = [], 0
