@@ -298,18 +298,19 @@ def _guard_once(inp: str, out: str, cfg: GuardConfig) -> str:
     x, xsp = tokenize(inp)
     y, ysp = tokenize(out)
     units = align(x, y, cfg)
+    want = protected_strings(inp)  # the spans every accepted result must carry unchanged
     ok = _anchor_punct(units, [unit_cost(x, y, u, cfg) is not None for u in units])
     if sum(u.i2 - u.i1 for u, k in zip(units, ok) if not k) > cfg.max_rejected_share * len(x):
         return inp  # mostly a rewrite: the few words it happens to share are no correction
     result = out if all(ok) else _rebuild(inp, out, xsp, ysp, units, ok)
-    if protected_strings(result) == protected_strings(inp):
+    if protected_strings(result) == want:
         return result
     # A protected span was altered across unit borders (e.g. "9:30 p.m" -> "9:30 p.m."):
     # revert every unit next to a protected token, and the whole output if that is not enough.
     px, py = _protected_tokens(inp, xsp), _protected_tokens(out, ysp)
     ok = [k and not (_touches(px, u.i1, u.i2) or _touches(py, u.j1, u.j2)) for k, u in zip(ok, units)]
     result = _rebuild(inp, out, xsp, ysp, units, ok)
-    return result if protected_strings(result) == protected_strings(inp) else inp
+    return result if protected_strings(result) == want else inp
 
 
 def guard(input: str, output: str, config: GuardConfig | None = None) -> str:  # noqa: A002 (contract name)
