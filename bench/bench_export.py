@@ -70,19 +70,21 @@ def bench_export(args) -> dict:
 
 def bench_speculate(args) -> dict:
     from export.runtime import PteModel, load_pte_tokenizer
-    from train.prompt import prompt_ids
+    from train.prompt import prompt_ids_and_span
 
     tok = load_pte_tokenizer(args.pte)
     m = PteModel(args.pte, threads=args.threads)
     lines = [json.loads(l) for l in Path(args.eval).read_text(encoding="utf-8").splitlines() if l.strip()]
     rows = lines[: args.n]
-    prompts = [prompt_ids(tok, r["input"]) for r in rows]
-    for p in prompts[:3]:  # warm-up
+    prompts = [prompt_ids_and_span(tok, r["input"]) for r in rows]
+    for p, _ in prompts[:3]:  # warm-up
         m.generate(p, args.max_new)
     plain, copy = [], []
-    for p in prompts:  # interleaved, so load changes hit both modes alike
-        a, sa = m.generate(p, args.max_new)
-        b, sb = m.generate(p, args.max_new, speculate="copy", draft_len=args.draft_len)
+    for p, span in prompts:  # interleaved, so load changes hit both modes alike
+        limit = m.reusable(p)  # both modes reuse only what the previous sentence left in the cache
+        a, sa = m.generate(p, args.max_new, reuse_limit=limit)
+        b, sb = m.generate(p, args.max_new, speculate="copy", draft_len=args.draft_len, source_span=span,
+                           reuse_limit=limit)
         if a != b:
             raise SystemExit(f"speculative output differs from greedy on prompt {p[:8]}...")
         plain.append(sa)

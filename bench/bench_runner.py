@@ -67,7 +67,10 @@ def run_python(pte: Path, reqs: list[dict], threads: int, reps: int, draft_len: 
     m.generate(reqs[0]["prompt_ids"], reqs[0]["max_new_tokens"], **kw)  # warm-up, like the runner's
     out = []
     for r in reqs:
-        runs = [m.generate(r["prompt_ids"], r["max_new_tokens"], **kw) for _ in range(reps)]
+        span = r.get("source_span") if draft_len else None
+        limit = m.reusable(r["prompt_ids"])  # every rep reuses what the previous request left, as in C++
+        runs = [m.generate(r["prompt_ids"], r["max_new_tokens"], source_span=span, reuse_limit=limit, **kw)
+                for _ in range(reps)]
         ids, st = runs[0]
         med = {k: statistics.median(s[k] for _, s in runs) for k in ("prefill_ms", "decode_ms", "total_ms")}
         out.append({"output_ids": ids, "new_tokens": len(ids), "forwards": st["forwards"],

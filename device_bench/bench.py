@@ -30,7 +30,8 @@ def fingerprint(cfg: BenchConfig, model: ModelInfo, mode: str, n: int, eval_sha:
     """What must match for a finished unit to be reused by a rerun."""
     return {"model_sha256": model.sha256, "mode": mode, "n": n, "eval_sha256": eval_sha,
             "max_new_tokens": cfg.max_new_tokens, "warmup": cfg.warmup, "reps": cfg.reps,
-            "threads": cfg.threads, "draft_len": cfg.draft_len if mode == "copy" else None}
+            "threads": cfg.threads, "draft_len": cfg.draft_len if mode == "copy" else None,
+            "prefill_draft": cfg.prefill_draft if mode == "copy" else None, "prefix_cache": cfg.prefix_cache}
 
 
 def unit_path(run_dir: Path, device: str, model: str, mode: str) -> Path:
@@ -64,7 +65,8 @@ def runner_argv(runner: str, model: str, req: str, res: str, summ: str, cfg: Ben
         argv += ["--timeout-ms", str(cfg.request_timeout_ms)]
     argv += ["--speculate", "copy" if mode == "copy" else "none"]
     if mode == "copy":
-        argv += ["--draft-len", str(cfg.draft_len)]
+        argv += ["--draft-len", str(cfg.draft_len), "--prefill-draft", str(cfg.prefill_draft)]
+    argv += ["--prefix-cache", "on" if cfg.prefix_cache else "off"]
     return argv
 
 

@@ -19,6 +19,8 @@ class BenchConfig:
     threads: int = 0
     modes: list[str] = field(default_factory=lambda: list(MODES))
     draft_len: int = 4
+    prefill_draft: int = 16
+    prefix_cache: bool = True
     cooldown_s: float = 0.0
     timeout_s: float = 1800.0
     request_timeout_ms: int = 0
@@ -39,6 +41,7 @@ class BenchConfig:
               f"modes must be a non-empty subset of {list(MODES)}, got {self.modes}")
         check(len(set(self.modes)) == len(self.modes), f"modes repeats an entry: {self.modes}")
         check(self.draft_len >= 1, f"draft_len must be >= 1, got {self.draft_len}")
+        check(self.prefill_draft >= 0, f"prefill_draft must be >= 0, got {self.prefill_draft}")
         check(self.cooldown_s >= 0 and self.timeout_s > 0, "cooldown_s >= 0 and timeout_s > 0")
         check(self.remote_dir.startswith("/data/local/tmp/") and ".." not in self.remote_dir,
               f"remote_dir must be inside /data/local/tmp/, got {self.remote_dir!r}")

@@ -123,11 +123,14 @@ def build_requests(tok, samples: list[dict], max_new_tokens: int, max_seq_len: i
 
     out = []
     for s in samples:
-        ids = prompt.prompt_ids(tok, s["input"])
+        ids, span = prompt.prompt_ids_and_span(tok, s["input"])
         budget = min(max_new_tokens, answer_budget(len(tok(s["input"], add_special_tokens=False)["input_ids"])))
         room = budget if max_seq_len is None else min(budget, max_seq_len - len(ids))
         if room < 1:
             raise BenchInputError(f"eval sentence {s['id']} ({len(ids)} prompt tokens) does not fit "
                                   f"max_seq_len {max_seq_len}; shorten it or raise limit")
-        out.append({"id": s["id"], "prompt_ids": ids, "max_new_tokens": room})
+        req = {"id": s["id"], "prompt_ids": ids, "max_new_tokens": room}
+        if span:
+            req["source_span"] = list(span)  # guides copy drafts (runner README)
+        out.append(req)
     return out

@@ -1,6 +1,6 @@
 """Runner protocol files (DESIGN.md): requests JSONL in, results JSONL + summary JSON out.
 
-Requests: {"id", "prompt_ids", "max_new_tokens"} per line.
+Requests: {"id", "prompt_ids", "max_new_tokens", "source_span"?} per line.
 Results:  {"id", "output_ids", "prefill_ms", "decode_ms", "ttft_ms", "new_tokens", "error"?}
           (+ "forwards", "accepted_tokens", "acceptance_rate" when speculating).
 Summary:  {"model_load_ms", "peak_rss_kb", "threads", ...} plus the `PyTorchObserver {...}`
@@ -24,8 +24,11 @@ class ProtocolError(ValueError):
 def write_requests(path: str | Path, requests: list[dict]) -> Path:
     lines = []
     for r in requests:
-        lines.append(json.dumps({"id": r["id"], "prompt_ids": [int(t) for t in r["prompt_ids"]],
-                                 "max_new_tokens": int(r["max_new_tokens"])}))
+        req = {"id": r["id"], "prompt_ids": [int(t) for t in r["prompt_ids"]],
+               "max_new_tokens": int(r["max_new_tokens"])}
+        if r.get("source_span"):
+            req["source_span"] = [int(i) for i in r["source_span"]]
+        lines.append(json.dumps(req))
     return atomic_write_text(path, "\n".join(lines) + "\n")
 
 

@@ -39,11 +39,12 @@ class PteCorrector:
         return need <= self.model.max_seq_len
 
     def _one(self, text: str) -> str:
-        from train.prompt import decode_answer, prompt_ids
+        from train.prompt import decode_answer, prompt_ids_and_span
 
-        ids = prompt_ids(self.tok, text)
+        ids, span = prompt_ids_and_span(self.tok, text)
         budget = min(answer_budget(self._n_tokens(text), *self.budget), self.model.max_seq_len - len(ids))
-        out, stats = self.model.generate(ids, budget, speculate=self.speculate, draft_len=self.draft_len)
+        out, stats = self.model.generate(ids, budget, speculate=self.speculate, draft_len=self.draft_len,
+                                         source_span=span)
         self.stats.append(stats)
         return decode_answer(self.tok, out)
 

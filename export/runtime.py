@@ -57,7 +57,7 @@ def load_pte_tokenizer(pte: str | Path):
 
 
 class PteModel:
-    def __init__(self, path: str | Path, threads: int | None = None):
+    def __init__(self, path: str | Path, threads: int | None = None, prefix_cache: bool = True):
         self.path = Path(path)
         if threads:
             torch.set_num_threads(threads)
@@ -75,6 +75,21 @@ class PteModel:
         self.load_ms = (time.perf_counter() - t0) * 1000
         meta = self.path.with_suffix(".json")
         self.metadata: dict[str, Any] = json.loads(meta.read_text()) if meta.is_file() else {}
+        # Prefix cache (as in the C++ runner): the KV cache outlives a request, so positions
+        # < reusable(prompt) still hold the previous prompt's opening (instruction, chat header).
+        self.prefix_cache = prefix_cache
+        self._cached: list[int] = []
+
+    def reusable(self, prompt_ids: list[int]) -> int:
+        """Prompt tokens already in the cache at their positions (the last one is always fed)."""
+        if not self.prefix_cache:
+            return 0
+        n = 0
+        for a, b in zip(self._cached, prompt_ids[:-1]):
+            if a != b:
+                break
+            n += 1
+        return n
 
     def forward(self, ids: list[int] | torch.Tensor, start_pos: int) -> torch.Tensor:
         """Logits [1, T, V] for tokens `ids` written to the KV cache at start_pos.. ;
@@ -84,47 +99,74 @@ class PteModel:
         if t < 1 or start_pos < 0 or start_pos + t > self.max_seq_len:
             raise PteError(f"{t} tokens at position {start_pos} do not fit max_seq_len "
                            f"{self.max_seq_len} of {self.path.name} (need 1 <= T and start+T <= max)")
+        if start_pos < len(self._cached):  # this call overwrites cached prompt positions
+            self._cached = self._cached[:start_pos]
         pos = torch.arange(start_pos, start_pos + t, dtype=torch.long)
         return self._forward.execute([ids, pos])[0]
 
     def generate(self, prompt_ids: list[int], max_new_tokens: int, speculate: str = "none",
-                 draft_len: int = 4, source_ids: list[int] | None = None) -> tuple[list[int], dict]:
-        """Greedy decoding; speculate="copy" drafts `draft_len` tokens from `source_ids`
-        (default: the prompt) and verifies them in one forward. Same output either way."""
+                 draft_len: int = 4, source_span: tuple[int, int] | None = None,
+                 prefill_draft: int = 16, reuse_limit: int | None = None) -> tuple[list[int], dict]:
+        """Greedy decoding; speculate="copy" drafts up to `draft_len` tokens from the prompt
+        and verifies them in one forward. With `source_span` (where the text to correct sits
+        in the prompt, see train.prompt.prompt_ids_and_span) drafts come from that text and
+        its end-of-turn token only, and the prefill call already verifies its first
+        `prefill_draft` tokens. Same output either way. `reuse_limit` caps the prefix-cache
+        reuse (benchmarks repeating one prompt keep what the previous prompt left)."""
         if speculate not in SPECULATE_MODES:
             raise ValueError(f"speculate must be one of {SPECULATE_MODES}, got {speculate!r}")
         if not prompt_ids:
             raise PteError("empty prompt")
         if len(prompt_ids) >= self.max_seq_len:
             raise PteError(f"prompt of {len(prompt_ids)} tokens does not fit max_seq_len {self.max_seq_len}")
-        drafter = CopyDrafter(source_ids if source_ids is not None else prompt_ids) if speculate == "copy" else None
-        return _Decode(self, prompt_ids, max_new_tokens, drafter, draft_len).run()
+        drafter, first = None, 0
+        if speculate == "copy":
+            if source_span is not None:
+                b, e = source_span
+                if not 0 <= b < e <= len(prompt_ids):
+                    raise PteError(f"source_span {source_span} is outside the prompt (0..{len(prompt_ids)})")
+                drafter, first = CopyDrafter(prompt_ids[b:e + 1]), prefill_draft
+                drafter.start()
+            else:
+                drafter = CopyDrafter(prompt_ids)
+        reuse = self.reusable(prompt_ids)
+        reuse = reuse if reuse_limit is None else min(reuse, reuse_limit)
+        return _Decode(self, prompt_ids, max_new_tokens, drafter, draft_len, first, reuse).run()
 
 
 class _Decode:
     """One request's decoding loop with its statistics."""
 
-    def __init__(self, model: PteModel, prompt: list[int], max_new: int, drafter, draft_len: int):
+    def __init__(self, model: PteModel, prompt: list[int], max_new: int, drafter, draft_len: int,
+                 prefill_draft: int, reused: int):
         self.m, self.prompt, self.max_new = model, list(prompt), max_new
         self.drafter, self.k = drafter, (draft_len if drafter else 0)
+        self.first_k = prefill_draft if drafter else 0
+        self.reused = reused
         self.out: list[int] = []
         self.stats = {"prompt_tokens": len(prompt), "forwards": 0, "drafted_tokens": 0,
                       "accepted_tokens": 0, "speculate": "copy" if drafter else "none", "draft_len": self.k}
 
     def run(self) -> tuple[list[int], dict]:
         t0 = time.perf_counter()
-        logits = self._step(self.prompt, 0)
-        self.stats["prefill_ms"] = self.stats["ttft_ms"] = (time.perf_counter() - t0) * 1000
-        pos, stop = len(self.prompt), None
+        reused = self.stats["reused_tokens"] = self.reused
+        pos, stop = reused, None
+        fed = self.prompt[reused:]
         if self.max_new > 0:
-            stop = self._append([int(logits[0, -1].argmax())])
+            pos, stop = self._step(fed, pos, self.first_k)
+            self.m._cached = list(self.prompt)
+        else:
+            self._forward(fed, pos)
+            self.m._cached = list(self.prompt)
+            stop = "max_new_tokens"
+        self.stats["prefill_ms"] = self.stats["ttft_ms"] = (time.perf_counter() - t0) * 1000
         while stop is None:
             if len(self.out) >= self.max_new:
                 stop = "max_new_tokens"
             elif pos + 1 > self.m.max_seq_len:
                 stop = "max_seq_len"
             else:
-                pos, stop = self._decode_step(pos)
+                pos, stop = self._step([self.out[-1]], pos, self.k)
         total = (time.perf_counter() - t0) * 1000
         s = self.stats
         s.update(new_tokens=len(self.out), stop=stop or "max_new_tokens",
@@ -132,18 +174,19 @@ class _Decode:
                  acceptance_rate=(s["accepted_tokens"] / s["drafted_tokens"]) if s["drafted_tokens"] else 0.0)
         return self.out, s
 
-    def _step(self, ids: list[int], pos: int) -> torch.Tensor:
+    def _forward(self, ids: list[int], pos: int) -> torch.Tensor:
         self.stats["forwards"] += 1
         return self.m.forward(ids, pos)
 
-    def _decode_step(self, pos: int) -> tuple[int, str | None]:
-        """Feed the last token (+ a draft) at `pos`; accept the agreeing draft prefix and the
-        model's own next token. Rejected cache slots are overwritten by later steps."""
+    def _step(self, fed: list[int], pos: int, k: int) -> tuple[int, str | None]:
+        """Feed `fed` (+ a draft of up to k tokens) at `pos`; accept the agreeing draft prefix
+        and the model's own next token. Rejected cache slots are overwritten by later steps.
+        Returns the position of the last generated token (not yet in the cache)."""
         # Room: the draft plus the bonus token must fit max_new, the fed tokens max_seq_len.
-        room = min(self.k, self.max_new - len(self.out) - 1, self.m.max_seq_len - pos - 1)
-        draft = self.drafter.draft(self.prompt + self.out, room) if room > 0 else []
-        logits = self._step([self.out[-1]] + draft, pos)
-        best = logits[0].argmax(-1).tolist()
+        room = min(k, self.max_new - len(self.out) - 1, self.m.max_seq_len - pos - len(fed))
+        draft = self.drafter.draft(self.prompt + self.out, room) if self.drafter and room > 0 else []
+        logits = self._forward(fed + draft, pos)
+        best = logits[0, len(fed) - 1:].argmax(-1).tolist()
         n = 0
         while n < len(draft) and best[n] == draft[n]:
             n += 1
@@ -152,7 +195,7 @@ class _Decode:
         appended = len(self.out) - before
         self.stats["drafted_tokens"] += len(draft)
         self.stats["accepted_tokens"] += min(n, appended)
-        return pos + appended, stop
+        return pos + len(fed) - 1 + appended, stop
 
     def _append(self, tokens: list[int]) -> str | None:
         for tok in tokens:

@@ -21,11 +21,18 @@ class CopyDrafter:
         self.aligned = False
         self.anchors = 0  # how many times we (re-)anchored: a measure of edits
 
+    def start(self) -> None:
+        """The answer is expected to begin by copying the source's first token (the source
+        is the text to correct): draft from it before anything is generated."""
+        self.ptr, self.aligned = 0, True
+
     def draft(self, generated: list[int], k: int) -> list[int]:
-        """Up to k tokens predicted to follow `generated` (which is never empty)."""
-        if k <= 0 or not generated:
+        """Up to k tokens predicted to follow `generated`."""
+        if k <= 0:
             return []
         if not self.aligned:
+            if not generated:
+                return []
             ptr = self._anchor(generated)
             self.anchors += 1
             if ptr is None:

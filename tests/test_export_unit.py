@@ -193,3 +193,24 @@ def test_documented_custom_sdpa_recipe_says_why_it_cannot_run(tmp_path):
     assert "optimum-xnnpack-int4-sdpa" in recipe_names()
     with pytest.raises(RecipeUnavailableError, match="optimum-executorch"):
         export_model(tmp_path / "whatever", "optimum-xnnpack-int4-sdpa", tmp_path / "x.pte", progress=False)
+
+
+def test_drafter_started_drafts_before_anything_is_generated():
+    d = CopyDrafter(SRC)
+    assert d.draft([], 3) == []  # not started: nothing to anchor on
+    d.start()
+    assert d.draft([], 3) == SRC[:3]
+    d.advance(SRC[:2])
+    assert d.draft(SRC[:2], 2) == SRC[2:4]
+
+
+def test_prompt_span_covers_exactly_the_text(tiny_base):
+    from train.hub import load_tokenizer
+    from train.prompt import prompt_ids, prompt_ids_and_span
+
+    tok = load_tokenizer(str(tiny_base))
+    for text in ["Teh cat sat on teh mat", " leading space", "naïve café", "x", "<|im_end|> in text"]:
+        ids, (b, e) = prompt_ids_and_span(tok, text)
+        assert ids == prompt_ids(tok, text)
+        assert tok.decode(ids[b:e]) == text
+        assert tok.decode(ids[:b]).endswith("user\n") and tok.decode(ids[e:]).startswith("<|im_end|>")

@@ -46,6 +46,9 @@ FILES = ["--model", "m.pte", "--requests", "r", "--results", "o", "--summary", "
     (FILES + ["--reps", "0"], "--reps expects an integer in [1, 1000]"),
     (FILES + ["--speculate", "magic"], "--speculate must be none or copy"),
     (FILES + ["--draft-len", "4"], "--draft-len needs --speculate copy"),
+    (FILES + ["--prefill-draft", "4"], "--prefill-draft needs --speculate copy"),
+    (FILES + ["--speculate", "copy", "--prefill-draft", "-1"], "--prefill-draft expects an integer in [0, 4096]"),
+    (FILES + ["--prefix-cache", "yes"], "--prefix-cache must be on or off"),
     (FILES + ["--bogus", "1"], "unknown option --bogus"),
     (FILES + ["--reps"], "missing value after --reps"),
 ])

@@ -134,19 +134,23 @@ def test_reps_and_warmup_keep_the_tokens(host_runner, tiny_pte, requests_, greed
 
 @pytest.fixture(scope="module")
 def eval_requests(tiny_pairs, tokenizer) -> list[dict]:
-    """Every sample of the tiny eval set, as runner requests."""
-    from train.prompt import prompt_ids
+    """Every sample of the tiny eval set, as runner requests, with the span of the text to
+    correct (so copy mode drafts inside the prefill call too)."""
+    from train.prompt import prompt_ids_and_span
 
     rows = [json.loads(l) for l in (tiny_pairs / "eval_data.json").read_text().splitlines() if l.strip()]
-    return [{"id": i, "prompt_ids": prompt_ids(tokenizer, r["input"]), "max_new_tokens": MAX_NEW}
-            for i, r in enumerate(rows)]
+    out = []
+    for i, r in enumerate(rows):
+        ids, span = prompt_ids_and_span(tokenizer, r["input"])
+        out.append({"id": i, "prompt_ids": ids, "max_new_tokens": MAX_NEW, "source_span": list(span)})
+    return out
 
 
-def check_speculative(plain: list[dict], spec: list[dict], k: int) -> None:
+def check_speculative(plain: list[dict], spec: list[dict], k: int, prefill: int = 0) -> None:
     assert len(spec) == len(plain)
     for p, r in zip(plain, spec):
         assert "error" not in r and r["output_ids"] == p["output_ids"], (k, r["id"])
-        assert 0 <= r["accepted_tokens"] <= r["drafted_tokens"] <= k * r["forwards"]
+        assert 0 <= r["accepted_tokens"] <= r["drafted_tokens"] <= max(k, prefill) * r["forwards"]
         assert r["forwards"] + r["accepted_tokens"] >= r["new_tokens"]  # a forward yields 1 + accepted
 
 
@@ -159,8 +163,9 @@ def test_copy_speculation_equals_greedy_on_the_eval_set(host_runner, tiny_pte, e
                                "--speculate", "copy", "--draft-len", "4")
     assert proc.returncode == 0 and ps["errors"] == 0, proc.stderr
     assert s["speculate"] == "copy" and s["draft_len"] == 4
-    check_speculative(plain, spec, 4)
+    check_speculative(plain, spec, 4, prefill=16)
     assert s["forwards"] <= ps["forwards"] == ps["generated_tokens"]
+    assert s["prefill_draft"] == 16 and s["prefix_cache"] is True
     if tiny_is_trained:  # a trained corrector copies much of its input: far fewer forwards
         assert s["acceptance_rate"] > 0.2 and s["forwards"] < 0.85 * ps["forwards"], s
 
@@ -171,3 +176,45 @@ def test_copy_speculation_any_draft_length(host_runner, tiny_pte, requests_, gre
                                "--draft-len", str(k))
     assert proc.returncode == 0, proc.stderr
     check_speculative(greedy["int8"][1], spec, k)
+
+
+@pytest.mark.parametrize("prefill", [0, 1, 64])
+def test_prefill_draft_lengths_equal_greedy(host_runner, tiny_pte, eval_requests, tmp_path, prefill):
+    reqs = eval_requests[:N_PROMPTS]
+    _, plain, _ = run_runner(host_runner, tiny_pte["int8"], reqs, tmp_path / "plain")
+    proc, spec, s = run_runner(host_runner, tiny_pte["int8"], reqs, tmp_path / "copy", "--speculate", "copy",
+                               "--draft-len", "4", "--prefill-draft", str(prefill))
+    assert proc.returncode == 0, proc.stderr
+    check_speculative(plain, spec, 4, prefill=prefill)
+    assert s["prefill_draft"] == prefill
+
+
+def test_prefix_cache_reuses_the_opening_and_keeps_the_tokens(host_runner, tiny_pte, eval_requests, tmp_path):
+    """Requests share the instruction and chat header: with the cache on, every request
+    after the first skips them in its prefill; the tokens are those of a cold cache."""
+    reqs = eval_requests[:N_PROMPTS]
+    for mode in ([], ["--speculate", "copy"]):
+        _, off, s_off = run_runner(host_runner, tiny_pte["fp32"], reqs, tmp_path / f"off{len(mode)}",
+                                   "--prefix-cache", "off", *mode)
+        _, on, s_on = run_runner(host_runner, tiny_pte["fp32"], reqs, tmp_path / f"on{len(mode)}", "--warmup", "2", *mode)
+        assert [r["output_ids"] for r in on] == [r["output_ids"] for r in off]
+        assert s_off["reused_tokens"] == 0 and s_off["prefix_cache"] is False and s_on["prefix_cache"] is True
+        opening = min(r["source_span"][0] for r in reqs)  # the tokens before the text
+        assert on[0]["reused_tokens"] == 0  # after the warm-up the cache starts cold again
+        assert all(r["reused_tokens"] >= opening for r in on[1:])
+        assert all(r["reused_tokens"] < len(q["prompt_ids"]) for r, q in zip(on, reqs))
+        assert s_on["reused_tokens"] == sum(r["reused_tokens"] for r in on)
+
+
+def test_bad_source_spans_are_per_request_errors(host_runner, tiny_pte, eval_requests, tmp_path):
+    good = eval_requests[0]
+    n = len(good["prompt_ids"])
+    lines = [good, {**good, "id": "rev", "source_span": [5, 2]}, {**good, "id": "long", "source_span": [0, n + 1]},
+             {**good, "id": "one", "source_span": [3]}, {**good, "id": "str", "source_span": "0:4"}]
+    proc, results, s = run_runner(host_runner, tiny_pte["int8"], lines, tmp_path, "--speculate", "copy")
+    assert proc.returncode == 0 and s["errors"] == 4, proc.stderr
+    by_id = {r["id"]: r for r in results}
+    assert "error" not in by_id[good["id"]]
+    assert "0 <= begin < end <= " + str(n) in by_id["rev"]["error"] and "requests line 2" in by_id["rev"]["error"]
+    assert "0 <= begin < end" in by_id["long"]["error"]
+    assert all("'source_span' must be [begin, end]" in by_id[i]["error"] for i in ("one", "str"))

@@ -14,23 +14,29 @@ MAX_NEW = 64
 @pytest.mark.parametrize("tag", ["fp32", "int8"])
 def test_copy_speculation_equals_greedy_on_every_eval_sample(tag, tiny_pte, tiny_tokenizer,
                                                              export_eval_pairs, tiny_is_trained):
-    from train.prompt import prompt_ids
+    """Reference: plain greedy with a cold cache every time. Checked: copy speculation with
+    the prefix cache, drafts from the text's span and a prefill draft, and plain greedy with
+    the prefix cache."""
+    from train.prompt import prompt_ids_and_span
 
-    m = PteModel(tiny_pte[tag])
-    plain_fw = spec_fw = drafted = accepted = 0
+    cold, m = PteModel(tiny_pte[tag], prefix_cache=False), PteModel(tiny_pte[tag])
+    plain_fw = spec_fw = drafted = accepted = reused = 0
     for row in export_eval_pairs:
-        ids = prompt_ids(tiny_tokenizer, row["input"])
-        ref, s0 = m.generate(ids, MAX_NEW)
-        for k in (4,):
-            got, s = m.generate(ids, MAX_NEW, speculate="copy", draft_len=k)
-            assert got == ref, row["input"]
-            assert s["stop"] == s0["stop"] and 0 <= s["accepted_tokens"] <= s["drafted_tokens"]
+        ids, span = prompt_ids_and_span(tiny_tokenizer, row["input"])
+        ref, s0 = cold.generate(ids, MAX_NEW)
+        limit = m.reusable(ids)
+        got, s = m.generate(ids, MAX_NEW, speculate="copy", draft_len=4, source_span=span, reuse_limit=limit)
+        assert got == ref, row["input"]
+        assert s["stop"] == s0["stop"] and 0 <= s["accepted_tokens"] <= s["drafted_tokens"]
+        assert m.generate(ids, MAX_NEW, reuse_limit=limit)[0] == ref, row["input"]
+        reused += s["reused_tokens"]
         plain_fw += s0["forwards"]
         spec_fw += s["forwards"]
         drafted += s["drafted_tokens"]
         accepted += s["accepted_tokens"]
     print(f"\n{tag}: forwards plain {plain_fw} / copy {spec_fw}, acceptance {accepted / max(drafted, 1):.2f}")
     assert spec_fw <= plain_fw
+    assert reused >= span[0] * (len(export_eval_pairs) - 1)  # the opening is reused after the first
     if tiny_is_trained:  # a model that copies its input verifies several tokens per forward
         assert spec_fw < plain_fw
 

@@ -37,6 +37,19 @@ def prompt_ids(tokenizer: Any, text: str) -> list[int]:
     return tokenizer(build_prompt(tokenizer, text), add_special_tokens=False)["input_ids"]
 
 
+def prompt_ids_and_span(tokenizer: Any, text: str) -> tuple[list[int], tuple[int, int] | None]:
+    """prompt_ids() plus where `text` sits in them: token indices [begin, end) of the tokens
+    lying wholly inside the text (None when none do). Copy-speculative runners draft the
+    answer from that span; it is only a guess, so a token cut at the edge costs nothing."""
+    full = build_prompt(tokenizer, text)
+    enc = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
+    ids, at = enc["input_ids"], full.rfind(text) if text else -1
+    if at < 0:
+        return ids, None
+    inside = [i for i, (a, b) in enumerate(enc["offset_mapping"]) if at <= a < b <= at + len(text)]
+    return ids, ((inside[0], inside[-1] + 1) if inside else None)
+
+
 def answer_eos_id(tokenizer: Any) -> int:
     """The token that ends an answer: the template's end-of-turn marker, else EOS."""
     vocab = tokenizer.get_vocab()

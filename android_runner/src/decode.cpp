@@ -72,12 +72,13 @@ struct Run {
   }
 };
 
-// Up to k prompt tokens from the anchor, cut so the verify call fits the cache and the T bound.
-std::vector<int64_t> draft(const std::vector<int64_t>& prompt, int64_t anchor, int64_t k, int64_t pos,
-                           const Model& model, int64_t remaining) {
+// Up to k prompt tokens from the anchor, cut so the call (`fed` tokens + the draft) fits the
+// cache, the exported T bound and max_new_tokens, and so it stops at `stop` (exclusive).
+std::vector<int64_t> draft(const std::vector<int64_t>& prompt, int64_t anchor, int64_t k, int64_t pos, int64_t fed,
+                           const Model& model, int64_t remaining, int64_t stop) {
   if (anchor < 0) return {};
-  k = std::min({k, model.max_seq_len() - pos - 1, model.max_tokens_per_call() - 1, remaining - 1,
-                static_cast<int64_t>(prompt.size()) - anchor});
+  k = std::min({k, model.max_seq_len() - pos - fed, model.max_tokens_per_call() - fed, remaining - 1,
+                stop - anchor});
   if (k <= 0) return {};
   return std::vector<int64_t>(prompt.begin() + anchor, prompt.begin() + anchor + k);
 }
@@ -87,46 +88,60 @@ std::vector<int64_t> draft(const std::vector<int64_t>& prompt, int64_t anchor, i
 DecodeResult generate(Model& model, const std::vector<int64_t>& prompt, const DecodeOptions& opt) {
   DecodeResult res;
   Run run{model, opt, res};
+  const int64_t n = static_cast<int64_t>(prompt.size());
+  const bool copy = opt.draft_len > 0;
+  const bool spanned = copy && opt.source_begin >= 0 && opt.source_begin < opt.source_end && opt.source_end <= n;
+  // Drafts may run one token past the text: the end-of-turn token that closes it, which a
+  // correction also ends with. Without a span the whole prompt is the source.
+  const int64_t stop = spanned ? std::min(n, opt.source_end + 1) : n;
+  res.reused_tokens = opt.reuse_limit > 0 ? std::min(opt.reuse_limit, model.reusable(prompt)) : 0;
+  int64_t pos = res.reused_tokens;  // cache position of input[0]
+  std::vector<int64_t> input(prompt.begin() + pos, prompt.end());
+  int64_t anchor = spanned ? opt.source_begin : -1;  // prompt index the next token should copy
+  int64_t expect = anchor;  // where the copy is expected to continue (survives stretches with no anchor)
+  int64_t k = spanned ? opt.prefill_draft : 0;  // adaptive draft length, at most --draft-len after the prefill
   std::vector<int64_t> argmax;
-  // Prefill: the whole prompt in one call; its last row gives the first generated token.
-  if (!run.forward(prompt, 0, argmax)) return run.finish(), res;
-  res.prefill_ms = ms_since(run.t0);
-  int64_t pos = static_cast<int64_t>(prompt.size());  // next free cache position
-  int64_t last = argmax.back();                        // generated but not yet in the cache
-  run.emit(last, pos);
-  int64_t expect = 0;  // the source position the copy is expected to continue from
-  int64_t anchor = opt.draft_len > 0 ? reanchor(prompt, res.output_ids, expect) : -1;
-  int64_t k = opt.draft_len;  // adaptive draft length, at most --draft-len
-  std::vector<int64_t> input;
+  bool prefill = true;
   while (!run.done) {
-    const int64_t remaining = opt.max_new_tokens - static_cast<int64_t>(res.output_ids.size());
-    std::vector<int64_t> drafted = draft(prompt, anchor, k, pos, model, remaining);
-    input.assign(1, last);
+    const int64_t fed = static_cast<int64_t>(input.size());
+    std::vector<int64_t> drafted = draft(prompt, anchor, k, pos, fed, model,
+                                         opt.max_new_tokens - static_cast<int64_t>(res.output_ids.size()), stop);
     input.insert(input.end(), drafted.begin(), drafted.end());
-    if (!run.forward(input, pos, argmax)) break;
-    // Row j predicts the token after input[j]: accept drafts while the model agrees with them,
-    // then take the model's own token. Rejected positions in the cache are overwritten later.
+    if (!run.forward(input, pos, argmax)) {
+      if (prefill) model.forget_prompt();  // the cache may hold part of a failed prefill
+      break;
+    }
+    if (prefill) {
+      res.prefill_ms = ms_since(run.t0);
+      model.cached_prompt(prompt);
+      prefill = false;
+    }
+    // Row fed-1 predicts the token after the last fed token; row fed-1+j the one after draft j.
+    // Accept drafts while the model agrees with them, then take the model's own token.
+    // Rejected positions in the cache are overwritten later (static cache, causal mask by position).
+    const int64_t base = pos + fed - 1;  // cache position of the last fed token
     size_t j = 0;
-    while (j < drafted.size() && argmax[j] == drafted[j]) ++j;
+    while (j < drafted.size() && argmax[fed - 1 + j] == drafted[j]) ++j;
     res.drafted_tokens += static_cast<int64_t>(drafted.size());
     bool going = true;
-    for (size_t a = 0; a < j && going; ++a) ++res.accepted_tokens, going = run.emit(drafted[a], pos + 1 + a);
+    for (size_t a = 0; a < j && going; ++a) ++res.accepted_tokens, going = run.emit(drafted[a], base + 1 + a);
     if (!going) break;
-    pos += static_cast<int64_t>(j) + 1;
-    last = argmax[j];
+    pos = base + static_cast<int64_t>(j) + 1;
+    const int64_t last = argmax[fed - 1 + j];  // generated, not yet in the cache
     run.emit(last, pos);
-    if (opt.draft_len > 0) {
-      // A rejected token costs compute in the verify call: shrink the draft to what the model
-      // just agreed with, grow it back (doubling) while whole drafts are accepted.
-      if (!drafted.empty()) k = j == drafted.size() ? std::min<int64_t>(opt.draft_len, 2 * k) : j + 1;
-      // Keep copying while the model follows the prompt; after an edit, re-anchor near the
-      // source position the copy would have reached (a substitution keeps it, an insertion or
-      // deletion shifts it by a token or two). `expect` survives stretches with no anchor.
-      expect = (anchor >= 0 ? anchor : expect) + static_cast<int64_t>(j) + 1;
-      bool follows = anchor >= 0 && j == drafted.size() && expect - 1 < static_cast<int64_t>(prompt.size()) &&
-                     prompt[expect - 1] == last;
-      anchor = follows ? expect : reanchor(prompt, res.output_ids, expect);
-    }
+    input.assign(1, last);
+    if (!copy) continue;
+    // A rejected token costs compute in the verify call: shrink the draft to what the model
+    // just agreed with, grow it back (doubling) while whole drafts are accepted.
+    const int64_t full = opt.draft_len;
+    if (drafted.empty()) k = (k >= 1 && k <= full) ? k : full;  // e.g. after a prefill without a draft
+    else k = j == drafted.size() ? std::min<int64_t>(full, 2 * k) : std::min<int64_t>(full, j + 1);
+    // Keep copying while the model follows the prompt; after an edit, re-anchor near the
+    // source position the copy would have reached (a substitution keeps it, an insertion or
+    // deletion shifts it by a token or two).
+    expect = (anchor >= 0 ? anchor : expect) + static_cast<int64_t>(j) + 1;
+    const bool follows = anchor >= 0 && j == drafted.size() && expect - 1 < n && prompt[expect - 1] == last;
+    anchor = follows ? expect : reanchor(prompt, res.output_ids, expect);
   }
   run.finish();
   return res;

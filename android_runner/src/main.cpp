@@ -72,8 +72,16 @@ double median(std::vector<double> v) {
 }
 
 // Runs one request `reps` times: the first run's tokens, the median of each timing.
-DecodeResult run_request(Model& model, const Request& req, const Options& o) {
+DecodeOptions decode_options(const Model& model, const Request& req, const Options& o) {
   DecodeOptions d{req.max_new_tokens, o.timeout_ms, o.draft_len};
+  d.source_begin = req.source_begin, d.source_end = req.source_end, d.prefill_draft = o.prefill_draft;
+  // Fixed before the first repetition, so every repetition reuses what the previous request left.
+  d.reuse_limit = o.prefix_cache ? model.reusable(req.prompt_ids) : -1;
+  return d;
+}
+
+DecodeResult run_request(Model& model, const Request& req, const Options& o) {
+  const DecodeOptions d = decode_options(model, req, o);
   std::vector<DecodeResult> runs;
   for (int r = 0; r < o.reps; ++r) {
     runs.push_back(generate(model, req.prompt_ids, d));
@@ -102,11 +110,12 @@ namespace {
 
 struct Totals {
   int64_t requests = 0, errors = 0, prompt_tokens = 0, generated = 0, forwards = 0, drafted = 0, accepted = 0;
+  int64_t reused = 0;
   double prefill_ms = 0, decode_ms = 0, ttft_ms = 0, total_ms = 0;
   int64_t decode_tokens = 0;  // generated tokens after the first (those the decode time paid for)
   void add(const DecodeResult& r, int64_t prompt) {
     prompt_tokens += prompt, generated += static_cast<int64_t>(r.output_ids.size());
-    forwards += r.forwards, drafted += r.drafted_tokens, accepted += r.accepted_tokens;
+    forwards += r.forwards, drafted += r.drafted_tokens, accepted += r.accepted_tokens, reused += r.reused_tokens;
     prefill_ms += r.prefill_ms, decode_ms += r.decode_ms, ttft_ms += r.ttft_ms, total_ms += r.total_ms;
     decode_tokens += std::max<int64_t>(0, static_cast<int64_t>(r.output_ids.size()) - 1);
   }
@@ -116,7 +125,8 @@ struct Totals {
 std::string run_all(Model& model, const std::vector<Request>& reqs, const Options& o, Totals& t, Observer& obs) {
   for (const Request& r : reqs)  // warm-up: caches, thread pool and allocator settle before timing
     if (r.error.empty()) {
-      for (int w = 0; w < o.warmup; ++w) generate(model, r.prompt_ids, {r.max_new_tokens, o.timeout_ms, o.draft_len});
+      for (int w = 0; w < o.warmup; ++w) generate(model, r.prompt_ids, decode_options(model, r, o));
+      model.forget_prompt();  // the first measured request starts cold, as after loading
       break;
     }
   std::string lines;
@@ -155,6 +165,8 @@ Value summary_json(const Options& o, const Model* model, const Totals& t, const 
   v.set("threads", Value(static_cast<int64_t>(tp::get_threadpool() ? tp::get_threadpool()->get_thread_count() : 1)));
   v.set("speculate", o.draft_len > 0 ? "copy" : "none");
   v.set("draft_len", Value(static_cast<int64_t>(o.draft_len)));
+  v.set("prefill_draft", Value(static_cast<int64_t>(o.draft_len > 0 ? o.prefill_draft : 0)));
+  v.set("prefix_cache", Value(o.prefix_cache));
   v.set("warmup", Value(static_cast<int64_t>(o.warmup)));
   v.set("reps", Value(static_cast<int64_t>(o.reps)));
   if (model) {
@@ -169,6 +181,7 @@ Value summary_json(const Options& o, const Model* model, const Totals& t, const 
   v.set("prompt_tokens", Value(t.prompt_tokens));
   v.set("generated_tokens", Value(t.generated));
   v.set("forwards", Value(t.forwards));
+  v.set("reused_tokens", Value(t.reused));
   v.set("prefill_ms", r3(t.prefill_ms));
   v.set("decode_ms", r3(t.decode_ms));
   v.set("decode_ms_per_token", t.decode_tokens ? r3(t.decode_ms / t.decode_tokens) : 0.0);

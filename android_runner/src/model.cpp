@@ -63,6 +63,13 @@ void Model::read_metadata() {
   if (max_seq_len_ <= 0 || vocab_size_ <= 0 || max_call_ <= 0) throw std::runtime_error("the .pte reports empty sizes");
 }
 
+int64_t Model::reusable(const std::vector<int64_t>& prompt) const {
+  const size_t n = std::min(cached_.size(), prompt.size() - (prompt.empty() ? 0 : 1));
+  size_t i = 0;
+  while (i < n && cached_[i] == prompt[i]) ++i;
+  return static_cast<int64_t>(i);
+}
+
 bool Model::is_eos(int64_t id) const {
   return std::find(eos_ids_.begin(), eos_ids_.end(), id) != eos_ids_.end();
 }

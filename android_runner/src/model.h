@@ -28,12 +28,21 @@ class Model {
   int64_t vocab_size() const { return vocab_size_; }
   int64_t max_tokens_per_call() const { return max_call_; }  // upper bound of the dynamic T
 
+  // Prefix cache. The KV cache outlives a request, and requests share their opening (the
+  // instruction and the chat header): positions < reusable(prompt) already hold exactly
+  // these prompt tokens, so the next prefill can start there. At least the prompt's last
+  // token is always fed again (its logits give the first generated token).
+  int64_t reusable(const std::vector<int64_t>& prompt) const;
+  void cached_prompt(const std::vector<int64_t>& prompt) { cached_ = prompt; }  // after a prefill
+  void forget_prompt() { cached_.clear(); }
+
  private:
   std::unique_ptr<executorch::extension::module::Module> module_;
   std::vector<int64_t> eos_ids_;
   int64_t max_seq_len_ = 0;
   int64_t vocab_size_ = 0;
   int64_t max_call_ = 0;
+  std::vector<int64_t> cached_;  // the prompt whose tokens fill cache positions 0..size-1
   void read_metadata();
 };
 

@@ -9,7 +9,8 @@ namespace runner {
 const char* usage() {
   return "usage: typo_runner --model M.pte --requests REQ.jsonl --results RES.jsonl --summary SUM.json\n"
          "                   [--threads N] [--warmup N] [--reps N] [--timeout-ms N]\n"
-         "                   [--speculate none|copy] [--draft-len K]\n";
+         "                   [--speculate none|copy] [--draft-len K] [--prefill-draft N]\n"
+         "                   [--prefix-cache on|off]\n";
 }
 
 static long to_long(const std::string& flag, const std::string& v, long lo, long hi) {
@@ -25,7 +26,8 @@ static long to_long(const std::string& flag, const std::string& v, long lo, long
 Options parse_args(int argc, char** argv) {
   Options o;
   std::string speculate = "none";
-  long draft = -1;
+  long draft = -1, prefill_draft = -1;
+  std::string prefix_cache = "on";
   std::vector<std::string> args(argv + 1, argv + argc);
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -42,13 +44,19 @@ Options parse_args(int argc, char** argv) {
     else if (a == "--timeout-ms") o.timeout_ms = static_cast<double>(to_long(a, v, 0, 1L << 30));
     else if (a == "--draft-len") draft = to_long(a, v, 1, 64);
     else if (a == "--speculate") speculate = v;
+    else if (a == "--prefill-draft") prefill_draft = to_long(a, v, 0, 4096);
+    else if (a == "--prefix-cache") prefix_cache = v;
     else throw UsageError("unknown option " + a);
   }
   if (o.model.empty() || o.requests.empty() || o.results.empty() || o.summary.empty())
     throw UsageError("--model, --requests, --results and --summary are required");
   if (speculate != "none" && speculate != "copy") throw UsageError("--speculate must be none or copy, got " + speculate);
   if (speculate == "none" && draft > 0) throw UsageError("--draft-len needs --speculate copy");
+  if (speculate == "none" && prefill_draft >= 0) throw UsageError("--prefill-draft needs --speculate copy");
+  if (prefix_cache != "on" && prefix_cache != "off") throw UsageError("--prefix-cache must be on or off, got " + prefix_cache);
   if (speculate == "copy") o.draft_len = draft > 0 ? static_cast<int>(draft) : 4;
+  if (prefill_draft >= 0) o.prefill_draft = static_cast<int>(prefill_draft);
+  o.prefix_cache = prefix_cache == "on";
   return o;
 }
 

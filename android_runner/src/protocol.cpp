@@ -39,6 +39,16 @@ static Request parse_request(const std::string& text, int64_t line, const Model*
     if (mnt && (!mnt->is_int() || mnt->as_int() < 1))
       throw std::runtime_error("'max_new_tokens' must be a positive integer");
     r.max_new_tokens = mnt ? mnt->as_int() : (int64_t{1} << 30);  // absent: until EOS or a full cache
+    if (const Value* span = v.find("source_span")) {
+      // [begin, end): where the text to correct sits in prompt_ids; only guides copy drafts.
+      const auto n = static_cast<int64_t>(r.prompt_ids.size());
+      if (!span->is_array() || span->items().size() != 2 || !span->items()[0].is_int() || !span->items()[1].is_int())
+        throw std::runtime_error("'source_span' must be [begin, end], two token indices");
+      r.source_begin = span->items()[0].as_int(), r.source_end = span->items()[1].as_int();
+      if (r.source_begin < 0 || r.source_begin >= r.source_end || r.source_end > n)
+        throw std::runtime_error("'source_span' [" + std::to_string(r.source_begin) + ", " + std::to_string(r.source_end) +
+                                 "] must satisfy 0 <= begin < end <= " + std::to_string(n) + " (the prompt's length)");
+    }
     if (model) check_against_model(r, *model);
   } catch (const std::exception& e) {
     r.error = "requests line " + std::to_string(line) + ": " + e.what();
@@ -73,6 +83,7 @@ Value result_json(const Request& req, const DecodeResult& res, int reps, bool sp
   v.set("new_tokens", Value(static_cast<int64_t>(res.output_ids.size())));
   v.set("prompt_tokens", Value(static_cast<int64_t>(req.prompt_ids.size())));
   v.set("forwards", Value(res.forwards));
+  v.set("reused_tokens", Value(res.reused_tokens));
   v.set("reps", Value(static_cast<int64_t>(reps)));
   if (speculating) {
     v.set("drafted_tokens", Value(res.drafted_tokens));

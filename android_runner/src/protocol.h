@@ -16,6 +16,7 @@ struct Request {
   int64_t line = 0;
   std::vector<int64_t> prompt_ids;
   int64_t max_new_tokens = 0;
+  int64_t source_begin = -1, source_end = -1;  // optional "source_span": the text to correct
   std::string error;  // set when the request itself is invalid
 };
 
