@@ -8,7 +8,11 @@ tensor, the rest is random wherever it provably contributes nothing and zero els
 Every matmul still runs at full size (dense kernels do not skip zeros) over distinct
 weights, so forward costs are the big shape's, while the logits equal the tiny model's.
 
-    python bench/graft.py --small models/checkpoint --out runs/bench/graft-smollm2 [--shape smollm2-135m]
+    python bench/graft.py --small models/checkpoint --out runs/bench/graft-smollm2/model
+    python bench/bench_export.py export --shape runs/bench/graft-smollm2/model --recipes xnnpack-int4 \
+        --max-seq-len 256 --out-dir runs/bench/graft-smollm2            # ~8 min on 2 cores
+    python -m device_bench.testing.bench_loopback --models runs/bench/graft-smollm2/model-xnnpack-int4.pte \
+        --eval data/eval_data.json limit=50 reps=1 threads=1           # plain vs copy, host + loopback
 
 How it stays exact:
 - hidden dims 0..h-1 carry the tiny residual stream, the rest stay 0; RMSNorm then divides by

@@ -18,8 +18,8 @@ class BenchConfig:
     reps: int = 3
     threads: int = 0
     modes: list[str] = field(default_factory=lambda: list(MODES))
-    draft_len: int = 4
-    prefill_draft: int = 16
+    draft_len: int = 6
+    prefill_draft: int = 8
     prefix_cache: bool = True
     cooldown_s: float = 0.0
     timeout_s: float = 1800.0

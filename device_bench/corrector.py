@@ -23,7 +23,7 @@ class DeviceCorrector:
     name = "device"
 
     def __init__(self, model: str | None, device: str = "host", speculate: str = "none",
-                 runner: str | None = None, timeout_s: float = 1800, draft_len: int = 4,
+                 runner: str | None = None, timeout_s: float = 1800, draft_len: int = 6,
                  adb_port: int | None = None):
         if not model:
             raise CorrectorError("the device backend needs a .pte (backend_models: {device: PATH})")

@@ -1,5 +1,5 @@
 """The `pte` evaluation backend: `make_corrector("pte", "models/typing-corrector-int8.pte",
-speculate="copy", draft_len=4)`. Importing this module registers it (train/correctors.py
+speculate="copy", draft_len=6)`. Importing this module registers it (train/correctors.py
 lists it in PLUGINS). Raw output (no guard), like every corrector; one text at a time with
 the `.pte`'s own KV cache; long texts are split to fit max_seq_len like the hf backend."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ class PteCorrector:
     name = "pte"
 
     def __init__(self, model: str, tokenizer: str | None = None, speculate: str = "none",
-                 draft_len: int = 4, threads: int | None = None, budget_factor: float = 1.5,
+                 draft_len: int = 6, threads: int | None = None, budget_factor: float = 1.5,
                  budget_extra: int = 16) -> None:
         from export.runtime import PteError, PteModel, load_pte_tokenizer
         from train.hub import load_tokenizer

@@ -4,7 +4,7 @@ token-identical to greedy (issue 9).
 
     m = PteModel("models/typing-corrector-int8.pte")
     ids, stats = m.generate(prompt_ids, max_new_tokens=64)                 # greedy
-    ids, stats = m.generate(prompt_ids, 64, speculate="copy", draft_len=4)  # same ids, fewer forwards
+    ids, stats = m.generate(prompt_ids, 64, speculate="copy", draft_len=6)  # same ids, fewer forwards
 
 `ids` are the new tokens, ending with the EOS id when the model stopped by itself.
 """
@@ -105,8 +105,8 @@ class PteModel:
         return self._forward.execute([ids, pos])[0]
 
     def generate(self, prompt_ids: list[int], max_new_tokens: int, speculate: str = "none",
-                 draft_len: int = 4, source_span: tuple[int, int] | None = None,
-                 prefill_draft: int = 16, reuse_limit: int | None = None) -> tuple[list[int], dict]:
+                 draft_len: int = 6, source_span: tuple[int, int] | None = None,
+                 prefill_draft: int = 8, reuse_limit: int | None = None) -> tuple[list[int], dict]:
         """Greedy decoding; speculate="copy" drafts up to `draft_len` tokens from the prompt
         and verifies them in one forward. With `source_span` (where the text to correct sits
         in the prompt, see train.prompt.prompt_ids_and_span) drafts come from that text and

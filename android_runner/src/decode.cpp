@@ -14,12 +14,14 @@ static double ms_since(Clock::time_point t0) {
 
 static constexpr int kMaxNgram = 4;  // longest suffix of the output matched against the prompt
 
-int64_t reanchor(const std::vector<int64_t>& prompt, const std::vector<int64_t>& generated, int64_t expected) {
+int64_t reanchor(const std::vector<int64_t>& prompt, const std::vector<int64_t>& generated, int64_t expected,
+                 int64_t lo, int64_t hi) {
   const int64_t g = static_cast<int64_t>(generated.size());
+  hi = hi < 0 ? static_cast<int64_t>(prompt.size()) : std::min<int64_t>(hi, prompt.size());
   for (int64_t n = std::min<int64_t>(kMaxNgram, g); n >= 1; --n) {
     int64_t best = -1, best_dist = 0;
     // prompt[i-n+1..i] == last n generated tokens -> the next token copies prompt[i+1].
-    for (int64_t i = n - 1; i + 1 < static_cast<int64_t>(prompt.size()); ++i) {
+    for (int64_t i = std::max<int64_t>(lo, 0) + n - 1; i + 1 < hi; ++i) {
       bool match = true;
       for (int64_t k = 0; k < n && match; ++k) match = prompt[i - k] == generated[g - 1 - k];
       if (!match) continue;
@@ -99,7 +101,7 @@ DecodeResult generate(Model& model, const std::vector<int64_t>& prompt, const De
   std::vector<int64_t> input(prompt.begin() + pos, prompt.end());
   int64_t anchor = spanned ? opt.source_begin : -1;  // prompt index the next token should copy
   int64_t expect = anchor;  // where the copy is expected to continue (survives stretches with no anchor)
-  int64_t k = spanned ? opt.prefill_draft : 0;  // adaptive draft length, at most --draft-len after the prefill
+  int64_t k = spanned ? opt.prefill_draft : 0;  // draft length: --prefill-draft, then --draft-len
   std::vector<int64_t> argmax;
   bool prefill = true;
   while (!run.done) {
@@ -131,17 +133,16 @@ DecodeResult generate(Model& model, const std::vector<int64_t>& prompt, const De
     run.emit(last, pos);
     input.assign(1, last);
     if (!copy) continue;
-    // A rejected token costs compute in the verify call: shrink the draft to what the model
-    // just agreed with, grow it back (doubling) while whole drafts are accepted.
-    const int64_t full = opt.draft_len;
-    if (drafted.empty()) k = (k >= 1 && k <= full) ? k : full;  // e.g. after a prefill without a draft
-    else k = j == drafted.size() ? std::min<int64_t>(full, 2 * k) : std::min<int64_t>(full, j + 1);
+    // A fixed K after the prefill: a rejection is nearly always a typo, after which the copy
+    // resumes, so shrinking the next draft (tried) only cost forwards.
+    k = opt.draft_len;
     // Keep copying while the model follows the prompt; after an edit, re-anchor near the
     // source position the copy would have reached (a substitution keeps it, an insertion or
     // deletion shifts it by a token or two).
     expect = (anchor >= 0 ? anchor : expect) + static_cast<int64_t>(j) + 1;
     const bool follows = anchor >= 0 && j == drafted.size() && expect - 1 < n && prompt[expect - 1] == last;
-    anchor = follows ? expect : reanchor(prompt, res.output_ids, expect);
+    // With a span, matches are searched in the text only (not in the instruction).
+    anchor = follows ? expect : reanchor(prompt, res.output_ids, expect, spanned ? opt.source_begin : 0, stop);
   }
   run.finish();
   return res;

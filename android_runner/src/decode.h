@@ -38,8 +38,9 @@ struct DecodeResult {
 
 DecodeResult generate(Model& model, const std::vector<int64_t>& prompt, const DecodeOptions& opt);
 
-// Prompt lookup: the source
-// position the next generated token is expected to copy, or -1 when none is found.
-int64_t reanchor(const std::vector<int64_t>& prompt, const std::vector<int64_t>& generated, int64_t expected);
+// Prompt lookup: the source position the next generated token is expected to copy, or -1 when
+// none is found. Matches end inside prompt[lo, hi) (hi < 0: the prompt's end).
+int64_t reanchor(const std::vector<int64_t>& prompt, const std::vector<int64_t>& generated, int64_t expected,
+                 int64_t lo = 0, int64_t hi = -1);
 
 }  // namespace runner

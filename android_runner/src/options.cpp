@@ -54,7 +54,7 @@ Options parse_args(int argc, char** argv) {
   if (speculate == "none" && draft > 0) throw UsageError("--draft-len needs --speculate copy");
   if (speculate == "none" && prefill_draft >= 0) throw UsageError("--prefill-draft needs --speculate copy");
   if (prefix_cache != "on" && prefix_cache != "off") throw UsageError("--prefix-cache must be on or off, got " + prefix_cache);
-  if (speculate == "copy") o.draft_len = draft > 0 ? static_cast<int>(draft) : 4;
+  if (speculate == "copy") o.draft_len = draft > 0 ? static_cast<int>(draft) : 6;
   if (prefill_draft >= 0) o.prefill_draft = static_cast<int>(prefill_draft);
   o.prefix_cache = prefix_cache == "on";
   return o;

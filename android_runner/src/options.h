@@ -16,8 +16,8 @@ struct Options {
   int warmup = 0;         // untimed runs of the first valid request before measuring
   int reps = 1;           // timed runs per request; timings are the median
   double timeout_ms = 0;  // per request and run; 0 = none
-  int draft_len = 0;      // --speculate copy sets it (default 4)
-  int prefill_draft = 16; // copy mode: source tokens verified inside the prefill call (needs source_span)
+  int draft_len = 0;      // --speculate copy sets it (default 6)
+  int prefill_draft = 8;  // copy mode: source tokens verified inside the prefill call (needs source_span)
   bool prefix_cache = true;  // reuse the cached prompt opening of the previous request
 };
 
