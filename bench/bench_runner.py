@@ -8,7 +8,7 @@ the same run on the same machine):
    and the acceptance rate. Tokens must be identical in every mode (checked).
 
     .venv/bin/python bench/bench_runner.py --pte models/typing-corrector-int8.pte \
-        --model-dir models/checkpoint --eval data/eval_data.json --n 50 --threads 2 --draft-len 4
+        --model-dir models/checkpoint --eval data/eval_data.json --n 50 --threads 2 --draft-len 6
 """
 from __future__ import annotations
 
@@ -28,13 +28,17 @@ BINARY = REPO / "android_runner" / "build" / "host" / "typo_runner"
 
 def build_requests(model_dir: Path, eval_path: Path, n: int, max_new: int) -> list[dict]:
     from train.hub import load_tokenizer
-    from train.prompt import prompt_ids
+    from train.prompt import prompt_ids_and_span
 
     tok = load_tokenizer(str(model_dir))
     rows = [json.loads(l) for l in eval_path.read_text().splitlines() if l.strip()][:n]
     if not rows:
         raise SystemExit(f"{eval_path}: no pairs")
-    return [{"id": i, "prompt_ids": prompt_ids(tok, r["input"]), "max_new_tokens": max_new} for i, r in enumerate(rows)]
+    reqs = []
+    for i, r in enumerate(rows):
+        ids, span = prompt_ids_and_span(tok, r["input"])
+        reqs.append({"id": i, "prompt_ids": ids, "max_new_tokens": max_new, **({"source_span": list(span)} if span else {})})
+    return reqs
 
 
 def run_cpp(pte: Path, reqs: list[dict], threads: int, reps: int, draft_len: int = 0) -> tuple[list[dict], dict]:
@@ -146,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-new-tokens", type=int, default=96)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--draft-len", type=int, default=4)
+    ap.add_argument("--draft-len", type=int, default=6)
     ap.add_argument("--out", type=Path, help="write the figures here as JSON")
     args = ap.parse_args(argv)
     subprocess.run(["bash", str(REPO / "android_runner/build_host.sh")], check=True, capture_output=True)
