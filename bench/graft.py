@@ -161,13 +161,10 @@ def big_config(small_cfg, shape: dict):
     from transformers import LlamaConfig
 
     theta = (getattr(small_cfg, "rope_parameters", None) or {}).get("rope_theta") or getattr(small_cfg, "rope_theta", 10000.0)
-    cfg = LlamaConfig(**{**shape, "rope_theta": theta,
-                         "rms_norm_eps": small_cfg.rms_norm_eps * small_cfg.hidden_size / shape["hidden_size"]},
-                      eos_token_id=small_cfg.eos_token_id, pad_token_id=small_cfg.pad_token_id,
-                      bos_token_id=small_cfg.bos_token_id)
-    if not cfg.tie_word_embeddings and small_cfg.tie_word_embeddings:
-        cfg.tie_word_embeddings = True
-    return cfg
+    return LlamaConfig(**{**shape, "rope_theta": theta,
+                          "rms_norm_eps": small_cfg.rms_norm_eps * small_cfg.hidden_size / shape["hidden_size"]},
+                       eos_token_id=small_cfg.eos_token_id, pad_token_id=small_cfg.pad_token_id,
+                       bos_token_id=small_cfg.bos_token_id)
 
 
 def max_logit_gap(small, big, ids: torch.Tensor) -> float:

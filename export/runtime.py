@@ -144,21 +144,18 @@ class _Decode:
         self.first_k = prefill_draft if drafter else 0
         self.reused = reused
         self.out: list[int] = []
-        self.stats = {"prompt_tokens": len(prompt), "forwards": 0, "drafted_tokens": 0,
+        self.stats = {"prompt_tokens": len(prompt), "reused_tokens": reused, "forwards": 0, "drafted_tokens": 0,
                       "accepted_tokens": 0, "speculate": "copy" if drafter else "none", "draft_len": self.k}
 
     def run(self) -> tuple[list[int], dict]:
         t0 = time.perf_counter()
-        reused = self.stats["reused_tokens"] = self.reused
-        pos, stop = reused, None
-        fed = self.prompt[reused:]
+        pos, stop, fed = self.reused, None, self.prompt[self.reused:]
         if self.max_new > 0:
             pos, stop = self._step(fed, pos, self.first_k)
-            self.m._cached = list(self.prompt)
         else:
             self._forward(fed, pos)
-            self.m._cached = list(self.prompt)
             stop = "max_new_tokens"
+        self.m._cached = list(self.prompt)  # the prefill wrote the whole prompt to the cache
         self.stats["prefill_ms"] = self.stats["ttft_ms"] = (time.perf_counter() - t0) * 1000
         while stop is None:
             if len(self.out) >= self.max_new:
