@@ -71,7 +71,7 @@ double median(std::vector<double> v) {
   return n == 0 ? 0 : (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
 }
 
-// Runs one request `reps` times: the first run's tokens, the median of each timing.
+// One request's decoding settings: the runner's options plus the request's source span.
 DecodeOptions decode_options(const Model& model, const Request& req, const Options& o) {
   DecodeOptions d{req.max_new_tokens, o.timeout_ms, o.draft_len};
   d.source_begin = req.source_begin, d.source_end = req.source_end, d.prefill_draft = o.prefill_draft;
@@ -80,6 +80,7 @@ DecodeOptions decode_options(const Model& model, const Request& req, const Optio
   return d;
 }
 
+// Runs one request `reps` times: the first run's tokens, the median of each timing.
 DecodeResult run_request(Model& model, const Request& req, const Options& o) {
   const DecodeOptions d = decode_options(model, req, o);
   std::vector<DecodeResult> runs;
