@@ -36,8 +36,8 @@ $(VENV)/.installed: requirements.txt requirements.lock pyproject.toml
 	touch $@
 
 data: setup ## generate training/eval pairs -> data/train_data.json, data/eval_data.json
-	$(call need,train/data/__main__.py,data)
-	$(PY) -m train.data $(if $(CORPUS),--corpus $(CORPUS)) $(if $(RUN),--run $(RUN)) $(ARGS)
+	$(call need,datagen/generate_typos.py,data)
+	$(PY) -m datagen $(if $(CORPUS),--corpus $(CORPUS)) $(if $(RUN),--run $(RUN)) $(ARGS)
 
 train: setup ## fine-tune PRESET (LoRA, or full for tiny) -> runs/train/<RUN>/, models/checkpoint/
 	$(call need,train/train.py,train)
@@ -50,8 +50,8 @@ else
 endif
 
 eval: setup ## score the latest model and baselines -> metrics.json, model_test_results.csv
-	$(call need,train/evaluate.py,eval)
-	$(PY) -m train.evaluate --config train/configs/eval/default.yaml --model models/checkpoint \
+	$(call need,evaluation/run.py,eval)
+	$(PY) -m evaluation --config evaluation/configs/default.yaml --model models/checkpoint \
 	  --benchmarks $(EVAL_DATA) $(if $(RUN),--run $(RUN)) $(ARGS)
 
 export: setup ## export models/checkpoint to INT8 and INT4 .pte -> models/typing-corrector-*.pte
@@ -74,8 +74,8 @@ bench: setup ## run models/*.pte on DEVICES over adb (or host) -> reports/<RUN>/
 	  --eval data/eval_data.json --devices $(DEVICES) $(if $(RUN),--run $(RUN)) $(ARGS)
 
 demo: setup ## whole pipeline offline on the tiny preset, host mode; prints the report path
-	$(call need,device_bench/demo.py,demo)
-	$(PY) -m device_bench.demo $(ARGS)
+	$(call need,pipeline/demo.py,demo)
+	$(PY) -m pipeline.demo $(ARGS)
 
 test: setup ## the test suite CI runs: fast + integration tiers (gpu/device skip with a reason)
 	$(PY) -m pytest -q --durations=15

@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from train.config import load_config  # noqa: E402
-from train.data import DataConfig, NoiseConfig, Noiser, build_dataset  # noqa: E402
-from train.data.noise import sentence_rng  # noqa: E402
-from train.data.realism import sentences_from  # noqa: E402
+from core.config import load_config  # noqa: E402
+from datagen import DataConfig, NoiseConfig, Noiser, build_dataset  # noqa: E402
+from datagen.noise import sentence_rng  # noqa: E402
+from datagen.realism import sentences_from  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -57,7 +57,7 @@ def build(corpus: str, pairs: int, workers: int, tmp: Path, noise: dict | None =
     over = [f"sources=[{{kind: text, path: '{corpus}'}}]", f"out_dir={tmp / 'data'}", f"runs_root={tmp / 'runs'}",
             "progress=false", f"workers={workers}", f"train_pairs={pairs}", f"eval_pairs={max(500, pairs // 100)}",
             "max_passes=8"] + [f"noise.{k}={v}" for k, v in (noise or {}).items()]
-    cfg = load_config(DataConfig, REPO / "train/configs/data/default.yaml", over)
+    cfg = load_config(DataConfig, REPO / "datagen/configs/default.yaml", over)
     stats, wall, cpu = timed(lambda: build_dataset(cfg))
     n = sum(stats["pairs"].values())
     return {"pairs": n, "workers": workers, "passes": stats["passes"], "wall_s": round(wall, 2),
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: corpus {args.corpus} not found (give --corpus)", file=sys.stderr)
         return 2
     out = {"machine": {"cpus": os.cpu_count(), "load_avg_start": os.getloadavg()}}
-    cfg = load_config(DataConfig, REPO / "train/configs/data/default.yaml", [f"sources=[{{kind: text, path: '{args.corpus}'}}]"])
+    cfg = load_config(DataConfig, REPO / "datagen/configs/default.yaml", [f"sources=[{{kind: text, path: '{args.corpus}'}}]"])
     out["noise_only"] = noise_only(sentences_from(cfg, 30_000))
     zero = {k: 0.0 for k in ("adjacent_key", "omission", "insertion", "transposition", "double_letter", "misspelling",
                              "undouble_letter", "real_word", "apostrophe", "lowercase_i", "split_word",

@@ -152,9 +152,9 @@ def _rate(fn, texts: list[str]) -> tuple[float, list[str]]:
 def cpu_main(args) -> dict:
     import torch
 
-    from train.correctors import make_corrector
-    from train.evaluate import resolve_model
-    from train.guard import guard
+    from evaluation.correctors import make_corrector
+    from evaluation.run import resolve_model
+    from evaluation.guard import guard
 
     torch.set_num_threads(args.threads)
     texts = _sentences(args.eval, args.n)

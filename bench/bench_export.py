@@ -34,7 +34,7 @@ def build_shape(shape: str, out: Path) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from train.tiny import ensure_tiny
+    from core.tiny import ensure_tiny
 
     if shape == "tiny":
         return ensure_tiny()
@@ -70,7 +70,7 @@ def bench_export(args) -> dict:
 
 def bench_speculate(args) -> dict:
     from export.runtime import PteModel, load_pte_tokenizer
-    from train.prompt import prompt_ids_and_span
+    from core.prompt import prompt_ids_and_span
 
     tok = load_pte_tokenizer(args.pte)
     m = PteModel(args.pte, threads=args.threads)
@@ -115,7 +115,7 @@ def _summary(stats: list[dict]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from train.runs import REPO_ROOT, atomic_write_json, env_info
+    from core.runs import REPO_ROOT, atomic_write_json, env_info
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="mode", required=True)
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     result = bench_export(args) if args.mode == "export" else bench_speculate(args)
     result["wall_s"] = round(time.perf_counter() - t0, 1)
-    from train.runs import machine_info
+    from core.runs import machine_info
 
     result["machine"] = machine_info()
     run_dir = REPO_ROOT / "runs/bench" / (args.run or f"export-{args.mode}-{time.strftime('%Y%m%d-%H%M%S')}")

@@ -27,8 +27,8 @@ BINARY = REPO / "android_runner" / "build" / "host" / "typo_runner"
 
 
 def build_requests(model_dir: Path, eval_path: Path, n: int, max_new: int) -> list[dict]:
-    from train.hub import load_tokenizer
-    from train.prompt import prompt_ids_and_span
+    from core.loading import load_tokenizer
+    from core.prompt import prompt_ids_and_span
 
     tok = load_tokenizer(str(model_dir))
     rows = [json.loads(l) for l in eval_path.read_text().splitlines() if l.strip()][:n]
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         reports.append(bench_one(pte, reqs, args.threads, args.reps, args.draft_len))
         print_table(reports[-1])
     if args.out:
-        from train.runs import atomic_write_json
+        from core.runs import atomic_write_json
 
         atomic_write_json(args.out, {"machine": _machine(), "results": reports})
         print(f"\nwritten {args.out}")

@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from train.training.data import Example  # noqa: E402
-from train.training.loss import LossModule, per_sample_losses  # noqa: E402
-from train.training.packing import IGNORE, collate_packed, collate_padded, make_plan  # noqa: E402
+from train.batches import Example  # noqa: E402
+from train.loss import LossModule, per_sample_losses  # noqa: E402
+from train.packing import IGNORE, collate_packed, collate_padded, make_plan  # noqa: E402
 
 SHAPES = {
     "smollm2-135m": dict(model_type="llama", hidden_size=576, num_hidden_layers=30, num_attention_heads=9,
@@ -79,7 +79,7 @@ def build_model(shape: str, device, dtype, attn: str):
 
 
 def compile_layers(model) -> None:
-    from train.training.model import compile_layers as _compile
+    from train.model import compile_layers as _compile
 
     _compile(model)
 
@@ -178,7 +178,7 @@ def isolation_check(model, examples, device, dtype) -> dict:
     """3 samples packed in one row vs each alone, on this card and attention kernel: the
     logits must agree (isolated) while a row with positions that do not restart must not
     (the control: random-init losses sit near ln(vocab) whatever the context)."""
-    from train.training.loss import base_model
+    from train.loss import base_model
 
     ex = examples[:3]
     base = base_model(model)

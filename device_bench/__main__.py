@@ -13,8 +13,8 @@ import sys
 
 from device_bench import adb
 from device_bench.config import CONFIG_DIR, BenchConfig
-from train.config import ConfigError, load_config
-from train.runs import default_run_name
+from core.config import ConfigError, load_config
+from core.runs import default_run_name
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -21,7 +21,7 @@ from device_bench import measure, protocol
 from device_bench.adb import DeviceError, DeviceLostError
 from device_bench.config import BenchConfig
 from device_bench.inputs import ModelInfo, build_requests, load_tokenizer
-from train.runs import REPO_ROOT, atomic_write_json
+from core.runs import REPO_ROOT, atomic_write_json
 
 RUNNER_NAME = "typo_runner"
 
@@ -99,8 +99,8 @@ def run_rep(target, remote: dict, local_dir: Path, cfg: BenchConfig, mode: str, 
 
 def score_unit(unit: dict, prep: Prepared, model: ModelInfo) -> None:
     """Detokenize the first complete repetition and score it with the eval metrics."""
-    from train.evaluate import score_outputs
-    from train.prompt import decode_answer
+    from evaluation.run import score_outputs
+    from core.prompt import decode_answer
 
     rep = next((r for r in unit["reps"] if not r.get("error") and r["results"]), None)
     if rep is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from train.config import check
+from core.config import check
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 MODES = ("plain", "copy")

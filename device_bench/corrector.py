@@ -1,5 +1,5 @@
-"""The `device` backend of train.correctors: the C++ runner on a phone (or host) as a
-Corrector, so `python -m train.evaluate --backends device` scores a device's outputs
+"""The `device` backend of evaluation.correctors: the C++ runner on a phone (or host) as a
+Corrector, so `python -m evaluation.run --backends device` scores a device's outputs
 with the same metrics and guard as every other corrector.
 
     make_corrector("device", "models/typing-corrector-int8.pte", device="host"|SERIAL,
@@ -15,8 +15,8 @@ from device_bench import adb, protocol
 from device_bench.bench import RUNNER_NAME, describe_exit, pick_runner, runner_argv
 from device_bench.config import BenchConfig
 from device_bench.inputs import build_requests, load_model_info, load_tokenizer
-from train.correctors import CorrectorError, register_backend
-from train.prompt import decode_answer
+from evaluation.correctors import CorrectorError, register_backend
+from core.prompt import decode_answer
 
 
 class DeviceCorrector:

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from device_bench.adb import sha256_file
-from train import prompt
-from train.benchmarks import BenchmarkError, read_jsonl
+from core import prompt
+from evaluation.eval_sets import BenchmarkError, read_jsonl
 
 
 class BenchInputError(ValueError):
@@ -119,7 +119,7 @@ def build_requests(tok, samples: list[dict], max_new_tokens: int, max_seq_len: i
     """Prompt ids per sentence (the prompt module formats them). New tokens: the same
     budget the evaluation gives (answer_budget of the input length), capped by
     max_new_tokens and by what fits the model's static cache."""
-    from train.correctors import answer_budget
+    from evaluation.correctors import answer_budget
 
     out = []
     for s in samples:

@@ -12,7 +12,7 @@ import json
 import re
 from pathlib import Path
 
-from train.runs import atomic_write_text
+from core.runs import atomic_write_text
 
 RESULT_KEYS = ("id", "output_ids", "prefill_ms", "decode_ms", "ttft_ms", "new_tokens")
 

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from device_bench.measure import all_latencies
-from train.runs import atomic_write_json, atomic_write_text, env_info, point_latest
+from core.runs import atomic_write_json, atomic_write_text, env_info, point_latest
 
 SCHEMA = 1
 ACCURACY_KEYS = ("exact_match", "f0_5", "word_accuracy", "correction_rate", "over_correction_rate",

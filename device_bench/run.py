@@ -8,8 +8,8 @@ from device_bench import adb, bench, report
 from device_bench.adb import sha256_file
 from device_bench.config import BenchConfig
 from device_bench.inputs import load_eval, load_model_info
-from train.config import to_dict
-from train.runs import REPO_ROOT, atomic_write_json
+from core.config import to_dict
+from core.runs import REPO_ROOT, atomic_write_json
 
 
 def _resolve(path: str) -> str:
@@ -22,12 +22,12 @@ def _resolve(path: str) -> str:
 
 def run_baselines(names: list[str], samples: list[dict], case_insensitive: bool) -> dict:
     """Host baselines (identity, SymSpell...) on the same sentences, same metrics and guard."""
-    from train.evaluate import score_outputs
+    from evaluation.run import score_outputs
 
     out = {}
     for name in names:
         try:
-            from train.correctors import make_corrector
+            from evaluation.correctors import make_corrector
 
             outputs = make_corrector(name).correct([s["input"] for s in samples])
         except Exception as exc:  # a baseline is context, not the bench: record why it is missing

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from train.config import check
+from core.config import check
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """The `pte` evaluation backend: `make_corrector("pte", "models/typing-corrector-int8.pte",
-speculate="copy", draft_len=6)`. Importing this module registers it (train/correctors.py
+speculate="copy", draft_len=6)`. Importing this module registers it (evaluation/correctors.py
 lists it in PLUGINS). Raw output (no guard), like every corrector; one text at a time with
 the `.pte`'s own KV cache; long texts are split to fit max_seq_len like the hf backend."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from train.correctors import CorrectorError, answer_budget, register_backend, split_to_fit
+from evaluation.correctors import CorrectorError, answer_budget, register_backend, split_to_fit
 
 
 class PteCorrector:
@@ -17,7 +17,7 @@ class PteCorrector:
                  draft_len: int = 6, threads: int | None = None, budget_factor: float = 1.5,
                  budget_extra: int = 16) -> None:
         from export.runtime import PteError, PteModel, load_pte_tokenizer
-        from train.hub import load_tokenizer
+        from core.loading import load_tokenizer
 
         path = Path(model)
         try:  # a model folder given as `tokenizer`, else the files beside the .pte
@@ -33,13 +33,13 @@ class PteCorrector:
         return len(self.tok(text, add_special_tokens=False)["input_ids"])
 
     def _fits(self, text: str) -> bool:
-        from train.prompt import prompt_ids
+        from core.prompt import prompt_ids
 
         need = len(prompt_ids(self.tok, text)) + answer_budget(self._n_tokens(text), *self.budget)
         return need <= self.model.max_seq_len
 
     def _one(self, text: str) -> str:
-        from train.prompt import decode_answer, prompt_ids_and_span
+        from core.prompt import decode_answer, prompt_ids_and_span
 
         ids, span = prompt_ids_and_span(self.tok, text)
         budget = min(answer_budget(self._n_tokens(text), *self.budget), self.model.max_seq_len - len(ids))

@@ -21,8 +21,8 @@ from export.config import ExportConfig, pte_name
 from export.memory import PeakRss
 from export.recipes import get_recipe
 from export.source import Source, load_source_model, load_source_tokenizer, resolve_source
-from train.config import ConfigError, load_config
-from train.runs import REPO_ROOT, atomic_write_bytes, atomic_write_json, library_versions
+from core.config import ConfigError, load_config
+from core.runs import REPO_ROOT, atomic_write_bytes, atomic_write_json, library_versions
 
 DEFAULT_CONFIG = REPO_ROOT / "export/configs/default.yaml"
 
@@ -35,7 +35,7 @@ def export_model(model_dir: str | Path | Source, recipe: str, out_path: str | Pa
 
     from export import lower
     from export.seqlen import check_eval_fits
-    from train import prompt
+    from core import prompt
 
     rec = get_recipe(recipe)  # fail on a bad name before any slow work
     rec.check_available()
@@ -77,7 +77,7 @@ def _copy_tokenizer(src: Source, tok, out_dir: Path) -> None:
 
 def _metadata(rec, src: Source, tok, consts: dict, quant: dict, delegation: dict, data: bytes,
               seconds: float, peak_mb: float, max_seq_len: int) -> dict[str, Any]:
-    from train import prompt
+    from core import prompt
 
     return {
         "format": "typo-corrector-pte/1",

@@ -40,7 +40,7 @@ def _load_program(path: Path):
 def load_pte_tokenizer(pte: str | Path):
     """The tokenizer of an exported model from the files beside it: tokenizer.json plus
     the chat template and special tokens recorded in the metadata JSON, so prompts are
-    built by train.prompt exactly as in training (no model folder needed)."""
+    built by core.prompt exactly as in training (no model folder needed)."""
     from transformers import PreTrainedTokenizerFast
 
     pte = Path(pte)
@@ -109,7 +109,7 @@ class PteModel:
                  prefill_draft: int = 8, reuse_limit: int | None = None) -> tuple[list[int], dict]:
         """Greedy decoding; speculate="copy" drafts up to `draft_len` tokens from the prompt
         and verifies them in one forward. With `source_span` (where the text to correct sits
-        in the prompt, see train.prompt.prompt_ids_and_span) drafts come from that text and
+        in the prompt, see core.prompt.prompt_ids_and_span) drafts come from that text and
         its end-of-turn token only, and the prefill call already verifies its first
         `prefill_draft` tokens. Same output either way. `reuse_limit` caps the prefix-cache
         reuse (benchmarks repeating one prompt keep what the previous prompt left)."""

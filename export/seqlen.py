@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from train.config import ConfigError
-from train.runs import REPO_ROOT
+from core.config import ConfigError
+from core.runs import REPO_ROOT
 
 
 class SeqLenError(ConfigError):
@@ -27,7 +27,7 @@ def resolve_eval_data(value: str) -> Path | None:
 
 def needed_len(tokenizer, path: str | Path) -> tuple[int, int]:
     """(longest prompt+answer in tokens, its line number) over a JSON Lines pairs file."""
-    from train.prompt import answer_ids, prompt_ids
+    from core.prompt import answer_ids, prompt_ids
 
     worst, where = 0, 0
     with open(path, encoding="utf-8") as fh:

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from train.config import ConfigError
+from core.config import ConfigError
 
 
 class SourceError(ConfigError):
@@ -92,13 +92,13 @@ def load_source_model(src: Source):
     """fp32 eval model: the full model, or the base with the adapter merged in."""
     import torch
 
-    from train.hub import load_model
+    from core.loading import load_model
 
     if src.model_dir is not None:
         return load_model(str(src.model_dir), dtype=torch.float32).eval()
     from peft import PeftModel
 
-    from train.hub import ModelLoadError
+    from core.loading import ModelLoadError
 
     try:
         model = load_model(src.base, dtype=torch.float32)
@@ -111,6 +111,6 @@ def load_source_model(src: Source):
 
 
 def load_source_tokenizer(src: Source):
-    from train.hub import load_tokenizer
+    from core.loading import load_tokenizer
 
     return load_tokenizer(str(src.tokenizer_dir or src.base))

@@ -5,7 +5,7 @@
         --pte models/typing-corrector-int8.pte models/typing-corrector-int4.pte --eval data/eval_data.json
 
 fp32 files must match token for token (exit 1 otherwise); quantized files report token
-agreement and the accuracy delta through train.evaluate.score_outputs (guarded and raw).
+agreement and the accuracy delta through evaluation.run.score_outputs (guarded and raw).
 Writes runs/export/<run>/verify.json.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ KEY_METRICS = ("exact_match", "word_accuracy", "f0_5", "correction_rate", "over_
 
 def read_pairs(path: str | Path, limit: int) -> list[dict]:
     """The eval pairs, parsed by the evaluation's reader (same errors, naming file and line)."""
-    from train.benchmarks import read_jsonl
+    from evaluation.eval_sets import read_jsonl
 
     pairs = read_jsonl(Path(path)).head(limit).pairs
     return [{"input": p.input, "output": p.reference} for p in pairs]
@@ -59,8 +59,8 @@ def _delta(a: dict, b: dict) -> dict[str, float | None]:
 def verify(model: str, ptes: list[str], eval_path: str, limit: int, max_new: int) -> dict[str, Any]:
     from export.runtime import PteModel
     from export.source import load_source_model, load_source_tokenizer, resolve_source
-    from train.evaluate import score_outputs
-    from train.prompt import decode_answer, eos_ids, prompt_ids
+    from evaluation.run import score_outputs
+    from core.prompt import decode_answer, eos_ids, prompt_ids
 
     src = resolve_source(model)
     tok = load_source_tokenizer(src)
@@ -88,9 +88,9 @@ def verify(model: str, ptes: list[str], eval_path: str, limit: int, max_new: int
 
 
 def main(argv: list[str] | None = None) -> int:
-    from train.benchmarks import BenchmarkError
-    from train.config import ConfigError
-    from train.runs import REPO_ROOT, atomic_write_json, default_run_name, env_info
+    from evaluation.eval_sets import BenchmarkError
+    from core.config import ConfigError
+    from core.runs import REPO_ROOT, atomic_write_json, default_run_name, env_info
 
     ap = argparse.ArgumentParser(description="Compare exported .pte files with the eager model.")
     ap.add_argument("--model", default="models/checkpoint", help="run dir or merged model dir the .pte came from")

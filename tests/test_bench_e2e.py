@@ -121,7 +121,7 @@ def test_crashing_runner_is_recorded_and_bench_goes_on(tmp_path, tiny_pte, host_
 
 def test_device_backend_of_evaluation_matches_host(tiny_pte, host_runner, bench_eval, adb_server, loopback):
     """`make_corrector("device", ...)`: the runner on a (loopback) phone as a Corrector."""
-    from train.correctors import make_corrector
+    from evaluation.correctors import make_corrector
 
     dev = loopback()
     texts = [json.loads(l)["input"] for l in bench_eval.read_text().splitlines()[:4]] + ["  "]

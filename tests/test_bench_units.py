@@ -10,7 +10,7 @@ from device_bench import facts, measure, protocol
 from device_bench.adb import HostTarget, deadline_argv
 from device_bench.config import BenchConfig
 from device_bench.inputs import BenchInputError, load_eval
-from train.config import ConfigError, load_config
+from core.config import ConfigError, load_config
 from device_bench.config import CONFIG_DIR
 
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from train.benchmarks import (BenchmarkError, edit_type, load_benchmark, load_benchmarks,
+from evaluation.eval_sets import (BenchmarkError, edit_type, load_benchmark, load_benchmarks,
                               read_holbrook, read_jsonl, read_parallel, read_ukp)
 
 

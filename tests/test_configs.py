@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from train.config import ConfigError, load_config
+from core.config import ConfigError, load_config
 
 REPO = Path(__file__).resolve().parents[1]
 # glob (relative to the repo) -> "module:Class"; every shipped YAML must match one.
 KINDS = {
-    "train/configs/tiny_model.yaml": "train.tiny:TinyModelConfig",
-    "train/configs/data/*.yaml": "train.data.config:DataConfig",
-    "train/configs/eval/*.yaml": "train.evaluate:EvalConfig",
+    "core/configs/tiny_model.yaml": "core.tiny:TinyModelConfig",
+    "datagen/configs/*.yaml": "datagen.config:DataConfig",
+    "evaluation/configs/*.yaml": "evaluation.run:EvalConfig",
     "export/configs/*.yaml": "export.config:ExportConfig",
     "device_bench/configs/*.yaml": "device_bench.config:BenchConfig",
     "train/configs/*.yaml": "train.train:TrainConfig",

@@ -10,13 +10,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from train.config import load_config
-from train.data import DataConfig, DataError, build_dataset, load_pairs
-from train.data.__main__ import main
-from train.data.build import _init_worker, _state, process_chunk
-from train.data.decontam import dedup_key
-from train.data.everyday import everyday_sentences
-from train.data.text import normalize, reject_reason, split_sentences
+from core.config import load_config
+from datagen import DataConfig, DataError, build_dataset, load_pairs
+from datagen.generate_typos import main
+from datagen.build import _init_worker, _state, process_chunk
+from datagen.decontam import dedup_key
+from datagen.everyday import everyday_sentences
+from datagen.text import normalize, reject_reason, split_sentences
 
 # one sentence per line (the "Hello, how are you? I am ..." template would split in two)
 SENTENCES = list(itertools.islice((s for s in everyday_sentences() if len(split_sentences(s)) == 1), 600))

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from train.config import ConfigError
-from train.data.noise import ERROR_TYPES, WORD_TYPOS, NoiseConfig, Noiser, sentence_rng
-from train.data.tables import COMMON_MISSPELLINGS, NEIGHBOURS, PATTERNS, REAL_WORD
-from train.spans import protected_strings
+from core.config import ConfigError
+from datagen.noise import ERROR_TYPES, WORD_TYPOS, NoiseConfig, Noiser, sentence_rng
+from datagen.tables import COMMON_MISSPELLINGS, NEIGHBOURS, PATTERNS, REAL_WORD
+from core.spans import protected_strings
 
 RATES = [f.name for f in dataclasses.fields(NoiseConfig) if f.type in ("float", float)]
 ZERO = {name: 0.0 for name in RATES}

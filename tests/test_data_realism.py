@@ -6,11 +6,11 @@ import json
 import pytest
 
 from tests.fixtures.base import REPO
-from train.config import load_config
-from train.data import DataConfig
-from train.data.edits import edit_ops, position_bucket
-from train.data.noise import NoiseConfig, Noiser
-from train.data.realism import distance, generated_pairs, main, profile
+from core.config import load_config
+from datagen import DataConfig
+from datagen.edits import edit_ops, position_bucket
+from datagen.noise import NoiseConfig, Noiser
+from datagen.realism import distance, generated_pairs, main, profile
 
 
 @pytest.mark.parametrize("correct,wrong,ops", [
@@ -59,8 +59,8 @@ def test_report_cli_on_small_lists(tmp_path, capsys):
 def test_tuned_defaults_are_close_to_real_misspellings(shared_data):
     """The default rates were tuned with this report: keep them there (L1 distance over
     op shares, edits-per-word shares and edit positions vs the mean of the real lists)."""
-    from train.data.realism import report
+    from datagen.realism import report
 
-    cfg = load_config(DataConfig, REPO / "train/configs/data/default.yaml")
+    cfg = load_config(DataConfig, REPO / "datagen/configs/default.yaml")
     out = report(shared_data / "misspellings", cfg, sentences=4000)
     assert out["distance"]["mean of lists"] < 0.3, out["columns"]["generated"]

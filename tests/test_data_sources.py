@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from train.data.config import SourceConfig
-from train.data.decontam import dedup_key, load_eval_keys
-from train.data.misspellings import load_misspellings, word_pairs
-from train.data.sources import DataError, expand, hf_units, source_units
-from train.data.text import CleanConfig, normalize, reject_reason, split_sentences, strip_gutenberg
+from datagen.config import SourceConfig
+from datagen.decontam import dedup_key, load_eval_keys
+from datagen.misspellings import load_misspellings, word_pairs
+from datagen.sources import DataError, expand, hf_units, source_units
+from datagen.text import CleanConfig, normalize, reject_reason, split_sentences, strip_gutenberg
 
 
 def units(kind: str, path: Path | str = "", bad_lines: str = "auto", max_line: int = 100_000, **kw) -> list:

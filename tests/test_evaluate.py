@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from train.config import ConfigError
-from train.correctors import (BACKENDS, CorrectorError, IdentityCorrector, make_corrector,
+from core.config import ConfigError
+from evaluation.correctors import (BACKENDS, CorrectorError, IdentityCorrector, make_corrector,
                               register_backend, split_to_fit)
-from train.evaluate import CSV_COLUMNS, main, resolve_model, score_outputs
+from evaluation.run import CSV_COLUMNS, main, resolve_model, score_outputs
 
 
 def test_score_outputs_contract():

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from tests.fixtures.base import REPO
 from tests.test_guard import is_correction
-from train.correctors import make_corrector, split_to_fit
-from train.guard import guard
-from train.spans import protected_strings
+from evaluation.correctors import make_corrector, split_to_fit
+from evaluation.guard import guard
+from core.spans import protected_strings
 
 pytestmark = pytest.mark.integration
 
@@ -87,7 +87,7 @@ def test_blank_and_long_inputs(tiny_run):
 
 
 def test_cli_on_a_run_dir(tiny_run, tiny_pairs, tmp_path):
-    from train.evaluate import main
+    from evaluation.run import main
 
     assert main(["--model", str(tiny_run), "--benchmarks", str(tiny_pairs / "eval_data.json"),
                  "--backends", "hf,identity", "--limit", "40", "--run", "m", "own_pairs=",

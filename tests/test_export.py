@@ -26,13 +26,13 @@ def eager_greedy(model, prompt: list[int], eos: list[int], max_new: int) -> list
 
 @pytest.fixture(scope="module")
 def eager(tiny_model_dir):
-    from train.hub import load_model
+    from core.loading import load_model
 
     return load_model(str(tiny_model_dir), dtype=torch.float32).eval()
 
 
 def test_fp32_is_token_exact_with_eager(tiny_pte, eager, tiny_tokenizer, export_eval_pairs):
-    from train.prompt import eos_ids, prompt_ids
+    from core.prompt import eos_ids, prompt_ids
 
     m = PteModel(tiny_pte["fp32"])
     for row in export_eval_pairs[:N_EXACT]:
@@ -56,7 +56,7 @@ def test_fp32_logits_match_eager_for_any_chunking(tiny_pte, eager):
 
 @pytest.mark.parametrize("tag", ["fp32", "int8", "int4"])
 def test_pte_loads_generates_and_stops_at_eos(tag, tiny_pte, tiny_tokenizer, tiny_is_trained, export_eval_pairs):
-    from train.prompt import eos_ids, prompt_ids
+    from core.prompt import eos_ids, prompt_ids
 
     m = PteModel(tiny_pte[tag])
     assert m.max_seq_len == TEST_MAX_SEQ_LEN and m.eos_ids == eos_ids(tiny_tokenizer)
@@ -85,7 +85,7 @@ def test_forward_limits_are_enforced(tiny_pte):
 
 @pytest.mark.parametrize("tag", ["fp32", "int8", "int4"])
 def test_metadata_complete(tag, tiny_pte, tiny_tokenizer, tiny_model_dir):
-    from train.prompt import template_info
+    from core.prompt import template_info
 
     pte = tiny_pte[tag]
     meta = json.loads(pte.with_suffix(".json").read_text())
@@ -129,7 +129,7 @@ def test_linears_are_delegated_to_xnnpack(tag, tiny_pte):
 
 def test_quantized_agree_with_fp32(tiny_pte, tiny_tokenizer, export_eval_pairs):
     """INT8 stays close to fp32 (the accuracy figures come from export/test_model.py)."""
-    from train.prompt import prompt_ids
+    from core.prompt import prompt_ids
 
     ref, q8 = PteModel(tiny_pte["fp32"]), PteModel(tiny_pte["int8"])
     same = 0
@@ -140,8 +140,8 @@ def test_quantized_agree_with_fp32(tiny_pte, tiny_tokenizer, export_eval_pairs):
 
 
 def test_pte_corrector_backend(tiny_pte, tiny_tokenizer, export_eval_pairs):
-    from train.correctors import answer_budget, make_corrector
-    from train.prompt import decode_answer, prompt_ids
+    from evaluation.correctors import answer_budget, make_corrector
+    from core.prompt import decode_answer, prompt_ids
 
     c = make_corrector("pte", str(tiny_pte["int8"]))
     texts = [r["input"] for r in export_eval_pairs[:4]] + ["  "]
@@ -159,7 +159,7 @@ def test_pte_corrector_backend(tiny_pte, tiny_tokenizer, export_eval_pairs):
 
 def test_tokenizer_rebuilt_from_files_beside_the_pte(tiny_pte, tiny_tokenizer, export_eval_pairs):
     from export.runtime import load_pte_tokenizer
-    from train.prompt import eos_ids, prompt_ids, template_info
+    from core.prompt import eos_ids, prompt_ids, template_info
 
     tok = load_pte_tokenizer(tiny_pte["int4"])
     assert template_info(tok) == template_info(tiny_tokenizer) and eos_ids(tok) == eos_ids(tiny_tokenizer)

@@ -10,7 +10,7 @@ from export.config import ExportConfig, pte_name
 from export.recipes import UnknownRecipeError, get_recipe, recipe_names
 from export.source import SourceError, resolve_source
 from export.speculate import CopyDrafter
-from train.config import ConfigError, load_config
+from core.config import ConfigError, load_config
 
 
 def test_recipes_registered_by_name():
@@ -79,7 +79,7 @@ def test_run_dir_layouts(tmp_path, tiny_base):
 def _lora(base_dir, out):
     from peft import LoraConfig, get_peft_model
 
-    from train.hub import load_model
+    from core.loading import load_model
 
     model = get_peft_model(load_model(str(base_dir)), LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
     model.save_pretrained(out)
@@ -114,7 +114,7 @@ def test_adapter_is_merged(tmp_path, tiny_base):
     ids = torch.tensor([[5, 6, 7]])
     from peft import PeftModel
 
-    from train.hub import load_model
+    from core.loading import load_model
 
     ref = PeftModel.from_pretrained(load_model(str(tiny_base)), str(run / "adapter")).eval()
     with torch.no_grad():
@@ -123,7 +123,7 @@ def test_adapter_is_merged(tmp_path, tiny_base):
 
 def test_max_seq_len_too_small_for_eval_data(tmp_path, tiny_base):
     from export.seqlen import SeqLenError, check_eval_fits
-    from train.hub import load_tokenizer
+    from core.loading import load_tokenizer
 
     tok = load_tokenizer(str(tiny_base))
     f = tmp_path / "eval.json"
@@ -205,8 +205,8 @@ def test_drafter_started_drafts_before_anything_is_generated():
 
 
 def test_prompt_span_covers_exactly_the_text(tiny_base):
-    from train.hub import load_tokenizer
-    from train.prompt import prompt_ids, prompt_ids_and_span
+    from core.loading import load_tokenizer
+    from core.prompt import prompt_ids, prompt_ids_and_span
 
     tok = load_tokenizer(str(tiny_base))
     for text in ["Teh cat sat on teh mat", " leading space", "naïve café", "x", "<|im_end|> in text"]:

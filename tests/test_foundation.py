@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from train.config import ConfigError, load_config
-from train.tiny import TinyModelConfig, build_model, weight_hash
+from core.config import ConfigError, load_config
+from core.tiny import TinyModelConfig, build_model, weight_hash
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -72,7 +72,7 @@ def test_tiny_model_loads_with_auto_classes_and_generates(tiny_base):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from train.prompt import eos_ids, prompt_ids
+    from core.prompt import eos_ids, prompt_ids
 
     tok = AutoTokenizer.from_pretrained(tiny_base)
     model = AutoModelForCausalLM.from_pretrained(tiny_base)
@@ -103,7 +103,7 @@ def test_tokenizer_round_trips_unicode_and_emoji(tiny_tokenizer, text):
 
 
 def test_offline_hub_id_names_the_tiny_preset(monkeypatch):
-    from train.hub import ModelLoadError, load_tokenizer
+    from core.loading import ModelLoadError, load_tokenizer
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelLoadError, match="PRESET=tiny"):

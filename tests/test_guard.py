@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from train.config import ConfigError, load_config
-from train.guard import GuardConfig, guard, paraphrased
-from train.spans import protected_strings
+from core.config import ConfigError, load_config
+from evaluation.guard import GuardConfig, guard, paraphrased
+from core.spans import protected_strings
 
 CFG = GuardConfig()
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from train.metrics import compute_metrics, format_edits, sample_counts, word_edits
+from evaluation.metrics import compute_metrics, format_edits, sample_counts, word_edits
 
 FIX = ("i tought so", "i thought so", "i thought so")      # one error, fixed
 OVER = ("the cat sat", "the cat sat", "the bat sat")       # clean input, one word broken

@@ -16,14 +16,14 @@ MAX_NEW = 64
 
 @pytest.fixture(scope="module")
 def tokenizer(tiny_model_dir):
-    from train.hub import load_tokenizer
+    from core.loading import load_tokenizer
 
     return load_tokenizer(str(tiny_model_dir))
 
 
 @pytest.fixture(scope="module")
 def requests_(tiny_pairs, tokenizer) -> list[dict]:
-    from train.prompt import prompt_ids
+    from core.prompt import prompt_ids
 
     rows = [json.loads(l) for l in (tiny_pairs / "eval_data.json").read_text().splitlines()[:N_PROMPTS]]
     return [{"id": f"e{i}", "prompt_ids": prompt_ids(tokenizer, r["input"]), "max_new_tokens": MAX_NEW}
@@ -136,7 +136,7 @@ def test_reps_and_warmup_keep_the_tokens(host_runner, tiny_pte, requests_, greed
 def eval_requests(tiny_pairs, tokenizer) -> list[dict]:
     """Every sample of the tiny eval set, as runner requests, with the span of the text to
     correct (so copy mode drafts inside the prefill call too)."""
-    from train.prompt import prompt_ids_and_span
+    from core.prompt import prompt_ids_and_span
 
     rows = [json.loads(l) for l in (tiny_pairs / "eval_data.json").read_text().splitlines() if l.strip()]
     out = []

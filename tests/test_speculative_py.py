@@ -17,7 +17,7 @@ def test_copy_speculation_equals_greedy_on_every_eval_sample(tag, tiny_pte, tiny
     """Reference: plain greedy with a cold cache every time. Checked: copy speculation with
     the prefix cache, drafts from the text's span and a prefill draft, and plain greedy with
     the prefix cache."""
-    from train.prompt import prompt_ids_and_span
+    from core.prompt import prompt_ids_and_span
 
     cold, m = PteModel(tiny_pte[tag], prefix_cache=False), PteModel(tiny_pte[tag])
     plain_fw = spec_fw = drafted = accepted = reused = 0
@@ -43,7 +43,7 @@ def test_copy_speculation_equals_greedy_on_every_eval_sample(tag, tiny_pte, tiny
 
 @pytest.mark.parametrize("k", [1, 2, 8])
 def test_other_draft_lengths_equal_greedy(k, tiny_pte, tiny_tokenizer, export_eval_pairs):
-    from train.prompt import prompt_ids
+    from core.prompt import prompt_ids
 
     m = PteModel(tiny_pte["int8"])
     for row in export_eval_pairs[:10]:
@@ -54,7 +54,7 @@ def test_other_draft_lengths_equal_greedy(k, tiny_pte, tiny_tokenizer, export_ev
 def test_speculation_at_the_cache_limit(tiny_pte, tiny_tokenizer, export_eval_pairs):
     """A prompt that nearly fills the cache: both modes stop at max_seq_len with the same
     tokens (the draft shrinks so start+K+1 never passes max_seq_len)."""
-    from train.prompt import prompt_ids
+    from core.prompt import prompt_ids
 
     m = PteModel(tiny_pte["fp32"])
     text = " ".join(r["output"] for r in export_eval_pairs[:40])
@@ -68,7 +68,7 @@ def test_speculation_at_the_cache_limit(tiny_pte, tiny_tokenizer, export_eval_pa
 
 
 def test_max_new_tokens_is_respected_with_drafts(tiny_pte, tiny_tokenizer, export_eval_pairs):
-    from train.prompt import prompt_ids
+    from core.prompt import prompt_ids
 
     m = PteModel(tiny_pte["int8"])
     ids = prompt_ids(tiny_tokenizer, export_eval_pairs[0]["input"])

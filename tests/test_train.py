@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from train.config import ConfigError, load_config
+from core.config import ConfigError, load_config
 from train.train import TrainConfig, main
-from train.training.data import DataError, encode_pairs, load_pairs
-from train.training.loss import linear_ce_sum, per_sample_losses
-from train.training.packing import IGNORE, collate_packed, collate_padded, epoch_order, make_plan, pack_plan
+from train.batches import DataError, encode_pairs, load_pairs
+from train.loss import linear_ce_sum, per_sample_losses
+from train.packing import IGNORE, collate_packed, collate_padded, epoch_order, make_plan, pack_plan
 
 REPO = Path(__file__).resolve().parents[1]
 PRESETS = ["tiny", "smollm2-135m", "qwen3-0.6b", "gemma"]
@@ -83,7 +83,7 @@ def test_pack_plan_covers_every_sample_once_within_rows():
 
 
 def test_targets_are_shifted_answer_tokens_only():
-    from train.training.data import Example
+    from train.batches import Example
 
     ex = [Example([10, 11, 12, 13, 14], 3), Example([20, 21, 22], 1)]
     b = collate_packed(ex, [[0, 1]], n_rows=1, row_tokens=10, pad_id=0)
@@ -100,7 +100,7 @@ def test_targets_are_shifted_answer_tokens_only():
 def tiny_model_and_examples(tiny_base):
     from transformers import AutoModelForCausalLM
 
-    from train.hub import load_tokenizer
+    from core.loading import load_tokenizer
 
     tok = load_tokenizer(str(tiny_base))
     pairs = [{"input": f"teh {w} sat on teh mat nr {i}", "output": f"The {w} sat on the mat nr {i}."}
@@ -173,7 +173,7 @@ def test_bad_dataset_leaves_no_model_link(tmp_path, capsys):
 
 def test_out_of_memory_says_what_to_change(tmp_path, capsys, monkeypatch, tiny_base):
     """A real torch.OutOfMemoryError raised from the training step becomes a clear message."""
-    from train.training import loop
+    from train import loop
 
     def oom(self):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
@@ -188,7 +188,7 @@ def test_out_of_memory_says_what_to_change(tmp_path, capsys, monkeypatch, tiny_b
 
 def test_shared_prefix_batches_equal_full_samples(tiny_model_and_examples):
     """Prefix computed once per batch, samples attending to its cache: same losses."""
-    from train.training.prefix import collate_prefixed, common_prefix
+    from train.prefix import collate_prefixed, common_prefix
 
     model, tok, ex = tiny_model_and_examples
     model.config._attn_implementation = "sdpa"
@@ -198,7 +198,7 @@ def test_shared_prefix_batches_equal_full_samples(tiny_model_and_examples):
     alone = per_sample_losses(model, collate_padded(ex, [2, 0, 5, 1], pad_id=tok.pad_token_id))
     assert got == pytest.approx(alone, rel=1e-4)
     # gradients too: the prefix's share of the gradient flows back through the cache
-    from train.training.loss import loss_sum
+    from train.loss import loss_sum
 
     grads = []
     for batch in (collate_prefixed(ex, [0, 3], p, tok.pad_token_id), collate_padded(ex, [0, 3], pad_id=tok.pad_token_id)):

@@ -34,7 +34,7 @@ def smollm2_shaped(tok_dir: Path, out: Path) -> Path:
 
 
 def check_preset_on_gpu(data: Path, tok_dir: Path, tmp: Path) -> dict:
-    from train.config import load_config
+    from core.config import load_config
     from train.train import TrainConfig, train
 
     base = smollm2_shaped(tok_dir, tmp / "base")

@@ -41,7 +41,7 @@ def test_tiny_run_outputs_and_loss_drop(tiny_run):
 def test_tiny_run_copies_clean_text_and_fixes_typos(tiny_run, tiny_pairs):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from train.training.evaluation import generate
+    from train.validation import generate
 
     model = AutoModelForCausalLM.from_pretrained(tiny_run / "merged").eval()  # no peft involved
     tok = AutoTokenizer.from_pretrained(tiny_run / "merged")

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from train.config import ConfigError, check, dump_yaml, load_config
-from train.runs import REPO_ROOT, atomic_write_json, make_run_dir, point_latest
+from core.config import ConfigError, check, dump_yaml, load_config
+from core.runs import REPO_ROOT, atomic_write_json, make_run_dir, point_latest
 
 
 @dataclass
@@ -152,7 +152,7 @@ def _out_path(p: str) -> Path:
 
 def train(cfg: TrainConfig) -> Path:
     """Run (or resume) training; returns the run directory."""
-    from train.training.loop import run
+    from train.loop import run
 
     name = cfg.run_name or f"train-{config_hash(cfg)}"
     dist = _dist_info()
@@ -177,9 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", required=True, help="preset YAML, e.g. train/configs/tiny.yaml")
     ap.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. train.max_steps=100")
     args = ap.parse_args(argv)
-    from train.hub import ModelLoadError
-    from train.training.data import DataError
-    from train.training.model import TrainError
+    from core.loading import ModelLoadError
+    from train.batches import DataError
+    from train.model import TrainError
 
     try:
         cfg = load_config(TrainConfig, args.config, args.overrides)

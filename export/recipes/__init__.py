@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from train.config import ConfigError
+from core.config import ConfigError
 
 
 class UnknownRecipeError(ConfigError):

@@ -42,7 +42,7 @@ def quantize_linears(model: torch.nn.Module, bits: int, group_size: int | None) 
 
 def check_group_size(model: torch.nn.Module, group_size: int) -> None:
     """Every linear's input width must be a multiple of the group size."""
-    from train.config import ConfigError
+    from core.config import ConfigError
 
     for name, mod in model.named_modules():
         if isinstance(mod, torch.nn.Linear) and mod.in_features % group_size:

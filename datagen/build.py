@@ -1,0 +1,323 @@
+"""The dataset builder: sources -> clean sentences -> noisy pairs -> dedup, split,
+decontaminate -> data/train_data.json + data/eval_data.json (JSON Lines) and
+runs/data/<name>/stats.json.
+
+Sources stream raw units (32 KB blocks of a text file, paragraphs, rows) in a fixed
+order; workers clean, split, decontaminate and noise them with one RNG per unit seeded
+by (seed, pass, source, unit number), so the result does not depend on the number of
+workers. Which split a sentence lands in is a hash of its normalised text, so a
+sentence never appears on both sides. The main process keeps the global state (seen
+keys, split quotas) and streams pairs straight to temp files that are renamed into
+place only when the build succeeds. If the corpus runs out, later passes make several
+noisy variants per sentence."""
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing as mp
+import os
+import sys
+import time
+import zlib
+from collections import deque
+from pathlib import Path
+from typing import Iterator
+
+from tqdm import tqdm
+
+from datagen.config import DataConfig
+from datagen.decontam import dedup_key, load_eval_keys
+from datagen.noise import Noiser, sentence_rng
+from datagen.sources import BLOCK_BYTES, DataError, expand, source_units
+from datagen.stats import Stats, cer
+from datagen.text import normalize, reject_reason, split_sentences
+from core.runs import REPO_ROOT, atomic_write_json, atomic_write_text, make_run_dir
+
+_STATE: dict = {}
+_q = json.encoder.encode_basestring  # the C string encoder json.dumps(ensure_ascii=False) uses
+PAIR_SOURCES = ("pairs", "hf_pairs")
+
+
+def _init_worker(state: dict) -> None:
+    global _STATE
+    _STATE = state
+
+
+def eval_hash(key: str, seed: int) -> float:
+    """Where a sentence falls in [0, 1): below the eval share it belongs to eval, forever."""
+    return zlib.crc32(f"{seed}:{key}".encode()) / 2**32
+
+
+def _record(key: str, to_eval: bool, inp: str, out: str, errors: list[str], source: str, given: bool,
+            variant: int = 0) -> tuple:
+    """What the main process needs of a pair, computed here in the worker (hashes, CER,
+    the JSON line) so the single-threaded main loop stays cheap."""
+    line = (f'{{"input": {_q(inp)}, "output": {_q(out)}, "source": {_q(source)}, '
+            f'"errors": [{", ".join(map(_q, errors))}]}}')
+    # hash() of str is salted per interpreter, but forked workers share the main's salt
+    kh = hash(key) if not variant else hash((key, variant))  # dedup is per variant
+    return kh, hash(out), hash((inp, out)), to_eval, errors, line, cer(inp, out), inp == out, given, source
+
+
+def process_chunk(task: tuple) -> tuple[list[tuple], dict[str, int], list[str]]:
+    """Clean, filter, decontaminate and noise one chunk: (records, counts, skip notes).
+    Each unit (a ~32 KB block of a text file, a paragraph, a row, a sentence) gets its own
+    RNG seeded by (seed, pass, source, unit number in that source), and its sentences draw
+    from it in order: the noise depends neither on chunk sizes nor on the number of
+    workers, and seeding once per unit (not per sentence) saves a Mersenne Twister init
+    (~4 us) per pair."""
+    pass_no, variants, source_no, source, first_unit, units = task
+    st = _STATE
+    clean, noiser, contam = st["clean"], st["noiser"], st["contam"]
+    records, counts, notes = [], {}, []
+    for u, unit in enumerate(units):
+        rng = sentence_rng(st["seed"], (((pass_no << 16) | source_no) << 48) | (first_unit + u))
+        for kind, a, b, where in expand(unit):
+            if kind == "skip":
+                counts[f"skipped_{a}"] = counts.get(f"skipped_{a}", 0) + 1
+                notes.append(f"{where}: {a}")
+                continue
+            sentences, reason = _sentences(kind, a, b, clean)
+            if reason:
+                counts[f"rejected_{reason}"] = counts.get(f"rejected_{reason}", 0) + 1
+            for s in sentences:
+                r = None if kind == "pair" else reject_reason(s, clean)
+                key = dedup_key(s) if r is None else ""
+                to_eval = r is None and eval_hash(key, st["seed"]) < st["eval_share"]
+                # decontamination guards training only: an eval-bound sentence may be in the
+                # previous eval_data.json, which keeps eval stable from one build to the next
+                r = r or ("contaminated" if not to_eval and key in contam else None)
+                if r:
+                    name = r if r == "contaminated" else f"rejected_{r}"
+                    counts[name] = counts.get(name, 0) + 1
+                    continue
+                if kind == "pair":
+                    inp = normalize(a)
+                    records.append(_record(key, to_eval, inp, s, ["given"] if inp != s else [], source, True))
+                    continue
+                for v in range(variants):  # later passes: several noisy versions per sentence
+                    noisy, errors = noiser(s, rng, _clean_share(st["clean_share"], variants, v))
+                    records.append(_record(key, to_eval, noisy, s, errors, source, False, v))
+    return records, counts, notes
+
+
+def _clean_share(share: float, variants: int, v: int) -> float | None:
+    """A sentence has one clean pair at most (a second would be a duplicate), so with k
+    variants the first one is clean more often and the rest never: the share of clean
+    pairs stays near the configured one (pass 0's clean copies take part of it)."""
+    if variants == 1:
+        return None
+    return min(0.95, share * variants) if v == 0 else 0.0
+
+
+def _sentences(kind: str, a: str, b: str | None, clean) -> tuple[list[str], str | None]:
+    """The clean sentences of a unit (or why there are none)."""
+    if kind == "pair":
+        inp, out = normalize(a), normalize(b)
+        # the user's own pairs are trusted: only empty or overlong ones are dropped
+        if not inp or not out:
+            return [], "empty"
+        return ([], "too_long") if max(len(inp), len(out)) > 2 * clean.max_chars else ([out], None)
+    text = normalize(a)
+    return ([text] if kind == "sent" else split_sentences(text)), None
+
+
+def _run_chunks(tasks: Iterator[tuple], workers: int, state: dict) -> Iterator[tuple]:
+    """Results in task order; at most 2 chunks per worker in flight (bounded memory)."""
+    if workers > 1 and "fork" not in mp.get_all_start_methods():
+        print("warning: no fork() on this platform; building in one process", file=sys.stderr)
+        workers = 1
+    if workers <= 1:
+        _init_worker(state)
+        for t in tasks:
+            yield process_chunk(t)
+        return
+    ctx = mp.get_context("fork")
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(state,)) as pool:
+        pending: deque = deque()
+        for t in tasks:
+            pending.append(pool.apply_async(process_chunk, (t,)))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+
+def _chunked(units: Iterator[tuple], budget: int) -> Iterator[tuple[int, list[tuple]]]:
+    """(number of the first unit, units) with about `budget` characters per chunk."""
+    chunk, size, first = [], 0, 0
+    for u in units:
+        chunk.append(u)
+        size += BLOCK_BYTES if u[0] == "block" else len(u[1]) + 40
+        if size >= budget:
+            yield first, chunk
+            first += len(chunk)
+            chunk, size = [], 0
+    if chunk:
+        yield first, chunk
+
+
+def _tasks(cfg: DataConfig, pass_no: int, variants: int = 1) -> Iterator[tuple]:
+    """Chunks from every source, round-robin, in a fixed order."""
+    streams = [(no, src.name, _chunked(source_units(src, cfg.bad_lines, cfg.clean.max_line_chars),
+                                       cfg.chunk_chars))
+               for no, src in enumerate(cfg.sources) if pass_no == 0 or src.kind not in PAIR_SOURCES]
+    while streams:
+        for entry in list(streams):
+            chunk = next(entry[2], None)
+            if chunk is None:
+                streams.remove(entry)
+                continue
+            yield (pass_no, variants, entry[0], entry[1]) + chunk
+
+
+class _PairWriter:
+    """Streams JSON lines to hidden temp files; `commit` renames them into place, and
+    anything else (an error, Ctrl-C) deletes them, so no half-written file is ever left."""
+
+    def __init__(self, out_dir: Path) -> None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.final = {s: out_dir / f"{s}_data.json" for s in ("train", "eval")}
+        self.tmp = {s: out_dir / f".{p.name}.{os.getpid()}.tmp" for s, p in self.final.items()}
+        self.fh = {s: open(p, "w", encoding="utf-8") for s, p in self.tmp.items()}
+
+    def write(self, split: str, line: str) -> None:
+        self.fh[split].write(line + "\n")
+
+    def commit(self) -> None:
+        for s, fh in self.fh.items():
+            fh.flush()
+            os.fsync(fh.fileno())
+            fh.close()
+        for s in self.fh:
+            os.replace(self.tmp[s], self.final[s])
+
+    def abort(self) -> None:
+        for s, fh in self.fh.items():
+            fh.close()
+            self.tmp[s].unlink(missing_ok=True)
+
+
+def _resolve(path: str) -> Path:
+    return Path(path).expanduser()
+
+
+def decontamination_paths(cfg: DataConfig) -> list[Path]:
+    paths = [_resolve(p) for p in cfg.decontaminate]
+    if cfg.decontaminate_defaults:
+        for p in (REPO_ROOT.parent / "shared" / "data" / "eval", _resolve(cfg.out_dir) / "eval_data.json"):
+            if p.exists() and p.resolve() not in {q.resolve() for q in paths}:
+                paths.append(p)
+    return paths
+
+
+def _state(cfg: DataConfig, contam: set[str]) -> dict:
+    from datagen.misspellings import load_misspellings
+
+    real = load_misspellings(_resolve(cfg.noise.misspellings_path)) if cfg.noise.misspellings_path else None
+    share = cfg.eval_pairs / (cfg.train_pairs + cfg.eval_pairs)
+    return {"seed": cfg.seed, "clean": cfg.clean, "noiser": Noiser(cfg.noise, real), "contam": contam,
+            "clean_share": cfg.noise.clean_share,
+            "eval_share": share}
+
+
+def build_dataset(cfg: DataConfig) -> dict:
+    """Build train/eval pairs as configured; returns the stats (also in stats.json)."""
+    t0 = time.perf_counter()
+    run_dir = make_run_dir("data", cfg.run_name or None, cfg, cfg.seed, root=_resolve(cfg.runs_root))
+    dpaths = decontamination_paths(cfg)
+    contam, per_file = load_eval_keys(dpaths)
+    state = _state(cfg, contam)
+    workers = cfg.workers or os.cpu_count() or 1
+    writer = _PairWriter(_resolve(cfg.out_dir))
+    stats = Stats()
+    try:
+        passes = _fill(cfg, state, workers, writer, stats)
+        if not stats.split:
+            raise DataError("empty corpus: no usable sentence in " + ", ".join(s.name for s in cfg.sources)
+                            + f" (dropped: {dict(stats.dropped) or 'nothing read'})")
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    out = stats.to_dict()
+    elapsed = time.perf_counter() - t0
+    out.update(passes=passes, workers=workers, seconds=round(elapsed, 2),
+               pairs_per_second=round(sum(stats.split.values()) / elapsed, 1),
+               requested={"train": cfg.train_pairs, "eval": cfg.eval_pairs},
+               decontaminated_against={"files": per_file, "keys": len(contam)},
+               files={s: str(p) for s, p in writer.final.items()}, run_dir=str(run_dir))
+    short = {s: cfg.train_pairs if s == "train" else cfg.eval_pairs for s in ("train", "eval")}
+    out["shortfall"] = {s: n - stats.split[s] for s, n in short.items() if stats.split[s] < n}
+    atomic_write_json(run_dir / "stats.json", out)
+    atomic_write_text(run_dir / "samples.txt", _samples(writer.final["train"]))
+    return out
+
+
+def _fill(cfg: DataConfig, state: dict, workers: int, writer: _PairWriter, stats: Stats) -> int:
+    """Consume chunks pass after pass until both splits are full; returns passes used.
+    Pass 1 and later make several noisy variants of each sentence (as many as the
+    previous pass's yield says are missing), so a 500k build from a 100k-sentence corpus
+    reads and cleans the corpus twice, not five times."""
+    want = {"train": cfg.train_pairs, "eval": cfg.eval_pairs}
+    seen_pairs: set[int] = set()
+    bar = tqdm(total=sum(want.values()), unit="pair", disable=not cfg.progress, file=sys.stderr)
+    variants = 1
+    try:
+        for pass_no in range(cfg.max_passes):
+            before = dict(stats.split)
+            seen: dict[int, int] = {}
+            for records, counts, notes in _run_chunks(_tasks(cfg, pass_no, variants), workers, state):
+                for reason, n in counts.items():
+                    stats.drop(reason, n)
+                stats.note(notes)
+                for rec in records:
+                    if _take(rec, want, stats, writer, seen, seen_pairs):
+                        bar.update(1)
+                if all(stats.split[s] >= n for s, n in want.items()):
+                    return pass_no + 1
+            gained = {s: stats.split[s] - before.get(s, 0) for s in want}
+            if not any(gained.values()):
+                return pass_no + 1
+            variants = _next_variants(want, stats.split, gained, variants)
+        return cfg.max_passes
+    finally:
+        bar.close()
+
+
+def _next_variants(want: dict, have: dict, gained: dict, variants: int) -> int:
+    """Noisy versions per sentence for the next pass: enough to fill the larger gap."""
+    need = [(want[s] - have[s]) * variants / gained[s] for s in want if have[s] < want[s] and gained[s]]
+    return max(1, min(16, math.ceil(1.1 * max(need, default=1.0))))
+
+
+def _take(rec: tuple, want: dict, stats: Stats, writer: _PairWriter, seen: dict, seen_pairs: set) -> bool:
+    kh, oh, ph, to_eval, errors, line, c, is_clean, given, source = rec
+    if not given:  # one pair per clean sentence and pass
+        prev = seen.get(kh)
+        if prev is not None:
+            stats.drop("duplicate" if prev == oh else "near_duplicate")
+            return False
+        seen[kh] = oh
+    if ph in seen_pairs:  # across passes: never the same pair twice
+        stats.drop("duplicate_pair")
+        return False
+    split = "eval" if to_eval else "train"
+    if stats.split[split] >= want[split]:
+        stats.drop(f"{split}_full")
+        return False
+    seen_pairs.add(ph)
+    writer.write(split, line)
+    stats.add(split, source, is_clean, errors, c)
+    return True
+
+
+def _samples(path: Path, n: int = 30) -> str:
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for i, line in enumerate(fh):
+            if i >= n:
+                break
+            row = json.loads(line)
+            out.append(f"IN : {row['input']}\nOUT: {row['output']}\n    {', '.join(row['errors']) or 'clean'}\n")
+    return "\n".join(out)

@@ -1,0 +1,64 @@
+"""Typed config of the data stage (YAML: datagen/configs/default.yaml)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from core.config import check
+from datagen.noise import NoiseConfig
+from datagen.text import CleanConfig
+
+SourceKind = Literal["everyday", "python", "text", "hf", "pairs", "hf_pairs"]
+
+
+@dataclass
+class SourceConfig:
+    kind: SourceKind = "everyday"
+    path: str = ""            # file/folder (text, pairs) or dataset name / saved folder (hf, hf_pairs)
+    name: str = ""            # label in stats.json (default: kind:path)
+    format: Literal["auto", "running", "lines"] = "auto"  # text: wrapped prose or one unit per line
+    hf_config: str = ""
+    split: str = "train"
+    column: str = "text"
+    input_column: str = "input"
+    output_column: str = "output"
+    limit: int = 0            # at most this many raw units (32 KB blocks of a text file, python paragraphs,
+                              # rows, everyday sentences); 0 = all
+
+    def __post_init__(self) -> None:
+        check(self.kind in ("everyday", "python") or bool(self.path),
+              f"sources: a {self.kind!r} source needs a path")
+        check(self.limit >= 0, "sources: limit must be >= 0")
+        if not self.name:
+            self.name = self.kind if not self.path else f"{self.kind}:{self.path}"
+
+
+@dataclass
+class DataConfig:
+    seed: int = 0
+    run_name: str = ""                 # runs/data/<run_name>/ (default: a timestamp)
+    out_dir: str = "data"              # train_data.json and eval_data.json land here
+    runs_root: str = "runs"
+    train_pairs: int = 12_000
+    eval_pairs: int = 600
+    sources: list[SourceConfig] = field(
+        default_factory=lambda: [SourceConfig(kind="everyday"), SourceConfig(kind="python")])
+    decontaminate: list[str] = field(default_factory=list)  # eval sets (files/folders) to keep out
+    decontaminate_defaults: bool = True  # also ../shared/data/eval and <out_dir>/eval_data.json if present
+    max_passes: int = 8                # re-noise the corpus until the sizes are reached
+    workers: int = 0                   # 0 = every core; 1 = in-process
+    chunk_chars: int = 65_536          # work unit sent to a worker
+    # undecodable or malformed input lines: "auto" skips (and counts) bad text lines but stops
+    # at a bad line in a pairs file; "error" always stops; "skip" always counts and goes on
+    bad_lines: Literal["auto", "error", "skip"] = "auto"
+    progress: bool = True
+    clean: CleanConfig = field(default_factory=CleanConfig)
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+
+    def __post_init__(self) -> None:
+        check(self.train_pairs >= 1, f"train_pairs must be >= 1, got {self.train_pairs}")
+        check(self.eval_pairs >= 0, f"eval_pairs must be >= 0, got {self.eval_pairs}")
+        check(bool(self.sources), "sources: give at least one source")
+        check(self.max_passes >= 1, "max_passes must be >= 1")
+        check(self.workers >= 0, "workers must be >= 0")
+        check(self.chunk_chars >= 1024, "chunk_chars must be >= 1024")

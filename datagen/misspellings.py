@@ -1,0 +1,78 @@
+"""Readers for real word-level misspelling lists (../shared/data/misspellings): the
+Mitton `.dat` format (`$correct` then one misspelling per line, optionally followed by a
+count), TOEFL-Spell annotations (TSV) and Norvig's spell-testset (Python dict literal).
+Used by the realism report and, optionally, as a noise source (noise.misspellings_path)."""
+from __future__ import annotations
+
+import ast
+import csv
+from pathlib import Path
+
+from datagen.sources import DataError, read_lines
+
+
+def read_dat(path: Path) -> list[tuple[str, str]]:
+    pairs, correct = [], None
+    for no, line in read_lines(path, "skip"):
+        if not line or not line.strip():
+            continue
+        if line.startswith("$"):
+            correct = line[1:].strip()
+            continue
+        if correct is None:
+            raise DataError(f"{path}:{no}: misspelling before any $correct line")
+        wrong = line.split()[0]
+        pairs.append((correct, wrong))
+    return pairs
+
+
+def read_toefl(path: Path) -> list[tuple[str, str]]:
+    with open(path, encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    return [(r["Correction"], r["Misspelling"]) for r in rows if r.get("Correction") and r.get("Misspelling")]
+
+
+def read_norvig(path: Path) -> list[tuple[str, str]]:
+    text = path.read_text(encoding="utf-8")
+    try:
+        table = ast.literal_eval(text.split("=", 1)[1].strip())
+    except (IndexError, ValueError, SyntaxError) as exc:
+        raise DataError(f"{path}: not a Norvig spell-testset dict ({exc})") from None
+    return [(right, wrong) for right, wrongs in table.items() for wrong in wrongs.split()]
+
+
+def read_any(path: Path) -> list[tuple[str, str]]:
+    if path.suffix == ".dat":
+        return read_dat(path)
+    if path.suffix == ".tsv":
+        return read_toefl(path)
+    if path.name.startswith("spell-testset"):
+        return read_norvig(path)
+    raise DataError(f"{path}: unknown misspelling list format (want .dat, .tsv or spell-testset*.txt)")
+
+
+def list_files(path: Path) -> list[Path]:
+    if not path.exists():
+        raise DataError(f"{path}: misspelling lists not found")
+    if path.is_file():
+        return [path]
+    return sorted(f for f in path.iterdir() if f.suffix in (".dat", ".tsv") or f.name.startswith("spell-testset"))
+
+
+def word_pairs(path: Path) -> dict[str, list[tuple[str, str]]]:
+    """(correct, misspelled) word pairs per list file, single words only, case kept."""
+    out = {}
+    for f in list_files(path):
+        pairs = [(c, w) for c, w in read_any(f)
+                 if c.isalpha() and w.isalpha() and c.lower() != w.lower() and c != "?"]
+        out[f.name] = pairs
+    return out
+
+
+def load_misspellings(path: Path) -> dict[str, list[str]]:
+    """correct (lowercase) -> real misspellings, for the noise model."""
+    table: dict[str, list[str]] = {}
+    for pairs in word_pairs(path).values():
+        for c, w in pairs:
+            table.setdefault(c.lower(), []).append(w.lower())
+    return {k: sorted(set(v)) for k, v in table.items()}

@@ -1,0 +1,301 @@
+"""Readers that stream raw units from every kind of source, never holding a corpus in
+memory. A unit is a tuple (kind, a, b, where):
+  ("text", paragraph, None, where)  running text, split into sentences later
+  ("sent", sentence,  None, where)  one sentence (or a short line) as is
+  ("pair", input,     output, where) a ready-made pair (C4_200M rows, the user's pairs)
+  ("skip", reason,    None, where)  a line that could not be read (bad_lines=skip)
+  ("block", (raw lines, first line number, format, bad_lines, max_line), None, path)
+                                    a piece of a text file, expanded by `expand` in a worker
+`where` is "file:line" so every error and skip names its origin."""
+from __future__ import annotations
+
+import csv
+import inspect
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Iterator
+
+from datagen.config import SourceConfig
+
+TEXT_SUFFIXES = {".txt", ".text", ".md", ".rst", ""}
+PAIR_SUFFIXES = {".jsonl", ".json", ".csv", ".tsv"}
+
+
+class DataError(ValueError):
+    """Bad input data; the message names the file (and line) and what is wrong."""
+
+
+def _files(path: Path, suffixes: set[str]) -> list[Path]:
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    if path.is_file():
+        return [path]
+    files = sorted(f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in suffixes
+                   and not any(part.startswith(".") for part in f.relative_to(path).parts))
+    if not files:
+        raise DataError(f"{path}: folder holds no readable files ({', '.join(sorted(suffixes - {''}))})")
+    return files
+
+
+def read_lines(path: Path, bad_lines: str) -> Iterator[tuple[int, str | None]]:
+    """(line number, decoded line) from a file read in binary; an undecodable line is an
+    error naming file and line, or (line, None) when bad_lines == "skip"."""
+    with open(path, "rb") as fh:
+        for no, raw in enumerate(fh, 1):
+            try:
+                yield no, raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as exc:
+                if bad_lines != "skip":
+                    raise DataError(f"{path}:{no}: not UTF-8 ({exc.reason} at byte {exc.start}); "
+                                    "fix the file or pass bad_lines=skip") from None
+                yield no, None
+
+
+def _detect_format(path: Path) -> str:
+    """'lines' when the file has (almost) no blank lines: one unit per line (Wikipedia
+    paragraphs, WordNet examples); otherwise hard-wrapped running prose."""
+    n = blank = 0
+    with open(path, "rb") as fh:
+        for raw in fh:
+            n += 1
+            blank += not raw.strip()
+            if n >= 2000:
+                break
+    return "lines" if n and blank / n < 0.01 else "running"
+
+
+BLOCK_BYTES = 1 << 15  # text files travel to workers in blocks of ~32 KB (fixed: RNG indices depend on it)
+
+
+def text_file_blocks(path: Path, fmt: str, bad_lines: str, max_line: int) -> Iterator[tuple]:
+    """The main process's share of reading a text file: raw line blocks cut at paragraph
+    ends, Gutenberg boilerplate blanked. Decoding and splitting happen in the workers
+    (`block_units`), so reading is not the bottleneck of a multi-core build."""
+    fmt = _detect_format(path) if fmt == "auto" else fmt
+    bad_lines = "skip" if bad_lines == "auto" else bad_lines  # a stray byte in prose: skip it
+    skipping, no = False, 1
+    with open(path, "rb") as fh:
+        while True:
+            lines = fh.readlines(BLOCK_BYTES)
+            if not lines:
+                return
+            size = sum(map(len, lines))
+            while fmt == "running" and lines[-1].strip() and size < 4 * BLOCK_BYTES:
+                more = fh.readline()  # never cut a paragraph in two (unless it runs away)
+                if not more:
+                    break
+                lines.append(more)
+                size += len(more)
+            from datagen.text import strip_gutenberg
+
+            lines, skipping = strip_gutenberg(lines, skipping)
+            if any(lines):
+                yield ("block", (lines, no, fmt, bad_lines, max_line), None, str(path))
+            no += len(lines)
+
+
+def block_units(lines: list[bytes], first_no: int, fmt: str, bad_lines: str, max_line: int,
+                path: str) -> list[tuple]:
+    """A block of raw lines -> "text" units (paragraphs or lines) and "skip" units."""
+    out, para, start, size = [], [], 0, 0
+    for no, raw in enumerate(lines, first_no):
+        try:
+            line = raw.decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
+            if bad_lines != "skip":
+                raise DataError(f"{path}:{no}: not UTF-8 ({exc.reason} at byte {exc.start}); "
+                                "fix the file or pass bad_lines=skip") from None
+            out.append(("skip", "not_utf8", None, f"{path}:{no}"))
+            line = ""
+        if len(line) > max_line:
+            out.append(("skip", "line_too_long", None, f"{path}:{no}"))
+            line = ""
+        if fmt == "lines":
+            if line:
+                out.append(("text", line, None, f"{path}:{no}"))
+            continue
+        if line:
+            start = start if para else no
+            para.append(line)
+            size += len(line)
+        if para and (not line or size > max_line):  # blank line: paragraph end
+            out.append(("text", " ".join(para), None, f"{path}:{start}"))
+            para, size = [], 0
+    if para:
+        out.append(("text", " ".join(para), None, f"{path}:{start}"))
+    return out
+
+
+def expand(unit: tuple) -> list[tuple]:
+    """A unit as the workers see it: a block becomes its text/skip units."""
+    if unit[0] == "block":
+        return block_units(*unit[1], unit[3])
+    return [unit]
+
+
+def pair_file_units(path: Path, src: SourceConfig, bad_lines: str) -> Iterator[tuple]:
+    """The user's pairs: JSON Lines ({"input", "output"} per line), CSV with a header
+    naming the two columns, or TSV `input<TAB>output` (the C4_200M release format)."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        yield from _csv_units(path, src, bad_lines)
+        return
+    for no, line in read_lines(path, bad_lines):
+        where = f"{path}:{no}"
+        if line is None:
+            yield ("skip", "not_utf8", None, where)
+            continue
+        if not line.strip():
+            continue
+        yield _pair_unit(lambda: _parse_pair_line(line, suffix, src), where, bad_lines)
+
+
+def _pair_unit(parse, where: str, bad_lines: str) -> tuple:
+    """("pair", input, output, where), or a counted skip when bad_lines=skip; else the
+    parse error, prefixed with the file and line."""
+    try:
+        inp, out = parse()
+    except DataError as exc:
+        if bad_lines != "skip":
+            raise DataError(f"{where}: {exc}") from None
+        return ("skip", "bad_pair", None, where)
+    return ("pair", inp, out, where)
+
+
+def _parse_pair_line(line: str, suffix: str, src: SourceConfig) -> tuple[str, str]:
+    if suffix == ".tsv":
+        parts = line.split("\t")
+        if len(parts) != 2:
+            raise DataError(f"expected 2 tab-separated columns (input, output), got {len(parts)}")
+        return parts[0], parts[1]
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(row, dict):
+        raise DataError("expected a JSON object per line")
+    return _row_pair(row, src)
+
+
+def _row_pair(row: dict, src: SourceConfig) -> tuple[str, str]:
+    missing = [k for k in (src.input_column, src.output_column) if k not in row]
+    if missing:
+        raise DataError(f"missing key {missing[0]!r} (have: {', '.join(map(str, row)) or 'none'})")
+    inp, out = row[src.input_column], row[src.output_column]
+    if not isinstance(inp, str) or not isinstance(out, str):
+        raise DataError(f"{src.input_column!r} and {src.output_column!r} must be strings")
+    return inp, out
+
+
+def _csv_units(path: Path, src: SourceConfig, bad_lines: str) -> Iterator[tuple]:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not UTF-8 ({exc.reason})") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    for row in reader:
+        where = f"{path}:{reader.line_num}"
+        yield _pair_unit(lambda: _row_pair(row, src), where, bad_lines)
+
+
+def load_hf(src: SourceConfig):
+    """A Hugging Face dataset by name (streamed from the Hub or its cache) or a folder
+    written by `Dataset.save_to_disk` (works offline)."""
+    import datasets
+
+    p = Path(src.path)
+    if p.is_dir() and any((p / n).exists() for n in ("dataset_info.json", "state.json", "dataset_dict.json")):
+        ds = datasets.load_from_disk(str(p))
+        return ds[src.split] if isinstance(ds, datasets.DatasetDict) else ds
+    try:
+        return datasets.load_dataset(src.path, src.hf_config or None, split=src.split, streaming=True)
+    except Exception as exc:  # offline, unknown name, gated: say which dataset and why
+        raise DataError(f"hf:{src.path}: cannot load dataset ({type(exc).__name__}: {exc})") from None
+
+
+def hf_units(rows, src: SourceConfig, pairs: bool) -> Iterator[tuple]:
+    """Rows of a `datasets` object (or any iterable of dicts): a text column or two pair columns."""
+    for i, row in enumerate(rows):
+        where = f"hf:{src.path or 'dataset'}[{src.split}]:{i}"
+        if pairs:
+            try:
+                inp, out = _row_pair(row, src)
+            except DataError as exc:
+                raise DataError(f"{where}: {exc}") from None
+            yield ("pair", inp, out, where)
+            continue
+        if src.column not in row:
+            raise DataError(f"{where}: no column {src.column!r} (have: {', '.join(row)}); set column=...")
+        value = row[src.column]
+        if isinstance(value, str) and value.strip():
+            yield ("text", value, None, where)
+
+
+def python_texts() -> Iterator[tuple[str, str]]:
+    """(label, text): the pydoc topics and module docstrings (core.tiny.builtin_text),
+    then the docstrings of every public function and class of the standard library."""
+    import importlib
+
+    from core.tiny import builtin_text
+
+    for i, text in enumerate(builtin_text()):
+        yield f"python:builtin[{i}]", text
+    for name in sorted(sys.stdlib_module_names):
+        if name.startswith("_") or name in {"antigravity", "this", "idlelib", "tkinter", "turtledemo"}:
+            continue
+        try:
+            mod = importlib.import_module(name)
+        except Exception:  # not every stdlib module imports everywhere
+            continue
+        for attr in sorted(vars(mod)):
+            obj = getattr(mod, attr, None)
+            if attr.startswith("_") or getattr(obj, "__module__", None) != name:
+                continue
+            doc = getattr(obj, "__doc__", None)
+            if isinstance(doc, str) and len(doc) > 40:
+                yield f"python:{name}.{attr}", inspect.cleandoc(doc)
+
+
+def source_units(src: SourceConfig, bad_lines: str, max_line: int) -> Iterator[tuple]:
+    """Every raw unit of one configured source, in a fixed order."""
+    it = _units(src, bad_lines, max_line)
+    if src.limit:
+        import itertools
+
+        it = itertools.islice(it, src.limit)
+    return it
+
+
+def _units(src: SourceConfig, bad_lines: str, max_line: int) -> Iterator[tuple]:
+    if src.kind == "everyday":
+        from datagen.everyday import everyday_sentences
+
+        for i, s in enumerate(everyday_sentences()):
+            yield ("sent", s, None, f"everyday:{i}")
+    elif src.kind == "python":
+        for label, text in python_texts():
+            for para in _paragraphs(text):
+                yield ("text", para, None, label)
+    elif src.kind == "text":
+        for f in _files(Path(src.path), TEXT_SUFFIXES):
+            yield from text_file_blocks(f, src.format, bad_lines, max_line)
+    elif src.kind == "pairs":
+        for f in _files(Path(src.path), PAIR_SUFFIXES):
+            yield from pair_file_units(f, src, bad_lines)
+    else:  # hf, hf_pairs
+        yield from hf_units(load_hf(src), src, pairs=src.kind == "hf_pairs")
+
+
+def _paragraphs(text: str) -> Iterator[str]:
+    """Paragraphs of a docstring; indented blocks (code, tables) are left out."""
+    para: list[str] = []
+    for line in text.splitlines() + [""]:
+        if not line.strip() or line[:1] in (" ", "\t"):
+            if para:
+                yield " ".join(para)
+                para = []
+            continue
+        para.append(line.strip())

@@ -1,0 +1,281 @@
+"""Correctors: anything that maps a batch of texts to corrected texts.
+
+    class Corrector: name: str; def correct(self, texts: list[str]) -> list[str]
+
+`correct` returns the RAW output: the guard (evaluation/guard.py) is applied by the caller,
+so that both the raw and the guarded figures can be reported. Backends by name:
+
+    identity        returns the input (the floor every corrector must beat)
+    symspell        symspellpy lookup_compound with its shipped English dictionaries
+    pyspellchecker  word-level pyspellchecker; punctuation, case and spacing kept
+    hf              a Hugging Face model folder: batched greedy generation,
+                    length-sorted batches, GPU when present, static cache on GPU
+    pte / device    plug-ins: importing `export.corrector` / `device_bench.corrector`
+                    registers them (see PLUGINS); any "package.module:factory" works too
+
+A backend is a factory `factory(model: str | None, **options) -> Corrector`, added with
+`register_backend(name, factory)`. Empty and whitespace-only texts come back unchanged
+from every built-in backend (the model is not asked).
+"""
+from __future__ import annotations
+
+import importlib
+import math
+import re
+from functools import lru_cache
+from typing import Any, Callable, Protocol, runtime_checkable
+
+from core.spans import mask
+
+
+@runtime_checkable
+class Corrector(Protocol):
+    name: str
+
+    def correct(self, texts: list[str]) -> list[str]: ...
+
+
+class CorrectorError(RuntimeError):
+    pass
+
+
+Factory = Callable[..., Corrector]
+BACKENDS: dict[str, Factory] = {}
+# Backends other stages own: importing the module registers the name.
+PLUGINS = {"pte": "export.corrector", "device": "device_bench.corrector"}
+
+
+def register_backend(name: str, factory: Factory) -> None:
+    BACKENDS[name] = factory
+
+
+def make_corrector(name: str, model: str | None = None, **options: Any) -> Corrector:
+    """Build a corrector by backend name (or "package.module:factory")."""
+    if ":" in name:
+        mod, attr = name.split(":", 1)
+        return getattr(importlib.import_module(mod), attr)(model, **options)
+    if name not in BACKENDS and name in PLUGINS:
+        try:
+            importlib.import_module(PLUGINS[name])
+        except ImportError as exc:
+            raise CorrectorError(f"backend {name!r} comes from {PLUGINS[name]}, which could not be "
+                                 f"imported: {exc}") from exc
+    if name not in BACKENDS:
+        raise CorrectorError(f"unknown backend {name!r}; known: {', '.join(sorted(set(BACKENDS) | set(PLUGINS)))}")
+    return BACKENDS[name](model, **options)
+
+
+def _blank_safe(fn: Callable[[str], str]) -> Callable[[str], str]:
+    return lambda t: t if not t.strip() else fn(t)
+
+
+# ---------------------------------------------------------------- baselines
+class IdentityCorrector:
+    name = "identity"
+
+    def correct(self, texts: list[str]) -> list[str]:
+        return list(texts)
+
+
+@lru_cache(maxsize=1)
+def _symspell():
+    """Load the dictionaries once per process (several seconds)."""
+    from importlib import resources
+
+    from symspellpy import SymSpell
+
+    sym = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)
+    base = resources.files("symspellpy")
+    sym.load_dictionary(str(base / "frequency_dictionary_en_82_765.txt"), 0, 1)
+    sym.load_bigram_dictionary(str(base / "frequency_bigramdictionary_en_243_342.txt"), 0, 2)
+    return sym
+
+
+# Runs of words separated only by spaces: lookup_compound drops punctuation, so it is
+# applied to these runs and the punctuation between them is kept as it was.
+_WORD_RUN = re.compile(r"[A-Za-z][A-Za-z']*(?: +[A-Za-z][A-Za-z']*)*")
+
+
+class SymSpellCorrector:
+    name = "symspell"
+
+    def __init__(self, max_edit_distance: int = 2) -> None:
+        self.max_edit_distance = max_edit_distance
+        self.sym = _symspell()
+
+    def _run(self, m: re.Match) -> str:
+        hits = self.sym.lookup_compound(m.group(0), self.max_edit_distance,
+                                        ignore_non_words=True, transfer_casing=True)
+        return hits[0].term if hits else m.group(0)
+
+    def _one(self, text: str) -> str:
+        return "".join(p if prot else _WORD_RUN.sub(self._run, p) for p, prot in mask(text))
+
+    def correct(self, texts: list[str]) -> list[str]:
+        return [_blank_safe(self._one)(t) for t in texts]
+
+
+_WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
+
+
+class PySpellCorrector:
+    name = "pyspellchecker"
+
+    def __init__(self, distance: int = 2) -> None:
+        from spellchecker import SpellChecker
+
+        self.spell = SpellChecker(distance=distance)
+        self._fix = lru_cache(maxsize=100_000)(self._fix_lower)
+
+    def _fix_lower(self, word: str) -> str:
+        if word in self.spell:
+            return word
+        return self.spell.correction(word) or word
+
+    def _word(self, m: re.Match) -> str:
+        w = m.group(0)
+        fixed = self._fix(w.lower())
+        if fixed == w.lower():
+            return w
+        if w.isupper() and len(w) > 1:
+            return fixed.upper()
+        return fixed[:1].upper() + fixed[1:] if w[0].isupper() else fixed
+
+    def _one(self, text: str) -> str:
+        return "".join(p if prot else _WORD.sub(self._word, p) for p, prot in mask(text))
+
+    def correct(self, texts: list[str]) -> list[str]:
+        return [_blank_safe(self._one)(t) for t in texts]
+
+
+register_backend("identity", lambda model=None, **kw: IdentityCorrector())
+register_backend("symspell", lambda model=None, **kw: SymSpellCorrector(**kw))
+register_backend("pyspellchecker", lambda model=None, **kw: PySpellCorrector(**kw))
+
+
+# ---------------------------------------------------------------- long inputs
+_SENT_END = re.compile(r"(?<=[.!?])(\s+)")
+
+
+def split_to_fit(text: str, fits: Callable[[str], bool]) -> list[tuple[str, str]]:
+    """Split `text` into (piece, separator-after) chunks that each `fits`: by sentence,
+    then by words for a sentence that alone is too long. Joining piece+separator for
+    every chunk gives back `text` exactly (nothing is truncated)."""
+    if fits(text):
+        return [(text, "")]
+    parts = _SENT_END.split(text)  # [sent, sep, sent, sep, ..., sent]
+    units = list(zip(parts[0::2], parts[1::2] + [""]))
+    if len(units) == 1:
+        units = [(m.group(1), m.group(2)) for m in re.finditer(r"(\S+)(\s*)", text)]
+        lead = text[: len(text) - len(text.lstrip())]
+        if lead:
+            units[0] = (lead + units[0][0], units[0][1])
+        if len(units) == 1:
+            raise CorrectorError(f"a single word of {len(text)} characters does not fit the model's context")
+    chunks: list[tuple[str, str]] = []
+    for piece, sep in units:
+        if chunks and fits(chunks[-1][0] + chunks[-1][1] + piece):
+            chunks[-1] = (chunks[-1][0] + chunks[-1][1] + piece, sep)
+        elif fits(piece):
+            chunks.append((piece, sep))
+        else:
+            sub = split_to_fit(piece, fits)
+            chunks += sub[:-1] + [(sub[-1][0], sub[-1][1] + sep)]
+    return chunks
+
+
+def answer_budget(n_text_tokens: int, factor: float = 1.5, extra: int = 16) -> int:
+    """New tokens allowed for an answer: the corrected text is about as long as the input."""
+    return int(math.ceil(n_text_tokens * factor)) + extra
+
+
+# ---------------------------------------------------------------- Hugging Face model
+class HFCorrector:
+    """Batched greedy generation with the project prompt (core/prompt.py).
+
+    Prompts are sorted by length so a batch pads little and stops soon; left padding;
+    a static KV cache on GPU (fixed shapes, no re-allocation per step). Inputs too long
+    for the model's context are split by sentence and the answers joined back."""
+
+    name = "hf"
+
+    def __init__(self, model: str, device: str | None = None, batch_size: int = 32,
+                 dtype: str | None = None, static_cache: bool | None = None,
+                 budget_factor: float = 1.5, budget_extra: int = 16) -> None:
+        import torch
+
+        from core.loading import load_model, load_tokenizer
+
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.tok = load_tokenizer(model)
+        self.tok.padding_side = "left"
+        torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if self.device == "cuda" else torch.float32)
+        self.model = load_model(model, dtype=torch_dtype).to(self.device).eval()
+        self.max_len = int(getattr(self.model.config, "max_position_embeddings", 0) or 2048)
+        self.batch_size, self.budget = batch_size, (budget_factor, budget_extra)
+        self.static_cache = self.device == "cuda" if static_cache is None else static_cache
+        from core.prompt import eos_ids
+
+        self.eos = eos_ids(self.tok)
+
+    def _n_tokens(self, text: str) -> int:
+        return len(self.tok(text, add_special_tokens=False)["input_ids"])
+
+    def _fits(self, text: str) -> bool:
+        from core.prompt import prompt_ids
+
+        need = len(prompt_ids(self.tok, text)) + answer_budget(self._n_tokens(text), *self.budget)
+        return need <= self.max_len
+
+    def correct(self, texts: list[str]) -> list[str]:
+        jobs: list[tuple[int, int, str]] = []      # (text index, chunk index, chunk)
+        plans: list[list[tuple[str, str]]] = []
+        for i, t in enumerate(texts):
+            plan = [(t, "")] if not t.strip() else split_to_fit(t, self._fits)
+            plans.append(plan)
+            jobs += [(i, k, piece) for k, (piece, _) in enumerate(plan) if piece.strip()]
+        answers = dict(zip(((i, k) for i, k, _ in jobs), self._generate([p for _, _, p in jobs])))
+        out = []
+        for i, plan in enumerate(plans):
+            # a blank chunk (or text) comes back as it was; the model never sees it
+            out.append("".join(answers.get((i, k), piece) + sep for k, (piece, sep) in enumerate(plan)))
+        return out
+
+    def _generate(self, texts: list[str]) -> list[str]:
+        from core.prompt import decode_answer, prompt_ids
+
+        prompts = [prompt_ids(self.tok, t) for t in texts]
+        order = sorted(range(len(texts)), key=lambda k: -len(prompts[k]))
+        results: list[str] = [""] * len(texts)
+        for s in range(0, len(order), self.batch_size):
+            idx = order[s:s + self.batch_size]
+            budget = max(answer_budget(self._n_tokens(texts[k]), *self.budget) for k in idx)
+            outs = self._batch([prompts[k] for k in idx], budget)
+            for k, ids in zip(idx, outs):
+                results[k] = decode_answer(self.tok, ids)
+        return results
+
+    def _batch(self, prompts: list[list[int]], budget: int) -> list[list[int]]:
+        import torch
+
+        width = max(map(len, prompts))
+        budget = max(1, min(budget, self.max_len - width))
+        pad = self.tok.pad_token_id
+        ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=self.device)
+        attn = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.device)
+        # static cache without auto-compile: every batch has its own shape, and a recompile
+        # per shape costs more than it saves (bench/bench_eval.py measures the difference)
+        extra = {"cache_implementation": "static", "disable_compile": True} if self.static_cache else {}
+        with torch.inference_mode():
+            gen = self.model.generate(input_ids=ids, attention_mask=attn, max_new_tokens=budget,
+                                      do_sample=False, eos_token_id=self.eos, pad_token_id=pad, **extra)
+        return gen[:, width:].tolist()
+
+
+register_backend("hf", lambda model=None, **kw: _hf(model, **kw))
+
+
+def _hf(model: str | None, **kw: Any) -> HFCorrector:
+    if not model:
+        raise CorrectorError("backend 'hf' needs a model folder (--model DIR)")
+    return HFCorrector(model, **kw)

@@ -1,0 +1,1 @@
+"""The pipeline driver: `make demo` runs every stage in order (`python -m pipeline.demo`)."""

@@ -1,0 +1,262 @@
+"""The training loop of train/train.py: set-up, steps, eval, checkpoints, final outputs."""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from core.runs import atomic_write_json
+from train import checkpoint, logs
+from train.batches import encode_pairs, load_pairs
+from train.validation import eval_loss, exact_match
+from train.loss import LossModule
+from train.model import TrainError, build, count_params, pick_device, pick_dtype, save_outputs
+from train.packing import collate, make_plan
+from train.prefix import collate_prefixed, common_prefix
+
+
+class Data:
+    """Encoded pairs and the deterministic batch plan of every epoch."""
+
+    def __init__(self, cfg, tokenizer, train_path: Path, eval_path: Path, dist: dict):
+        d = cfg.data
+        self.cfg, self.dist, self.pad = cfg, dist, tokenizer.pad_token_id
+        self.train, self.dropped = encode_pairs(tokenizer, load_pairs(train_path, d.max_train_samples), d.max_length)
+        self.eval_pairs = load_pairs(eval_path, max(d.max_eval_samples, cfg.eval.samples))
+        self.eval, _ = encode_pairs(tokenizer, self.eval_pairs[: d.max_eval_samples], d.max_length)
+        self._plans: dict[int, list] = {}
+        self.prefix = common_prefix(self.train) if d.share_prefix else 0
+
+    def plan(self, epoch: int) -> list:
+        if epoch not in self._plans:
+            c = self.cfg
+            full = make_plan(self.train, c.seed, epoch, c.data.packing, c.data.row_tokens, c.train.batch_tokens)
+            world = self.dist["world"]
+            full = full[: max(world, len(full) - len(full) % world)]  # DDP: equal shares, or ranks hang
+            self._plans = {epoch: full[self.dist["rank"]::world]}  # every rank its share
+        return self._plans[epoch]
+
+    def batch(self, epoch: int, index: int, device) -> dict:
+        c = self.cfg
+        if self.prefix:
+            b = collate_prefixed(self.train, self.plan(epoch)[index][0], self.prefix, self.pad)
+        else:
+            b = collate(self.train, self.plan(epoch)[index], c.data.packing, c.data.row_tokens, c.train.batch_tokens, self.pad)
+        return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in b.items()}
+
+    def total_steps(self) -> int:
+        t = self.cfg.train
+        if t.max_steps > 0:
+            return t.max_steps
+        return max(1, math.ceil(t.epochs * len(self.plan(0)) / t.grad_accum))
+
+
+def make_optimizer(cfg, model, device):
+    params = [p for p in model.parameters() if p.requires_grad]
+    o = cfg.optim
+    fused = o.fused and device.type in ("cuda", "cpu")
+    opt = torch.optim.AdamW(params, lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay, fused=fused)
+    return opt
+
+
+def make_scheduler(cfg, optimizer, total: int):
+    o = cfg.optim
+
+    def factor(step: int) -> float:
+        if step < o.warmup_steps:
+            return (step + 1) / (o.warmup_steps + 1)
+        if o.schedule == "constant":
+            return 1.0
+        frac = min(1.0, (step - o.warmup_steps) / max(1, total - o.warmup_steps))
+        shape = 0.5 * (1 + math.cos(math.pi * frac)) if o.schedule == "cosine" else 1.0 - frac
+        return o.min_lr_ratio + (1 - o.min_lr_ratio) * shape
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+class Trainer:
+    def __init__(self, cfg, run_dir: Path, dist: dict, train_path: Path, eval_path: Path):
+        from core.loading import load_tokenizer
+
+        self.cfg, self.run_dir, self.dist = cfg, run_dir, dist
+        self.main = dist["rank"] == 0
+        self.device = pick_device(cfg.train.device if dist["world"] == 1 else "cuda")
+        if dist["world"] > 1:
+            self._init_ddp()
+        self.dtype = pick_dtype(cfg.train.precision, self.device)
+        torch.manual_seed(cfg.seed)
+        random.seed(cfg.seed)
+        self.tokenizer = load_tokenizer(cfg.model.base)
+        self.data = Data(cfg, self.tokenizer, train_path, eval_path, dist)
+        self.model = build(cfg, self.device, self.dtype)
+        self.model.train()
+        self.loss_mod = self._wrap(LossModule(self.model))
+        self.total = self.data.total_steps()
+        self.opt = make_optimizer(cfg, self.model, self.device)
+        self.sched = make_scheduler(cfg, self.opt, self.total)
+        self.log_path = run_dir / "log.jsonl"
+        self.pos = {"step": 0, "epoch": 0, "index": 0, "tokens": 0, "seconds": 0.0}
+
+    def _init_ddp(self) -> None:
+        torch.cuda.set_device(self.dist["local_rank"])
+        self.device = torch.device("cuda", self.dist["local_rank"])
+        if not torch.distributed.is_initialized():
+            torch.distributed.init_process_group("nccl")
+
+    def _wrap(self, mod):
+        if self.dist["world"] == 1:
+            return mod
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        return DDP(mod, device_ids=[self.dist["local_rank"]])
+
+    def autocast(self):
+        if self.dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    def resume(self) -> None:
+        prog = checkpoint.load_latest(self.run_dir / "checkpoints", self.model, self.opt, self.sched)
+        if prog is not None:
+            self.pos = prog
+            if self.main:
+                logs.truncate_log(self.log_path, prog["step"])
+                print(f"resumed from step {prog['step']} ({self.run_dir / 'checkpoints'})", file=sys.stderr)
+        elif self.main and self.log_path.exists():
+            self.log_path.unlink()  # no checkpoint yet: start the log over
+
+    def next_batch(self) -> dict:
+        plan = self.data.plan(self.pos["epoch"])
+        if self.pos["index"] >= len(plan):
+            self.pos["epoch"] += 1
+            self.pos["index"] = 0
+        b = self.data.batch(self.pos["epoch"], self.pos["index"], self.device)
+        self.pos["index"] += 1
+        return b
+
+    def step(self) -> tuple[float, int]:
+        """One optimizer step over grad_accum micro-batches; loss = mean over answer tokens."""
+        batches = [self.next_batch() for _ in range(self.cfg.train.grad_accum)]
+        n_targets = sum(int((b["targets"] != -100).sum()) for b in batches)
+        total = 0.0
+        for b in batches:
+            with self.autocast():
+                loss, _ = self.loss_mod(b)
+            (loss / max(1, n_targets)).backward()
+            total += float(loss.detach())
+        if self.cfg.optim.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
+        self.opt.step()
+        self.sched.step()
+        self.opt.zero_grad(set_to_none=True)
+        return total / max(1, n_targets), sum(b["n_real"] for b in batches)
+
+    def evaluate(self) -> dict:
+        c = self.cfg
+        self.model.eval()
+        try:  # eager: generation shapes change every token, compiled layers would recompile
+            with self.autocast(), torch.compiler.set_stance("force_eager"):
+                loss = eval_loss(self.model, self.data.eval, c.data.row_tokens, c.train.batch_tokens,
+                                 self.data.pad, self.device, self.autocast)
+                em, rows = exact_match(self.model, self.tokenizer, self.data.eval_pairs[: c.eval.samples],
+                                       c.eval.max_new_tokens, self.device)
+        finally:
+            self.model.train()
+        return {"eval_loss": loss, "exact_match": em, "rows": rows}
+
+    def save_checkpoint(self) -> None:
+        if self.main:
+            checkpoint.save(self.run_dir / "checkpoints", self.pos["step"], self.model, self.opt, self.sched,
+                            dict(self.pos), self.cfg.checkpoint.keep)
+        if self.dist["world"] > 1:
+            torch.distributed.barrier()
+
+    def record(self, rec: dict, trackers) -> None:
+        if self.main:
+            logs.append(self.log_path, rec)
+            trackers.log(rec)
+
+    def loop(self, trackers) -> None:
+        from tqdm import tqdm
+
+        c = self.cfg
+        bar = tqdm(total=self.total, initial=self.pos["step"], disable=not self.main, desc="train",
+                   dynamic_ncols=True, file=sys.stderr)
+        while self.pos["step"] < self.total:
+            t0 = time.perf_counter()
+            loss, n_tok = self.step()
+            dt = time.perf_counter() - t0
+            self.pos["step"] += 1
+            self.pos["tokens"] += n_tok
+            self.pos["seconds"] += dt
+            step = self.pos["step"]
+            rec = {"step": step, "epoch": self.pos["epoch"] + self.pos["index"] / max(1, len(self.data.plan(self.pos["epoch"]))),
+                   "loss": loss, "lr": self.sched.get_last_lr()[0], "tokens": n_tok,
+                   "tokens_per_s": n_tok * self.dist["world"] / dt, "memory_mb": logs.memory_mb(self.device)}
+            if step % c.output.log_every == 0 or step == self.total:
+                self.record(rec, trackers)
+                if self.main:
+                    bar.write(logs.progress_line(rec, self.total))
+            bar.update(1)
+            if c.eval.every and step % c.eval.every == 0 and step < self.total:
+                ev = self.evaluate()
+                self.record({"step": step, "eval_loss": ev["eval_loss"], "exact_match": ev["exact_match"]}, trackers)
+            if step % c.checkpoint.every == 0 or step == self.total:
+                self.save_checkpoint()
+        bar.close()
+
+    def finish(self) -> Path:
+        """Final eval, adapter/merged outputs, loss.png, summary.json (rank 0)."""
+        ev = self.evaluate()
+        step = self.pos["step"]
+        if not self.main:
+            return self.run_dir / "merged"
+        logs.append(self.log_path, {"step": step, "eval_loss": ev["eval_loss"], "exact_match": ev["exact_match"]})
+        atomic_write_json(self.run_dir / "eval_samples.json", ev["rows"])
+        train_recs = [r for r in logs.read_log(self.log_path) if "loss" in r]
+        summary = {"steps": step, "final_loss": train_recs[-1]["loss"] if train_recs else None,
+                   "first_loss": train_recs[0]["loss"] if train_recs else None,
+                   "eval_loss": ev["eval_loss"], "exact_match": ev["exact_match"],
+                   "train_tokens": self.pos["tokens"], "train_seconds": self.pos["seconds"],
+                   "tokens_per_s": self.pos["tokens"] / max(1e-9, self.pos["seconds"]),
+                   "dropped_pairs": self.data.dropped, "params": count_params(self.model),
+                   "device": str(self.device), "dtype": str(self.dtype).replace("torch.", "")}
+        meta = {"base": self.cfg.model.base, "run": self.run_dir.name, "summary": summary}
+        merged = save_outputs(self.model, self.tokenizer, self.run_dir, self.cfg.model.full_finetune, meta)
+        logs.plot_loss(self.log_path, self.run_dir / "loss.png")
+        atomic_write_json(self.run_dir / "summary.json", summary)
+        print(json.dumps({k: v for k, v in summary.items() if k != "params"}), file=sys.stderr)
+        return merged
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+def run(cfg, run_dir: Path, dist: dict, train_path: Path, eval_path: Path) -> Path:
+    """Train (resuming if a checkpoint exists) and write the final outputs."""
+    try:
+        tr = Trainer(cfg, run_dir, dist, train_path, eval_path)
+        tr.resume()
+        if tr.main:
+            print(f"run dir {run_dir}: {len(tr.data.train)} train pairs ({tr.data.dropped} too long, dropped), "
+                  f"{tr.total} steps, {count_params(tr.model)} params, {tr.device}/{tr.dtype}", file=sys.stderr)
+        trackers = logs.Trackers(run_dir, run_dir.name, {}, cfg.output.wandb, cfg.output.tensorboard) if tr.main \
+            else logs.Trackers(run_dir, "", {}, False, False)
+        try:
+            tr.loop(trackers)
+            return tr.finish()
+        finally:
+            trackers.close()
+    except (RuntimeError, torch.OutOfMemoryError) as exc:
+        if _is_oom(exc):
+            raise TrainError(f"out of memory on {cfg.train.device}: lower train.batch_tokens (now "
+                             f"{cfg.train.batch_tokens}; raise train.grad_accum to keep the step size), lower "
+                             "data.row_tokens, or set model.gradient_checkpointing=true") from exc
+        raise

@@ -1,0 +1,132 @@
+"""The training loss: the decoder runs on the whole (packed) batch, but the LM head and
+cross-entropy run only on answer positions (prompt and padding have no targets), in
+chunks whose logits are never all alive at once (vocabularies reach 150k tokens)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from train.packing import IGNORE
+
+
+def base_model(model: nn.Module) -> nn.Module:
+    """The *ForCausalLM under DDP / PEFT / torch.compile wrappers."""
+    while True:
+        if hasattr(model, "module") and isinstance(model.module, nn.Module):  # DDP
+            model = model.module
+        elif hasattr(model, "_orig_mod"):  # torch.compile
+            model = model._orig_mod
+        elif hasattr(model, "get_base_model"):  # PEFT
+            model = model.get_base_model()
+        else:
+            return model
+
+
+class _ChunkedLinearCE(torch.autograd.Function):
+    """sum CE(h @ W^T, t) computed chunk by chunk; gradients are made in the forward pass
+    so only [N, d]-sized tensors are kept for backward, never [N, vocab]."""
+
+    @staticmethod
+    def forward(ctx, h, weight, targets, chunk: int, softcap: float):
+        w = weight.to(h.dtype)
+        grad_h = torch.empty_like(h)
+        grad_w = torch.zeros_like(weight, dtype=torch.float32) if weight.requires_grad else None
+        total = torch.zeros((), dtype=torch.float32, device=h.device)
+        for s in range(0, h.shape[0], chunk):
+            hc, tc = h[s:s + chunk], targets[s:s + chunk]
+            raw = (hc @ w.T).float()
+            logits = torch.tanh(raw / softcap) * softcap if softcap else raw
+            lse = torch.logsumexp(logits, dim=-1)
+            total += (lse - logits.gather(1, tc[:, None]).squeeze(1)).sum()
+            g = torch.softmax(logits, dim=-1)
+            g[torch.arange(len(tc), device=g.device), tc] -= 1.0
+            if softcap:  # d tanh: 1 - (logits/softcap)^2
+                g = g * (1.0 - (logits / softcap) ** 2)
+            g = g.to(h.dtype)
+            grad_h[s:s + chunk] = g @ w
+            if grad_w is not None:
+                grad_w += (g.T @ hc).float()
+        ctx.save_for_backward(grad_h, grad_w if grad_w is not None else torch.empty(0))
+        ctx.has_w, ctx.weight_dtype = grad_w is not None, weight.dtype
+        return total
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        grad_h, grad_w = ctx.saved_tensors
+        gw = (grad_w * grad_out).to(ctx.weight_dtype) if ctx.has_w else None
+        return grad_h * grad_out.to(grad_h.dtype), gw, None, None, None
+
+
+def linear_ce_sum(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk: int = 4096,
+                  softcap: float = 0.0) -> torch.Tensor:
+    return _ChunkedLinearCE.apply(h, weight, targets, chunk, float(softcap or 0.0))
+
+
+def _softcap(model: nn.Module) -> float:
+    return float(getattr(model.config, "final_logit_softcapping", None) or 0.0)
+
+
+def answer_hidden(model: nn.Module, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decoder hidden states at positions that have a target, and those targets."""
+    h = hidden_states(base_model(model), batch)
+    sel = batch["targets"] != IGNORE
+    return h[sel], batch["targets"][sel]
+
+
+def hidden_states(base: nn.Module, batch: dict) -> torch.Tensor:
+    """Last decoder states for the batch's input positions (packed, padded or prefixed)."""
+    if "prefix_ids" in batch:
+        from train.prefix import prefixed_hidden
+
+        return prefixed_hidden(base.get_decoder(), batch)
+    out = base.get_decoder()(
+        input_ids=batch["input_ids"], position_ids=batch["position_ids"],
+        attention_mask=batch.get("attention_mask"), use_cache=False,
+    )
+    return out.last_hidden_state
+
+
+def loss_sum(model: nn.Module, batch: dict, chunked: bool = True) -> tuple[torch.Tensor, int]:
+    """(sum of answer-token cross-entropies, number of answer tokens)."""
+    h, t = answer_hidden(model, batch)
+    base = base_model(model)
+    head = base.get_output_embeddings()
+    if head.bias is not None or not chunked:
+        logits = head(h).float()
+        cap = _softcap(base)
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        return F.cross_entropy(logits, t, reduction="sum"), int(t.numel())
+    return linear_ce_sum(h, head.weight, t, softcap=_softcap(base)), int(t.numel())
+
+
+class LossModule(nn.Module):
+    """Wraps the model so DDP sees one forward that returns the loss."""
+
+    def __init__(self, model: nn.Module, chunked: bool = True):
+        super().__init__()
+        self.model = model
+        self.chunked = chunked
+
+    def forward(self, batch: dict) -> tuple[torch.Tensor, int]:
+        return loss_sum(self.model, batch, self.chunked)
+
+
+@torch.no_grad()
+def per_sample_losses(model: nn.Module, batch: dict) -> dict[int, float]:
+    """Mean answer-token loss per sample id (segments) of one batch: the isolation check."""
+    base = base_model(model)
+    logits = base.get_output_embeddings()(hidden_states(base, batch))
+    cap = _softcap(base)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    ce = F.cross_entropy(logits.float().flatten(0, 1), batch["targets"].flatten(),
+                         reduction="none", ignore_index=IGNORE).view_as(batch["targets"])
+    res = {}
+    for sid in batch["segments"].unique().tolist():
+        if sid < 0:
+            continue
+        m = (batch["segments"] == sid) & (batch["targets"] != IGNORE)
+        res[sid] = float(ce[m].mean())
+    return res

@@ -1,0 +1,96 @@
+"""Build the trainable model (LoRA adapter or full fine-tune) and write the run's final
+artifacts: adapter/ (peft format) and merged/ (plain transformers model + tokenizer)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+
+class TrainError(RuntimeError):
+    """Training cannot go on; the message says what to change."""
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainError("train.device=cuda but no CUDA GPU is visible (check `nvidia-smi`, the CUDA build "
+                         "of torch, `docker run --gpus all`), or set train.device=cpu / auto")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise TrainError("train.precision=bf16 but this GPU has no bf16 support; set train.precision=fp32")
+    return torch.bfloat16 if precision == "bf16" else torch.float32
+
+
+def build(cfg, device: torch.device, compute_dtype: torch.dtype):
+    """LoRA: frozen base stored in the compute dtype, fp32 adapter under autocast.
+    Full fine-tune: fp32 master weights under autocast (mixed precision)."""
+    from core.loading import load_model
+
+    weight_dtype = compute_dtype if not cfg.model.full_finetune else torch.float32
+    model = load_model(cfg.model.base, dtype=weight_dtype, attn_implementation=cfg.model.attn_implementation)
+    model.config.use_cache = False
+    if cfg.model.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if not cfg.model.full_finetune:
+        model = add_lora(model, cfg.lora)
+    model.to(device)
+    if cfg.model.compile:
+        compile_layers(model, dynamic=False if cfg.data.packing else None)
+    return model
+
+
+def compile_layers(model, dynamic: bool | None = False) -> None:
+    """Regional torch.compile: every decoder layer runs the same code, so one compiled
+    graph serves them all (seconds to compile instead of minutes for the whole model);
+    the mask, embedding and loss stay eager."""
+    from train.loss import base_model
+
+    for layer in base_model(model).get_decoder().layers:
+        layer.compile(dynamic=dynamic)  # packed batches: one static shape
+
+
+def add_lora(model, lora_cfg):
+    from peft import LoraConfig, get_peft_model
+
+    targets = lora_cfg.target_modules
+    target = "all-linear" if targets == ["all-linear"] else targets
+    pcfg = LoraConfig(r=lora_cfg.r, lora_alpha=lora_cfg.alpha, lora_dropout=lora_cfg.dropout,
+                      target_modules=target, bias="none", task_type="CAUSAL_LM")
+    try:
+        return get_peft_model(model, pcfg)
+    except ValueError as exc:
+        raise TrainError(f"lora.target_modules={targets}: {exc}") from None
+
+
+def count_params(model) -> dict[str, int]:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"total": total, "trainable": trainable}
+
+
+def save_outputs(model, tokenizer, run_dir: Path, full_finetune: bool, meta: dict) -> Path:
+    """adapter/ (LoRA only) then merged/; each folder appears complete or not at all."""
+    from core.runs import atomic_path
+    from train.loss import base_model
+
+    if not full_finetune:
+        with atomic_path(run_dir / "adapter") as tmp:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+        merged = model.merge_and_unload()
+    else:
+        merged = base_model(model)
+    merged = getattr(merged, "_orig_mod", merged)
+    with atomic_path(run_dir / "merged") as tmp:
+        merged.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "training_meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return run_dir / "merged"
