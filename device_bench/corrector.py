@@ -1,5 +1,5 @@
 """The `device` backend of evaluation.correctors: the C++ runner on a phone (or host) as a
-Corrector, so `python -m evaluation.run --backends device` scores a device's outputs
+Corrector, so `python -m evaluation --backends device` scores a device's outputs
 with the same metrics and guard as every other corrector.
 
     make_corrector("device", "models/typing-corrector-int8.pte", device="host"|SERIAL,
@@ -15,7 +15,7 @@ from device_bench import adb, protocol
 from device_bench.bench import RUNNER_NAME, describe_exit, pick_runner, runner_argv
 from device_bench.config import BenchConfig
 from device_bench.inputs import build_requests, load_model_info, load_tokenizer
-from evaluation.correctors import CorrectorError, register_backend
+from evaluation.correctors import CorrectorError
 from core.prompt import decode_answer
 
 
@@ -57,4 +57,6 @@ class DeviceCorrector:
                 for s in samples]
 
 
-register_backend("device", lambda model=None, **options: DeviceCorrector(model, **options))
+def make_device_corrector(model: str | None = None, **options) -> DeviceCorrector:
+    """Entry point `device` of the `typo_corrector.backends` group (pyproject.toml)."""
+    return DeviceCorrector(model, **options)

@@ -10,8 +10,9 @@ so that both the raw and the guarded figures can be reported. Backends by name:
     pyspellchecker  word-level pyspellchecker; punctuation, case and spacing kept
     hf              a Hugging Face model folder: batched greedy generation,
                     length-sorted batches, GPU when present, static cache on GPU
-    pte / device    plug-ins: importing `export.corrector` / `device_bench.corrector`
-                    registers them (see PLUGINS); any "package.module:factory" works too
+    pte / device    plug-ins owned by later stages, found through the entry-point group
+                    `typo_corrector.backends` (pyproject.toml); any "package.module:factory"
+                    works too
 
 A backend is a factory `factory(model: str | None, **options) -> Corrector`, added with
 `register_backend(name, factory)`. Empty and whitespace-only texts come back unchanged
@@ -20,6 +21,7 @@ from every built-in backend (the model is not asked).
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import math
 import re
 from functools import lru_cache
@@ -41,8 +43,8 @@ class CorrectorError(RuntimeError):
 
 Factory = Callable[..., Corrector]
 BACKENDS: dict[str, Factory] = {}
-# Backends other stages own: importing the module registers the name.
-PLUGINS = {"pte": "export.corrector", "device": "device_bench.corrector"}
+# Backends that later stages own are entry points, so this package never names them.
+ENTRY_POINT_GROUP = "typo_corrector.backends"
 
 
 def register_backend(name: str, factory: Factory) -> None:
@@ -54,15 +56,18 @@ def make_corrector(name: str, model: str | None = None, **options: Any) -> Corre
     if ":" in name:
         mod, attr = name.split(":", 1)
         return getattr(importlib.import_module(mod), attr)(model, **options)
-    if name not in BACKENDS and name in PLUGINS:
-        try:
-            importlib.import_module(PLUGINS[name])
-        except ImportError as exc:
-            raise CorrectorError(f"backend {name!r} comes from {PLUGINS[name]}, which could not be "
-                                 f"imported: {exc}") from exc
-    if name not in BACKENDS:
-        raise CorrectorError(f"unknown backend {name!r}; known: {', '.join(sorted(set(BACKENDS) | set(PLUGINS)))}")
-    return BACKENDS[name](model, **options)
+    if name in BACKENDS:
+        return BACKENDS[name](model, **options)
+    plugins = {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    if name not in plugins:
+        known = ", ".join(sorted(set(BACKENDS) | set(plugins)))
+        raise CorrectorError(f"unknown backend {name!r}; known: {known}")
+    try:
+        factory = plugins[name].load()
+    except ImportError as exc:
+        raise CorrectorError(f"backend {name!r} comes from {plugins[name].value}, which could not be "
+                             f"imported: {exc}") from exc
+    return factory(model, **options)
 
 
 def _blank_safe(fn: Callable[[str], str]) -> Callable[[str], str]:

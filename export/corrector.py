@@ -1,13 +1,13 @@
 """The `pte` evaluation backend: `make_corrector("pte", "models/typing-corrector-int8.pte",
-speculate="copy", draft_len=6)`. Importing this module registers it (evaluation/correctors.py
-lists it in PLUGINS). Raw output (no guard), like every corrector; one text at a time with
+speculate="copy", draft_len=6)`, found through the `typo_corrector.backends` entry point
+(pyproject.toml). Raw output (no guard), like every corrector; one text at a time with
 the `.pte`'s own KV cache; long texts are split to fit max_seq_len like the hf backend."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from evaluation.correctors import CorrectorError, answer_budget, register_backend, split_to_fit
+from evaluation.correctors import CorrectorError, answer_budget, split_to_fit
 
 
 class PteCorrector:
@@ -59,10 +59,8 @@ class PteCorrector:
         return results
 
 
-def _factory(model: str | None = None, **options: Any) -> PteCorrector:
+def make_pte_corrector(model: str | None = None, **options: Any) -> PteCorrector:
     if not model:
         raise CorrectorError("backend 'pte' needs a .pte file (--model models/typing-corrector-int8.pte)")
     return PteCorrector(model, **options)
 
-
-register_backend("pte", _factory)
