@@ -15,10 +15,12 @@ from typing import Any, TypeVar
 
 import yaml
 
+from core.errors import PipelineError
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(PipelineError, ValueError):
     """A config file or override is wrong; the message says what to change."""
 
 

@@ -5,25 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.runs import REPO_ROOT
+from core.errors import PipelineError
+from core.paths import input_path
 
 TINY = "builtin:tiny"
 
 
-class ModelLoadError(RuntimeError):
-    pass
+class ModelLoadError(PipelineError, RuntimeError):
+    """A base model or tokenizer cannot be loaded; the message says where to get one."""
 
 
 def resolve(name_or_path: str) -> str:
-    """`builtin:tiny` -> the built (once) local tiny model; a local folder stays a path."""
+    """`builtin:tiny` -> the built (once) local tiny model; a local folder -> its path
+    (core.paths rule); anything else is a Hub id and stays as given."""
     if name_or_path == TINY:
         from core.tiny import ensure_tiny
 
         return str(ensure_tiny())
-    p = Path(name_or_path)
-    if not p.is_absolute() and (REPO_ROOT / p).exists():
-        return str(REPO_ROOT / p)
-    return name_or_path
+    p = input_path(name_or_path)
+    return str(p) if p.exists() else name_or_path
 
 
 def _is_local(name: str) -> bool:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.loading import ModelLoadError
+
 INSTRUCTION = (
     "Correct the spelling, capitalization and punctuation of the text. "
     "Output only the corrected text."
@@ -52,12 +54,14 @@ def prompt_ids_and_span(tokenizer: Any, text: str) -> tuple[list[int], tuple[int
 
 def answer_eos_id(tokenizer: Any) -> int:
     """The token that ends an answer: the template's end-of-turn marker, else EOS."""
-    vocab = tokenizer.get_vocab()
+    # Looked up per pair while encoding: get_vocab() would build a dict of the whole
+    # vocabulary each time (49k entries for SmolLM2), more than the rest of encoding.
     for tok in END_OF_TURN_TOKENS:
-        if tok in vocab:
-            return vocab[tok]
+        tid = tokenizer.convert_tokens_to_ids(tok)
+        if tid is not None and tid != tokenizer.unk_token_id:
+            return tid
     if tokenizer.eos_token_id is None:
-        raise ValueError("tokenizer has neither an end-of-turn token nor an EOS token")
+        raise ModelLoadError("tokenizer has neither an end-of-turn token nor an EOS token")
     return tokenizer.eos_token_id
 
 

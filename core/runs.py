@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from core.config import dump_yaml
+from core.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 TRACKED_LIBRARIES = (
     "torch", "transformers", "peft", "tokenizers", "datasets", "executorch", "torchao",
     "accelerate", "adbutils", "symspellpy", "rapidfuzz", "numpy",

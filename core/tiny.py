@@ -6,7 +6,6 @@ exactly like a Hub model. Nothing is downloaded.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import random
 import sys
@@ -14,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from core.cli import run_cli, stage_parser
 from core.config import ConfigError, check, load_config
-from core.runs import REPO_ROOT, atomic_path
+from core.paths import output_path
+from core.runs import atomic_path
 
 SPECIAL_TOKENS = ["<|pad|>", "<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 # ChatML, the format SmolLM2 and Qwen3 use, so the tiny preset exercises the same path.
@@ -145,9 +146,7 @@ def weight_hash(model) -> str:
 
 def build_tiny(cfg: TinyModelConfig, out: str | Path | None = None) -> Path:
     """Build tokenizer + model and save them to `out` atomically; returns the folder."""
-    out = Path(out or cfg.out)
-    if not out.is_absolute():
-        out = REPO_ROOT / out
+    out = output_path(out or cfg.out)
     tokenizer = train_tokenizer(cfg)
     model = build_model(cfg, tokenizer)
     with atomic_path(out) as tmp:
@@ -160,27 +159,22 @@ def build_tiny(cfg: TinyModelConfig, out: str | Path | None = None) -> Path:
 
 def ensure_tiny(path: str | Path = "models/base/tiny", cfg: TinyModelConfig | None = None) -> Path:
     """Build the tiny base once; later calls reuse it."""
-    path = Path(path)
-    if not path.is_absolute():
-        path = REPO_ROOT / path
+    path = output_path(path)
     if (path / "config.json").is_file() and (path / "tokenizer.json").is_file():
         return path
     return build_tiny(cfg or TinyModelConfig(), path)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Build the built-in tiny model and tokenizer.")
-    ap.add_argument("--config", default=str(REPO_ROOT / "core/configs/tiny_model.yaml"))
-    ap.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. seed=1")
+    ap = stage_parser("python -m core.tiny", "Build the built-in tiny model and tokenizer.",
+                      str(Path(__file__).resolve().parent / "configs" / "tiny_model.yaml"))
     args = ap.parse_args(argv)
-    try:
-        cfg = load_config(TinyModelConfig, args.config, args.overrides)
-        out = build_tiny(cfg)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"tiny model written to {out}")
-    return 0
+
+    def body() -> int:
+        out = build_tiny(load_config(TinyModelConfig, args.config, args.overrides))
+        print(f"tiny model written to {out}")
+        return 0
+    return run_cli(body)
 
 
 if __name__ == "__main__":

@@ -25,13 +25,14 @@ from typing import Iterator
 
 from tqdm import tqdm
 
+from core.paths import REPO_ROOT
+from core.runs import atomic_write_json, atomic_write_text, make_run_dir
 from datagen.config import DataConfig
 from datagen.decontam import dedup_key, load_eval_keys
 from datagen.noise import Noiser, sentence_rng
 from datagen.sources import BLOCK_BYTES, DataError, expand, source_units
 from datagen.stats import Stats, cer
 from datagen.text import normalize, reject_reason, split_sentences
-from core.runs import REPO_ROOT, atomic_write_json, atomic_write_text, make_run_dir
 
 _STATE: dict = {}
 _q = json.encoder.encode_basestring  # the C string encoder json.dumps(ensure_ascii=False) uses
@@ -185,7 +186,7 @@ class _PairWriter:
         self.fh[split].write(line + "\n")
 
     def commit(self) -> None:
-        for s, fh in self.fh.items():
+        for fh in self.fh.values():
             fh.flush()
             os.fsync(fh.fileno())
             fh.close()

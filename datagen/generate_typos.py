@@ -13,10 +13,9 @@ import re
 import sys
 from pathlib import Path
 
-from core.config import ConfigError, load_config
+from core.cli import Flag, flag_overrides, run_cli, stage_parser
+from core.config import load_config
 from datagen.config import DataConfig
-from datagen.sources import DataError
-from core.runs import REPO_ROOT
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "default.yaml"
 PAIR_SUFFIXES = (".jsonl", ".csv", ".tsv")
@@ -55,15 +54,21 @@ def config_keys() -> list[str]:
     return list(walk(DataConfig(), ""))
 
 
+FLAGS = (
+    Flag("--run", "run_name", "run name: runs/data/<RUN>/ (default: a timestamp)"),
+    Flag("--out", "out_dir", "output folder for train_data.json/eval_data.json (default: data)"),
+    Flag("--misspellings", "noise.misspellings_path", "real misspelling lists (.dat/.tsv files or a "
+         "folder) used by the misspelling corruption", metavar="PATH"),
+)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m datagen", description=(
+    ap = stage_parser("python -m datagen", (
         "Build noisy->clean training pairs: writes <out_dir>/train_data.json and eval_data.json "
         "(JSON Lines: one {\"input\", \"output\", \"source\", \"errors\"} per line) and "
         "runs/data/<run>/stats.json. Every config key (see --config) can be overridden as key=value, "
         "e.g. train_pairs=50000 eval_pairs=1000 seed=1 workers=2 noise.clean_share=0.2 "
-        "noise.adjacent_key=0.03 clean.max_words=25 max_passes=4 bad_lines=skip."),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", default=str(DEFAULT_CONFIG), help="YAML config (default: %(default)s)")
+        "noise.adjacent_key=0.03 clean.max_words=25 max_passes=4 bad_lines=skip."), str(DEFAULT_CONFIG), FLAGS)
     ap.add_argument("--corpus", action="append", default=[], metavar="SRC", help=(
         "clean text source, repeatable; replaces the config's sources: a file or folder of text, "
         "a pairs file (.jsonl/.csv/.tsv), 'everyday', 'python', 'builtin' (both), hf:NAME[:CONFIG] "
@@ -71,17 +76,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(C4_200M-style input/output rows)"))
     ap.add_argument("--pairs", action="append", default=[], metavar="FILE",
                     help="add your own pairs (JSON Lines, CSV with input,output header, or TSV), repeatable")
-    ap.add_argument("--run", help="run name: runs/data/<RUN>/ (default: a timestamp)")
-    ap.add_argument("--out", help="output folder for train_data.json/eval_data.json (default: data)")
     ap.add_argument("--decontaminate", nargs="+", default=[], metavar="PATH",
                     help="evaluation sets (files or folders) whose sentences must not be trained on; "
                          "../shared/data/eval and <out>/eval_data.json are added when present "
                          "(turn off: decontaminate_defaults=false)")
-    ap.add_argument("--misspellings", metavar="PATH",
-                    help="real misspelling lists (.dat/.tsv files or a folder) used by the misspelling corruption")
     ap.add_argument("--split", help="Hugging Face split for hf: sources (default train)")
     ap.add_argument("--column", help="text column for hf: sources (default text)")
-    ap.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides (all keys below)")
     ap.epilog = "config keys (key=default; override any as key=value):\n" + "\n".join(config_keys())
     args = ap.parse_intermixed_args(argv)
     # `--decontaminate A B x=1`: nargs="+" is greedy; key=value words are overrides, not paths
@@ -108,30 +108,24 @@ def to_overrides(args: argparse.Namespace) -> list[str]:
             base = _lc(DataConfig, args.config)
             specs = [vars(s) for s in base.sources] + specs
         out.append("sources=" + json.dumps(specs))
-    if args.run:
-        out.append(f"run_name={args.run}")
-    if args.out:
-        out.append(f"out_dir={args.out}")
     if args.decontaminate:
         out.append("decontaminate=" + json.dumps(args.decontaminate))
-    if args.misspellings:
-        out.append(f"noise.misspellings_path={args.misspellings}")
-    return out + list(args.overrides)
+    return out + flag_overrides(args, FLAGS) + list(args.overrides)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        cfg = load_config(DataConfig, args.config, to_overrides(args))
+
+    def body() -> int:
         from datagen.build import build_dataset
 
-        stats = build_dataset(cfg)
-    except (ConfigError, DataError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: nothing was written", file=sys.stderr)
-        return 130
+        report(build_dataset(load_config(DataConfig, args.config, to_overrides(args))))
+        return 0
+    return run_cli(body)
+
+
+def report(stats: dict) -> None:
+    """The closing summary of a build (counts, speed, noise, drops, shortfalls)."""
     n = stats["pairs"]
     print(f"wrote {n.get('train', 0)} train + {n.get('eval', 0)} eval pairs to {Path(stats['files']['train']).parent} "
           f"in {stats['seconds']} s ({stats['pairs_per_second']:.0f} pairs/s, {stats['workers']} workers); "
@@ -140,7 +134,6 @@ def main(argv: list[str] | None = None) -> int:
     for split, missing in stats["shortfall"].items():
         print(f"warning: {split} is {missing} pairs short of the requested size: the corpus ran out "
               f"(raise max_passes or give more text)", file=sys.stderr)
-    return 0
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ import re
 from dataclasses import dataclass, fields
 
 from core.config import check
-from datagen.tables import COMMON_MISSPELLINGS, NEIGHBOURS, PATTERNS, REAL_WORD
 from core.spans import mask
+from datagen.tables import COMMON_MISSPELLINGS, NEIGHBOURS, PATTERNS, REAL_WORD
 
 WORD_TYPOS = ("adjacent_key", "omission", "insertion", "transposition", "double_letter",
               "undouble_letter", "misspelling")

@@ -13,14 +13,15 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from core.config import ConfigError, load_config
+from core.cli import run_cli
+from core.config import load_config
+from core.runs import atomic_write_json
 from datagen.config import DataConfig
 from datagen.edits import edit_ops, position_bucket
 from datagen.misspellings import word_pairs
 from datagen.noise import Noiser, sentence_rng
-from datagen.sources import DataError, expand, source_units
+from datagen.sources import expand, source_units
 from datagen.text import normalize, reject_reason, split_sentences
-from core.runs import atomic_write_json
 
 ROWS = [("substitution", "sub"), ("deletion", "del"), ("insertion", "ins"), ("transposition", "trans")]
 
@@ -142,13 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="also write the figures to this JSON file")
     ap.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. noise.omission=0.02")
     args = ap.parse_intermixed_args(argv)
-    try:
-        extra = [f"sources=[{corpus_source(args.corpus)}]"] if args.corpus else []
-        cfg = load_config(DataConfig, args.config, extra + args.overrides)
-        out = report(Path(args.misspellings), cfg, args.sentences)
-    except (ConfigError, DataError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_cli(lambda: _run(args, corpus_source))
+
+
+def _run(args: argparse.Namespace, corpus_source) -> int:
+    extra = [f"sources=[{corpus_source(args.corpus)}]"] if args.corpus else []
+    cfg = load_config(DataConfig, args.config, extra + args.overrides)
+    out = report(Path(args.misspellings), cfg, args.sentences)
     print(table(out["columns"]))
     print("\ndistance of generated (L1 over the shares above): "
           + ", ".join(f"vs {k}: {v:.3f}" for k, v in out["distance"].items()))

@@ -17,14 +17,11 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
+from core.errors import DataError  # noqa: F401  (raised here, imported from here by callers)
 from datagen.config import SourceConfig
 
 TEXT_SUFFIXES = {".txt", ".text", ".md", ".rst", ""}
 PAIR_SUFFIXES = {".jsonl", ".json", ".csv", ".tsv"}
-
-
-class DataError(ValueError):
-    """Bad input data; the message names the file (and line) and what is wrong."""
 
 
 def _files(path: Path, suffixes: set[str]) -> list[Path]:
@@ -149,7 +146,7 @@ def pair_file_units(path: Path, src: SourceConfig, bad_lines: str) -> Iterator[t
             continue
         if not line.strip():
             continue
-        yield _pair_unit(lambda: _parse_pair_line(line, suffix, src), where, bad_lines)
+        yield _pair_unit(lambda line=line: _parse_pair_line(line, suffix, src), where, bad_lines)
 
 
 def _pair_unit(parse, where: str, bad_lines: str) -> tuple:
@@ -198,7 +195,7 @@ def _csv_units(path: Path, src: SourceConfig, bad_lines: str) -> Iterator[tuple]
     reader = csv.DictReader(io.StringIO(text, newline=""))
     for row in reader:
         where = f"{path}:{reader.line_num}"
-        yield _pair_unit(lambda: _row_pair(row, src), where, bad_lines)
+        yield _pair_unit(lambda row=row: _row_pair(row, src), where, bad_lines)
 
 
 def load_hf(src: SourceConfig):

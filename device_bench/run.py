@@ -9,7 +9,8 @@ from device_bench.adb import sha256_file
 from device_bench.config import BenchConfig
 from device_bench.inputs import load_eval, load_model_info
 from core.config import to_dict
-from core.runs import REPO_ROOT, atomic_write_json
+from core.runs import atomic_write_json
+from core.paths import REPO_ROOT
 
 
 def _resolve(path: str) -> str:
@@ -22,7 +23,7 @@ def _resolve(path: str) -> str:
 
 def run_baselines(names: list[str], samples: list[dict], case_insensitive: bool) -> dict:
     """Host baselines (identity, SymSpell...) on the same sentences, same metrics and guard."""
-    from evaluation.run import score_outputs
+    from evaluation.scoring import score_outputs
 
     out = {}
     for name in names:

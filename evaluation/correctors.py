@@ -27,6 +27,7 @@ import re
 from functools import lru_cache
 from typing import Any, Callable, Protocol, runtime_checkable
 
+from core.errors import EvalError
 from core.spans import mask
 
 
@@ -37,8 +38,8 @@ class Corrector(Protocol):
     def correct(self, texts: list[str]) -> list[str]: ...
 
 
-class CorrectorError(RuntimeError):
-    pass
+class CorrectorError(EvalError):
+    """A backend is unknown, cannot load, or broke its contract."""
 
 
 Factory = Callable[..., Corrector]

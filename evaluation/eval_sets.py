@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from core.errors import EvalError
 
-class BenchmarkError(ValueError):
+
+class BenchmarkError(EvalError):
     """A benchmark is missing or malformed; the message names the file (and line)."""
 
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from core.config import ConfigError
-from core.runs import REPO_ROOT
+from core.paths import REPO_ROOT
 
 
 class SeqLenError(ConfigError):

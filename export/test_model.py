@@ -59,7 +59,7 @@ def _delta(a: dict, b: dict) -> dict[str, float | None]:
 def verify(model: str, ptes: list[str], eval_path: str, limit: int, max_new: int) -> dict[str, Any]:
     from export.runtime import PteModel
     from export.source import load_source_model, load_source_tokenizer, resolve_source
-    from evaluation.run import score_outputs
+    from evaluation.scoring import score_outputs
     from core.prompt import decode_answer, eos_ids, prompt_ids
 
     src = resolve_source(model)
@@ -90,7 +90,8 @@ def verify(model: str, ptes: list[str], eval_path: str, limit: int, max_new: int
 def main(argv: list[str] | None = None) -> int:
     from evaluation.eval_sets import BenchmarkError
     from core.config import ConfigError
-    from core.runs import REPO_ROOT, atomic_write_json, default_run_name, env_info
+    from core.runs import atomic_write_json, default_run_name, env_info
+    from core.paths import REPO_ROOT
 
     ap = argparse.ArgumentParser(description="Compare exported .pte files with the eager model.")
     ap.add_argument("--model", default="models/checkpoint", help="run dir or merged model dir the .pte came from")

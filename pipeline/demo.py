@@ -16,7 +16,8 @@ import subprocess
 import sys
 import time
 
-from core.runs import REPO_ROOT, default_run_name
+from core.paths import REPO_ROOT
+from core.runs import default_run_name
 
 STAGES = ("data", "train", "eval", "export", "runner", "bench")
 

@@ -14,10 +14,10 @@ REPO = Path(__file__).resolve().parents[1]
 KINDS = {
     "core/configs/tiny_model.yaml": "core.tiny:TinyModelConfig",
     "datagen/configs/*.yaml": "datagen.config:DataConfig",
-    "evaluation/configs/*.yaml": "evaluation.run:EvalConfig",
+    "evaluation/configs/*.yaml": "evaluation.config:EvalConfig",
     "export/configs/*.yaml": "export.config:ExportConfig",
     "device_bench/configs/*.yaml": "device_bench.config:BenchConfig",
-    "train/configs/*.yaml": "train.train:TrainConfig",
+    "train/configs/*.yaml": "train.config:TrainConfig",
 }
 SHIPPED = sorted(p for p in REPO.glob("*/**/*.y*ml") if ".venv" not in p.parts and "runs" not in p.parts
                  and p.suffix in {".yaml", ".yml"} and "configs" in p.parts)

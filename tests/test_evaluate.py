@@ -10,7 +10,8 @@ import pytest
 from core.config import ConfigError
 from evaluation.correctors import (BACKENDS, CorrectorError, IdentityCorrector, make_corrector,
                               register_backend, split_to_fit)
-from evaluation.run import CSV_COLUMNS, main, resolve_model, score_outputs
+from evaluation.run import main, resolve_model
+from evaluation.scoring import CSV_COLUMNS, score_outputs
 
 
 def test_score_outputs_contract():

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from core.config import ConfigError, load_config
-from train.train import TrainConfig, main
-from train.batches import DataError, encode_pairs, load_pairs
+from train.config import TrainConfig
+from train.train import main
+from train.batches import PairsFileError, encode_pairs, load_pairs
 from train.loss import linear_ce_sum, per_sample_losses
 from train.packing import IGNORE, collate_packed, collate_padded, epoch_order, make_plan, pack_plan
 
@@ -41,14 +42,14 @@ def _write(path: Path, lines: list[str]) -> Path:
 
 
 def test_dataset_errors_name_file_and_line(tmp_path):
-    with pytest.raises(DataError, match="dataset not found.*make data"):
+    with pytest.raises(PairsFileError, match="dataset not found.*make data"):
         load_pairs(tmp_path / "nope.json")
-    with pytest.raises(DataError, match="empty"):
+    with pytest.raises(PairsFileError, match="empty"):
         load_pairs(_write(tmp_path / "empty.json", ["", "  "]))
     good = json.dumps({"input": "teh cat", "output": "The cat."})
-    with pytest.raises(DataError, match=r"bad.json:2: not valid JSON"):
+    with pytest.raises(PairsFileError, match=r"bad.json:2: not valid JSON"):
         load_pairs(_write(tmp_path / "bad.json", [good, "{oops"]))
-    with pytest.raises(DataError, match=r"typ.json:1: field 'output' must be a string"):
+    with pytest.raises(PairsFileError, match=r"typ.json:1: field 'output' must be a string"):
         load_pairs(_write(tmp_path / "typ.json", [json.dumps({"input": "a", "output": 3})]))
     assert load_pairs(_write(tmp_path / "ok.json", [good, good]), limit=1) == [{"input": "teh cat", "output": "The cat."}]
 

@@ -35,7 +35,8 @@ def smollm2_shaped(tok_dir: Path, out: Path) -> Path:
 
 def check_preset_on_gpu(data: Path, tok_dir: Path, tmp: Path) -> dict:
     from core.config import load_config
-    from train.train import TrainConfig, train
+    from train.config import TrainConfig
+    from train.train import train
 
     base = smollm2_shaped(tok_dir, tmp / "base")
     cfg = load_config(TrainConfig, REPO / "train/configs/smollm2-135m.yaml", [

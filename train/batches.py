@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.errors import TrainError
 
-class DataError(ValueError):
-    """The dataset is missing, empty or malformed; the message says what to change."""
+
+class PairsFileError(TrainError):
+    """The pairs file is missing, empty or malformed; the message says what to change."""
 
 
 @dataclass
@@ -25,7 +27,7 @@ def load_pairs(path: str | Path, limit: int = 0) -> list[dict[str, str]]:
     """Pairs from a JSON Lines file; every problem names the file and line."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"dataset not found: {path} (build it with `make data`, or set data.train / data.eval)")
+        raise PairsFileError(f"dataset not found: {path} (build it with `make data`, or set data.train / data.eval)")
     pairs = []
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
@@ -35,7 +37,7 @@ def load_pairs(path: str | Path, limit: int = 0) -> list[dict[str, str]]:
             if limit and len(pairs) >= limit:
                 break
     if not pairs:
-        raise DataError(f"dataset is empty: {path} (expected one JSON object per line with 'input' and 'output')")
+        raise PairsFileError(f"dataset is empty: {path} (expected one JSON object per line with 'input' and 'output')")
     return pairs
 
 
@@ -43,25 +45,27 @@ def _parse_line(path: Path, lineno: int, line: str) -> dict[str, str]:
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg}); each line must be "
+        raise PairsFileError(f"{path}:{lineno}: not valid JSON ({exc.msg}); each line must be "
                         '{"input": "...", "output": "..."}') from None
     if not isinstance(obj, dict):
-        raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+        raise PairsFileError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
     for key in ("input", "output"):
         if not isinstance(obj.get(key), str):
-            raise DataError(f"{path}:{lineno}: field '{key}' must be a string, got {obj.get(key)!r}")
+            raise PairsFileError(f"{path}:{lineno}: field '{key}' must be a string, got {obj.get(key)!r}")
     if not obj["output"].strip():
-        raise DataError(f"{path}:{lineno}: field 'output' is empty")
+        raise PairsFileError(f"{path}:{lineno}: field 'output' is empty")
     return {"input": obj["input"], "output": obj["output"]}
 
 
 def encode_pairs(tokenizer: Any, pairs: list[dict[str, str]], max_length: int) -> tuple[list[Example], int]:
     """Token ids per pair; pairs longer than max_length are dropped (a cut answer would
     teach the model never to stop). Returns (examples, number dropped)."""
+    from core.progress import progress
     from core.prompt import answer_ids, prompt_ids
 
     out, dropped = [], 0
-    for pair in pairs:
+    # Tokenizing 500k pairs takes minutes with a real vocabulary: show it.
+    for pair in progress(pairs, desc="encode pairs", unit="pair", disable=len(pairs) < 5000):
         p = prompt_ids(tokenizer, pair["input"])
         a = answer_ids(tokenizer, pair["output"])
         if len(p) + len(a) > max_length:
@@ -69,5 +73,5 @@ def encode_pairs(tokenizer: Any, pairs: list[dict[str, str]], max_length: int) -
             continue
         out.append(Example(p + a, len(p)))
     if not out:
-        raise DataError(f"every pair is longer than data.max_length={max_length} tokens; raise data.max_length")
+        raise PairsFileError(f"every pair is longer than data.max_length={max_length} tokens; raise data.max_length")
     return out, dropped

@@ -81,7 +81,7 @@ class Trackers:
     """Optional W&B / TensorBoard (off by default; imported only when switched on)."""
 
     def __init__(self, run_dir: Path, name: str, config: dict, wandb: bool, tensorboard: bool):
-        from train.model import TrainError
+        from core.errors import TrainError
 
         self.wb = self.tb = None
         try:

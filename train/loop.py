@@ -11,20 +11,22 @@ from pathlib import Path
 
 import torch
 
+from core.errors import TrainError
 from core.runs import atomic_write_json
 from train import checkpoint, logs
 from train.batches import encode_pairs, load_pairs
-from train.validation import eval_loss, exact_match
+from train.config import TrainConfig
 from train.loss import LossModule
-from train.model import TrainError, build, count_params, pick_device, pick_dtype, save_outputs
+from train.model import build, count_params, pick_device, pick_dtype, save_outputs
 from train.packing import collate, make_plan
 from train.prefix import collate_prefixed, common_prefix
+from train.validation import eval_loss, exact_match
 
 
 class Data:
     """Encoded pairs and the deterministic batch plan of every epoch."""
 
-    def __init__(self, cfg, tokenizer, train_path: Path, eval_path: Path, dist: dict):
+    def __init__(self, cfg: TrainConfig, tokenizer, train_path: Path, eval_path: Path, dist: dict):
         d = cfg.data
         self.cfg, self.dist, self.pad = cfg, dist, tokenizer.pad_token_id
         self.train, self.dropped = encode_pairs(tokenizer, load_pairs(train_path, d.max_train_samples), d.max_length)
@@ -57,7 +59,7 @@ class Data:
         return max(1, math.ceil(t.epochs * len(self.plan(0)) / t.grad_accum))
 
 
-def make_optimizer(cfg, model, device):
+def make_optimizer(cfg: TrainConfig, model, device):
     params = [p for p in model.parameters() if p.requires_grad]
     o = cfg.optim
     fused = o.fused and device.type in ("cuda", "cpu")
@@ -65,7 +67,7 @@ def make_optimizer(cfg, model, device):
     return opt
 
 
-def make_scheduler(cfg, optimizer, total: int):
+def make_scheduler(cfg: TrainConfig, optimizer, total: int):
     o = cfg.optim
 
     def factor(step: int) -> float:
@@ -81,7 +83,7 @@ def make_scheduler(cfg, optimizer, total: int):
 
 
 class Trainer:
-    def __init__(self, cfg, run_dir: Path, dist: dict, train_path: Path, eval_path: Path):
+    def __init__(self, cfg: TrainConfig, run_dir: Path, dist: dict, train_path: Path, eval_path: Path):
         from core.loading import load_tokenizer
 
         self.cfg, self.run_dir, self.dist = cfg, run_dir, dist
@@ -239,7 +241,7 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
-def run(cfg, run_dir: Path, dist: dict, train_path: Path, eval_path: Path) -> Path:
+def run(cfg: TrainConfig, run_dir: Path, dist: dict, train_path: Path, eval_path: Path) -> Path:
     """Train (resuming if a checkpoint exists) and write the final outputs."""
     try:
         tr = Trainer(cfg, run_dir, dist, train_path, eval_path)

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import torch
 
-
-class TrainError(RuntimeError):
-    """Training cannot go on; the message says what to change."""
+from core.errors import TrainError
 
 
 def pick_device(name: str) -> torch.device:

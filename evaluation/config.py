@@ -1,0 +1,44 @@
+"""Typed config of the evaluation stage (YAML: evaluation/configs/default.yaml)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.config import check
+from evaluation.guard import GuardConfig
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "default.yaml"
+
+
+@dataclass
+class HFOptions:
+    batch_size: int = 32
+    device: str = ""
+    dtype: str = ""
+    static_cache: bool | None = None
+
+    def __post_init__(self) -> None:
+        check(self.batch_size >= 1, f"hf.batch_size must be >= 1, got {self.batch_size}")
+
+
+@dataclass
+class EvalConfig:
+    model: str = "models/checkpoint"
+    benchmarks: str = "../shared/data/eval"
+    own_pairs: str = "data/eval_data.json"
+    select: list[str] = field(default_factory=list)
+    backends: list[str] = field(default_factory=lambda: ["hf", "identity", "symspell", "pyspellchecker"])
+    backend_models: dict[str, str] = field(default_factory=dict)
+    limit: int = 0
+    chunk_size: int = 64
+    run_name: str = ""
+    root_copy: str = "."
+    runs_root: str = ""
+    seed: int = 0
+    hf: HFOptions = field(default_factory=HFOptions)
+    guard: GuardConfig = field(default_factory=GuardConfig)
+
+    def __post_init__(self) -> None:
+        check(bool(self.backends), "backends must name at least one backend")
+        check(self.limit >= 0, f"limit must be >= 0, got {self.limit}")
+        check(self.chunk_size >= 1, f"chunk_size must be >= 1, got {self.chunk_size}")

@@ -1,0 +1,124 @@
+"""Typed config of the training stage: one preset YAML per base model in train/configs/,
+validated by these dataclasses (an unknown key lists the allowed ones)."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Literal
+
+from core.config import check, dump_yaml
+
+
+@dataclass
+class ModelCfg:
+    base: str = "builtin:tiny"       # Hub id, local folder, or builtin:tiny
+    full_finetune: bool = False      # train every weight instead of a LoRA adapter
+    attn_implementation: Literal["sdpa", "eager", "flex_attention"] = "sdpa"
+    gradient_checkpointing: bool = False
+    compile: bool = False            # torch.compile the decoder (GPU; static packed shapes)
+
+
+@dataclass
+class LoraCfg:
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.0
+    target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
+
+    def __post_init__(self) -> None:
+        check(self.r > 0, f"lora.r must be > 0, got {self.r}")
+        check(0.0 <= self.dropout < 1.0, f"lora.dropout must be in [0, 1), got {self.dropout}")
+        check(bool(self.target_modules), "lora.target_modules must list modules (or 'all-linear')")
+
+
+@dataclass
+class DataCfg:
+    train: str = "data/train_data.json"
+    eval: str = "data/eval_data.json"
+    max_length: int = 256            # longer pairs (prompt + answer) are dropped
+    max_train_samples: int = 0       # 0 = all
+    max_eval_samples: int = 512      # for the eval loss
+    packing: bool = True             # False = length-bucketed padded batches
+    row_tokens: int = 2048           # packed row length
+    share_prefix: bool = False       # padded batches: the common prompt prefix computed once per batch
+
+    def __post_init__(self) -> None:
+        check(not (self.share_prefix and self.packing), "data.share_prefix needs data.packing=false")
+        check(self.max_length > 8, f"data.max_length must be > 8, got {self.max_length}")
+        check(self.row_tokens >= self.max_length,
+              f"data.row_tokens ({self.row_tokens}) must be >= data.max_length ({self.max_length})")
+
+
+@dataclass
+class OptimCfg:
+    lr: float = 2e-4
+    schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    warmup_steps: int = 20
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.0
+    beta1: float = 0.9
+    beta2: float = 0.999
+    grad_clip: float = 1.0           # 0 = off
+    fused: bool = True               # fused AdamW kernel where torch has one
+
+    def __post_init__(self) -> None:
+        check(self.lr > 0, f"optim.lr must be > 0, got {self.lr}")
+        check(0.0 <= self.min_lr_ratio <= 1.0, f"optim.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+
+
+@dataclass
+class LoopCfg:
+    epochs: float = 1.0
+    max_steps: int = 0               # > 0 overrides epochs
+    batch_tokens: int = 32768        # tokens per micro-batch (packed rows x row_tokens)
+    grad_accum: int = 1
+    precision: Literal["auto", "bf16", "fp32"] = "auto"   # auto: bf16 on GPU, fp32 on CPU
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    def __post_init__(self) -> None:
+        check(self.epochs > 0 or self.max_steps > 0, "set train.epochs > 0 or train.max_steps > 0")
+        check(self.batch_tokens > 0 and self.grad_accum > 0, "train.batch_tokens and train.grad_accum must be > 0")
+
+
+@dataclass
+class EvalCfg:
+    every: int = 200                 # steps; 0 = only at the end
+    samples: int = 64                # pairs for exact match (greedy generate)
+    max_new_tokens: int = 128
+
+
+@dataclass
+class CheckpointCfg:
+    every: int = 200                 # steps
+    keep: int = 2
+
+    def __post_init__(self) -> None:
+        check(self.every > 0, f"checkpoint.every must be > 0, got {self.every}")
+
+
+@dataclass
+class OutputCfg:
+    root: str = "runs"               # run dir: <root>/train/<run_name>/
+    link: str = "models/checkpoint"  # points at the newest merged/ ("" = none)
+    log_every: int = 1
+    wandb: bool = False
+    tensorboard: bool = False
+
+
+@dataclass
+class TrainConfig:
+    run_name: str = ""               # empty: <config name>-<hash of the config>, so a rerun resumes
+    seed: int = 0
+    resume: bool = True
+    model: ModelCfg = field(default_factory=ModelCfg)
+    lora: LoraCfg = field(default_factory=LoraCfg)
+    data: DataCfg = field(default_factory=DataCfg)
+    optim: OptimCfg = field(default_factory=OptimCfg)
+    train: LoopCfg = field(default_factory=LoopCfg)
+    eval: EvalCfg = field(default_factory=EvalCfg)
+    checkpoint: CheckpointCfg = field(default_factory=CheckpointCfg)
+    output: OutputCfg = field(default_factory=OutputCfg)
+
+
+def config_hash(cfg: TrainConfig) -> str:
+    return hashlib.sha256(dump_yaml(cfg).encode()).hexdigest()[:8]
