@@ -4,7 +4,7 @@ show the per-core cost even when other jobs steal wall time; the load average is
 printed too). Speeds are also given as ratios to a baseline measured in the same run:
 the same pipeline with every noise rate at 0.
 
-    python bench/bench_data.py [--corpus ../shared/data/corpus] [--pairs 500000] [--workers 2] [--json FILE]
+    python -m bench.bench_data [--corpus ../shared/data/corpus] [--pairs 500000] [--workers 2] [--json FILE]
 """
 from __future__ import annotations
 
@@ -18,14 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from core.config import load_config  # noqa: E402
-from datagen import DataConfig, NoiseConfig, Noiser, build_dataset  # noqa: E402
-from datagen.noise import sentence_rng  # noqa: E402
-from datagen.realism import sentences_from  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
+from core.config import load_config
+from core.paths import REPO_ROOT as REPO
+from datagen import DataConfig, NoiseConfig, Noiser, build_dataset
+from datagen.noise import sentence_rng
+from datagen.realism import sentences_from
 
 
 def cpu_seconds() -> float:
@@ -47,7 +44,7 @@ def noise_only(sentences: list[str]) -> dict:
     # baseline: every pair left clean, so only the per-pair overhead around the noise remains
     for name, cfg in (("baseline (no noise)", NoiseConfig(**zero, clean_share=1.0)), ("default noise", NoiseConfig())):
         noiser = Noiser(cfg)
-        _, wall, cpu = timed(lambda: [noiser(s, sentence_rng(0, i)) for i, s in enumerate(sentences)])
+        _, wall, cpu = timed(lambda n=noiser: [n(s, sentence_rng(0, i)) for i, s in enumerate(sentences)])
         res[name] = {"pairs": len(sentences), "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
                      "pairs_per_s_wall": round(len(sentences) / wall), "pairs_per_cpu_s": round(len(sentences) / cpu)}
     return res

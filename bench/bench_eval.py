@@ -3,7 +3,7 @@
 GPU (needs only torch + transformers + the standard library, so it runs on a bare GPU
 box without this project's other dependencies or the Hub):
 
-    python bench/bench_eval.py gpu [--n 5000] [--batch 128] [--big-batch 512] [--smoke]
+    python -m bench.bench_eval gpu [--n 5000] [--batch 128] [--big-batch 512] [--smoke]
 
   A random-init model with the SmolLM2-135M shape (Llama: hidden 576, 30 layers, 9 heads,
   3 KV heads, intermediate 1536, vocab 49152) generates greedily for n synthetic
@@ -20,7 +20,7 @@ box without this project's other dependencies or the Hub):
 
 CPU (this project's tiny preset and SymSpell, sentences/s on the same sentences):
 
-    python bench/bench_eval.py cpu [--n 200] [--model tiny|DIR] [--eval ../shared/data/eval/neuspell-jfleg]
+    python -m bench.bench_eval cpu [--n 200] [--model tiny|DIR] [--eval ../shared/data/eval/neuspell-jfleg]
 """
 from __future__ import annotations
 
@@ -153,8 +153,8 @@ def cpu_main(args) -> dict:
     import torch
 
     from evaluation.correctors import make_corrector
-    from evaluation.run import resolve_model
     from evaluation.guard import guard
+    from evaluation.run import resolve_model
 
     torch.set_num_threads(args.threads)
     texts = _sentences(args.eval, args.n)
@@ -192,6 +192,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    if __package__ in (None, ""):  # run as a script: make `train` importable for the cpu mode
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     sys.exit(main())

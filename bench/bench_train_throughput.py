@@ -2,10 +2,10 @@
 packed + isolated LoRA path, measured in ONE run on the same card, random-init models of
 the real shapes (nothing is downloaded). Prints one JSON document.
 
-    python bench/bench_train_throughput.py                     # both shapes, baseline vs the presets' path, ~1.5 min
-    python bench/bench_train_throughput.py --variants packed_lora,packed_lora_compile,packed_lora_compile_row512,packed_lora_compile_flex
-    python bench/bench_train_throughput.py --shapes smollm2-135m --no-compile
-    python bench/bench_train_throughput.py --smoke             # tiny shape, CPU, seconds (tests)
+    python -m bench.bench_train_throughput                     # both shapes, baseline vs the presets' path, ~1.5 min
+    python -m bench.bench_train_throughput --variants packed_lora,packed_lora_compile,packed_lora_compile_row512,packed_lora_compile_flex
+    python -m bench.bench_train_throughput --shapes smollm2-135m --no-compile
+    python -m bench.bench_train_throughput --smoke             # tiny shape, CPU, seconds (tests)
 
 Imports only torch / transformers / peft / stdlib and train.training (which never
 imports `datasets`). Tokens counted are real (non-padding) tokens; the synthetic samples
@@ -22,13 +22,11 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
 
-import torch  # noqa: E402
-
-from train.batches import Example  # noqa: E402
-from train.loss import LossModule, per_sample_losses  # noqa: E402
-from train.packing import IGNORE, collate_packed, collate_padded, make_plan  # noqa: E402
+from train.batches import Example
+from train.loss import LossModule
+from train.packing import IGNORE, collate_packed, collate_padded, make_plan
 
 SHAPES = {
     "smollm2-135m": dict(model_type="llama", hidden_size=576, num_hidden_layers=30, num_attention_heads=9,
@@ -138,9 +136,7 @@ def run_baseline(shape, examples, args, device, dtype) -> dict:
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    res = timed(step, batches, args.warmup, args.steps, device)
-    del model, opt
-    return res
+    return timed(step, batches, args.warmup, args.steps, device)  # model and optimizer die with the frame
 
 
 def run_packed(shape, examples, args, device, dtype, attn: str, compile_: bool, row_tokens: int) -> dict:
@@ -169,7 +165,6 @@ def run_packed(shape, examples, args, device, dtype, attn: str, compile_: bool, 
     res = timed(step, batches, args.warmup, args.steps, device)
     if iso is not None:
         res["isolation"] = iso
-    del model, opt, loss_mod
     return res
 
 

@@ -8,8 +8,8 @@ tensor, the rest is random wherever it provably contributes nothing and zero els
 Every matmul still runs at full size (dense kernels do not skip zeros) over distinct
 weights, so forward costs are the big shape's, while the logits equal the tiny model's.
 
-    python bench/graft.py --small models/checkpoint --out runs/bench/graft-smollm2/model
-    python bench/bench_export.py export --shape runs/bench/graft-smollm2/model --recipes xnnpack-int4 \
+    python -m bench.graft --small models/checkpoint --out runs/bench/graft-smollm2/model
+    python -m bench.bench_export export --shape runs/bench/graft-smollm2/model --recipes xnnpack-int4 \
         --max-seq-len 256 --out-dir runs/bench/graft-smollm2            # ~8 min on 2 cores
     python -m device_bench.testing.bench_loopback --models runs/bench/graft-smollm2/model-xnnpack-int4.pte \
         --eval data/eval_data.json limit=50 reps=1 threads=1           # plain vs copy, host + loopback
@@ -36,10 +36,7 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from bench.bench_export import SMOLLM2_135M  # noqa: E402
+from bench.bench_export import SMOLLM2_135M
 
 
 class GraftError(ValueError):

@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from device_bench import adb
-from device_bench.config import CONFIG_DIR, BenchConfig
 from core.config import ConfigError, load_config
 from core.runs import default_run_name
+from device_bench import adb
+from device_bench.config import CONFIG_DIR, BenchConfig
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         if args.cmd == "devices":
-            listing = adb._listing(adb.adb_client(port=args.adb_port))
+            listing = adb.device_listing(adb.adb_client(port=args.adb_port))
             print(adb.describe(listing))
             return 0
         cfg = load_config(BenchConfig, args.config, args.overrides)

@@ -58,8 +58,12 @@ class CmdResult:
         return self.returncode in (124, 137)  # `timeout` exit, or killed after -k grace
 
 
-def sha256_file(path: str | Path, _cache: dict = {}) -> str:
+_SHA256_CACHE: dict[tuple, str] = {}
+
+
+def sha256_file(path: str | Path) -> str:
     """sha256 of a local file, cached by (path, size, mtime): models are big."""
+    _cache = _SHA256_CACHE
     st = os.stat(path)
     key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
     if key not in _cache:
@@ -226,21 +230,35 @@ def adb_client(host: str | None = None, port: int | None = None):
     return adbutils.AdbClient(host=host, port=port, socket_timeout=30)
 
 
-def _listing(client) -> list:
+def find_adb() -> str | None:
+    """The adb binary: PATH (Debian package `adb`) first, then the one adbutils ships."""
+    found = shutil.which("adb")
+    if found:
+        return found
+    try:
+        from adbutils._utils import adb_path
+    except ImportError:  # an adbutils without a bundled binary: there is none to offer
+        return None
+    path = adb_path()
+    return path if path and Path(path).is_file() else None
+
+
+def device_listing(client) -> list:
     """`adb devices`, starting the server once if it is not running."""
     import adbutils
 
     try:
         return client.list()
     except (adbutils.AdbError, ConnectionError, OSError) as first:
-        from device_bench.testing.adb_server import find_adb
-
         adb = find_adb()
         if adb is None:
             raise NoDeviceError(f"no adb server at {client.host}:{client.port} and no adb binary "
                                 f"to start one (install the `adb` package): {first}") from first
         env = dict(os.environ, ANDROID_ADB_SERVER_PORT=str(client.port))
-        subprocess.run([adb, "start-server"], env=env, capture_output=True, timeout=60)
+        proc = subprocess.run([adb, "start-server"], env=env, capture_output=True, text=True, timeout=60)
+        if proc.returncode != 0:
+            raise NoDeviceError(f"`adb start-server` on port {client.port} failed ({proc.returncode}): "
+                                f"{proc.stderr.strip()[-500:]}") from first
         try:
             return client.list()
         except (adbutils.AdbError, ConnectionError, OSError) as exc:
@@ -266,7 +284,7 @@ def discover(spec: str, client=None, remote_dir: str = REMOTE_DIR, host_workdir:
     if not serials:
         return targets
     client = client or adb_client()
-    listing = _listing(client)
+    listing = device_listing(client)
     states = {d.serial: d.state for d in listing}
     if serials == ["all"]:
         serials = [s for s, st in states.items() if st == "device"]

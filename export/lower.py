@@ -6,7 +6,7 @@ before quantized export or the program misses `torchao::dequantize_affine` out-v
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -93,5 +93,3 @@ def delegated_ops(edge) -> dict[str, int]:
             out["non_delegated"][op] = row.non_delegated
     return out
 
-
-QuantizeFn = Callable[[torch.nn.Module], None]

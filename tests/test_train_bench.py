@@ -19,7 +19,7 @@ def run_bench(tmp_path: Path, *args: str) -> dict:
     (tmp_path / "sitecustomize.py").write_text(BLOCK)
     out = tmp_path / "bench.json"
     env = dict(os.environ, PYTHONPATH=str(tmp_path), OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "bench/bench_train_throughput.py", "--smoke", "--out", str(out), *args],
+    proc = subprocess.run([sys.executable, "-m", "bench.bench_train_throughput", "--smoke", "--out", str(out), *args],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout) == json.loads(out.read_text())
@@ -45,6 +45,6 @@ def test_bench_smoke_compiled(tmp_path):
 
 
 def test_bench_rejects_unknown_variant(tmp_path):
-    proc = subprocess.run([sys.executable, "bench/bench_train_throughput.py", "--variants", "warp_speed"],
+    proc = subprocess.run([sys.executable, "-m", "bench.bench_train_throughput", "--variants", "warp_speed"],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "unknown variant 'warp_speed'" in proc.stderr

@@ -5,11 +5,12 @@ Tests never touch the user's default adb server (port 5037) or ~/.android keys.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
+
+from device_bench.adb import find_adb
 
 
 class AdbServerError(RuntimeError):
@@ -20,19 +21,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def find_adb() -> str | None:
-    """The adb binary: PATH (Debian package `adb`) first, then the one adbutils ships."""
-    found = shutil.which("adb")
-    if found:
-        return found
-    try:
-        from adbutils._utils import adb_path
-
-        return adb_path()
-    except Exception:
-        return None
 
 
 class AdbServer:

@@ -12,12 +12,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from core.config import load_config
+from core.runs import default_run_name
 from device_bench.config import CONFIG_DIR, BenchConfig
 from device_bench.run import run_bench
 from device_bench.testing.adb_server import AdbServer
 from device_bench.testing.loopback_adbd import LoopbackDevice
-from core.config import load_config
-from core.runs import default_run_name
 
 
 def main(argv: list[str] | None = None) -> int:

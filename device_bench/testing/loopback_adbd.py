@@ -104,15 +104,6 @@ class Stream:
             del self._inbox[:n]
             return out
 
-    def read_some(self) -> bytes:
-        """Whatever the host has sent so far (blocks until something or close)."""
-        with self._cv:
-            while not self._inbox and not self.closed:
-                self._cv.wait()
-            out = bytes(self._inbox)
-            self._inbox.clear()
-            return out
-
     # -- device -> host
     def write(self, data: bytes) -> None:
         step = self.conn.max_payload
