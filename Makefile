@@ -19,7 +19,7 @@ STAGE_ROOT  ?= .#               where stage entry points are looked up (tests po
 # A stage whose code has not landed yet fails loudly instead of succeeding silently.
 need = @test -e $(STAGE_ROOT)/$(1) || { echo "make $(2): not implemented yet ($(1) is missing)" >&2; exit 2; }
 
-.PHONY: help setup data train eval export runner android-runner bench demo test test-fast benchmark image clean
+.PHONY: help setup data train eval export runner android-runner bench demo lint test test-fast benchmark image clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -77,7 +77,10 @@ demo: setup ## whole pipeline offline on the tiny preset, host mode; prints the 
 	$(call need,pipeline/demo.py,demo)
 	$(PY) -m pipeline.demo $(ARGS)
 
-test: setup ## the test suite CI runs: fast + integration tiers (gpu/device skip with a reason)
+lint: setup ## ruff: pyflakes, import order, bugbear, line length 110 (config in pyproject.toml)
+	$(PY) -m ruff check .
+
+test: lint ## the test suite CI runs: lint, then fast + integration tiers (gpu/device skip with a reason)
 	$(PY) -m pytest -q --durations=15
 
 test-fast: setup ## the fast CPU tier alone (a couple of minutes)

@@ -1,4 +1,4 @@
-"""A model of a big shape that computes what a small trained model computes (issue 9).
+"""A model of a big shape that computes what a small trained model computes.
 
 Latency depends on a model's shape, acceptance of copy drafts on its training. No trained
 SmolLM2-135M can be downloaded here and none can be trained on 2 CPU cores, so to measure

@@ -1,6 +1,6 @@
 """Run directories and atomic file writes shared by every stage.
 
-Layout (DESIGN.md): runs/<stage>/<name>/ holds config.yaml (resolved), env.json
+Layout (docs/ARCHITECTURE.md, "Run folder"): runs/<stage>/<name>/ holds config.yaml (resolved), env.json
 (seed, library versions, git revision, machine), the artifacts and the logs.
 Stable names at the repository root point at the newest run's outputs.
 """

@@ -20,13 +20,15 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from core.errors import BenchError
+
 REMOTE_DIR = "/data/local/tmp/typo_bench"
 ADVICE = ("check: the phone is plugged in with a data cable, Developer options > USB debugging "
           "is on, you tapped 'Allow' on the 'Allow USB debugging?' prompt, and `adb devices` "
           "lists it as `device`")
 
 
-class DeviceError(RuntimeError):
+class DeviceError(BenchError):
     """Something about a device went wrong; the message says what to check."""
 
 

@@ -96,7 +96,7 @@ def plot_devices(report: dict) -> str | None:
 
 
 def plot_modes(report: dict) -> str | None:
-    """Issue 9: plain vs copy-speculative: mean latency and forwards per output token."""
+    """Plain vs copy-speculative decoding: mean latency and forwards per output token."""
     rows = [r for r in report["mode_comparison"] if r["plain_latency_mean_ms"] and r["copy_latency_mean_ms"]]
     if not rows:
         return None

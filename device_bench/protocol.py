@@ -1,38 +1,75 @@
-"""Runner protocol files (DESIGN.md): requests JSONL in, results JSONL + summary JSON out.
-
-Requests: {"id", "prompt_ids", "max_new_tokens", "source_span"?} per line.
-Results:  {"id", "output_ids", "prefill_ms", "decode_ms", "ttft_ms", "new_tokens", "error"?}
-          (+ "forwards", "accepted_tokens", "acceptance_rate" when speculating).
-Summary:  {"model_load_ms", "peak_rss_kb", "threads", ...} plus the `PyTorchObserver {...}`
-          stats line (kept as a string or parsed object).
-"""
+"""The host side of the runner protocol (specified in docs/runner_protocol.md; the runner's
+side is android_runner/src/protocol.cpp): requests JSON Lines in, results JSON Lines and a
+summary JSON out. The TypedDicts below name the fields this side reads and writes."""
 from __future__ import annotations
 
 import json
 import re
 from pathlib import Path
+from typing import Any, NotRequired, TypedDict
 
+from core.errors import BenchError
 from core.runs import atomic_write_text
+
+
+class RunnerRequest(TypedDict):
+    """One request line: the prompt's token ids and how many new tokens at most."""
+    id: Any
+    prompt_ids: list[int]
+    max_new_tokens: int
+    source_span: NotRequired[list[int]]   # [begin, end): the text to correct, for copy drafts
+
+
+class RunnerResult(TypedDict):
+    """One result line, in request order; `error` set means the request failed alone."""
+    id: Any
+    output_ids: list[int]
+    prefill_ms: float
+    decode_ms: float
+    ttft_ms: float
+    new_tokens: int
+    total_ms: NotRequired[float]
+    prompt_tokens: NotRequired[int]
+    forwards: NotRequired[int]
+    reps: NotRequired[int]
+    reused_tokens: NotRequired[int]
+    drafted_tokens: NotRequired[int]
+    accepted_tokens: NotRequired[int]
+    acceptance_rate: NotRequired[float]
+    error: NotRequired[str]
+
+
+class RunnerSummary(TypedDict, total=False):
+    """The summary JSON (the runner writes more keys; these are the ones the bench reads)."""
+    model_load_ms: float
+    peak_rss_kb: int
+    threads: int
+    max_seq_len: int
+    requests: int
+    errors: int
+    observer: str | dict
+    observer_parsed: dict   # added on the host: the PyTorchObserver line as an object
+
 
 RESULT_KEYS = ("id", "output_ids", "prefill_ms", "decode_ms", "ttft_ms", "new_tokens")
 
 
-class ProtocolError(ValueError):
+class ProtocolError(BenchError, ValueError):
     """A runner file does not follow the protocol; the message names file and line."""
 
 
-def write_requests(path: str | Path, requests: list[dict]) -> Path:
+def write_requests(path: str | Path, requests: list[RunnerRequest]) -> Path:
     lines = []
     for r in requests:
-        req = {"id": r["id"], "prompt_ids": [int(t) for t in r["prompt_ids"]],
-               "max_new_tokens": int(r["max_new_tokens"])}
+        req: RunnerRequest = {"id": r["id"], "prompt_ids": [int(t) for t in r["prompt_ids"]],
+                              "max_new_tokens": int(r["max_new_tokens"])}
         if r.get("source_span"):
             req["source_span"] = [int(i) for i in r["source_span"]]
         lines.append(json.dumps(req))
     return atomic_write_text(path, "\n".join(lines) + "\n")
 
 
-def read_results(path: str | Path) -> list[dict]:
+def read_results(path: str | Path) -> list[RunnerResult]:
     """Parse results; a truncated LAST line (runner killed mid-write) is dropped, not fatal."""
     path = Path(path)
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -73,7 +110,7 @@ def parse_observer(value) -> dict | None:
     return None
 
 
-def read_summary(path: str | Path) -> dict:
+def read_summary(path: str | Path) -> RunnerSummary:
     path = Path(path)
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))

@@ -19,7 +19,7 @@ def med(unit: dict, key: str):
 
 
 def compare_modes(units: list[dict]) -> list[dict]:
-    """Issue 9: plain vs copy-speculative side by side per device and model."""
+    """Plain vs copy-speculative decoding side by side per device and model."""
     by = {(u["device"], u["model"], u["mode"]): u for u in units}
     out = []
     for (dev, model, mode), plain in by.items():

@@ -16,14 +16,15 @@ import subprocess
 import sys
 import time
 
+from core.errors import PipelineError
 from core.paths import REPO_ROOT
 from core.runs import default_run_name
 
 STAGES = ("data", "train", "eval", "export", "runner", "bench")
 
 
-class DemoError(RuntimeError):
-    pass
+class DemoError(PipelineError):
+    """A stage of the demo failed; the message says which and how to restart from it."""
 
 
 def commands(run: str, limit: int, bench_args: list[str]) -> dict[str, list[str]]:

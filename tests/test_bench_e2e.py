@@ -52,7 +52,7 @@ def test_two_loopback_devices_and_host_in_one_report(tmp_path, tiny_pte, host_ru
         assert set(u["accuracy"]) == {"guarded", "raw"} and u["accuracy"]["guarded"]["n"] == 8
     facts = rep["devices"][b.serial]["facts"]
     assert facts["model"] == "Phone B" and facts["android_version"] and facts["abi"] and facts["ram_total_kb"]
-    for row in rep["mode_comparison"]:  # issue 9: both modes side by side, same tokens
+    for row in rep["mode_comparison"]:  # both modes side by side, same tokens
         assert row["outputs_identical"] is True and row["copy_acceptance_rate"] is not None
         assert row["plain_forwards_per_token"] == pytest.approx(1.0)
     assert {"identity", "symspell"} <= set(rep["baselines"])

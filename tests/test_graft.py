@@ -1,5 +1,5 @@
 """bench/graft.py: a big-shape Llama that computes exactly what a small one computes (the
-SmolLM2-shape speculation benchmark of issue 9 relies on it)."""
+SmolLM2-shape speculation benchmark relies on it)."""
 from __future__ import annotations
 
 import pytest

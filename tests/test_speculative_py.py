@@ -1,4 +1,4 @@
-"""Copy-speculative decoding in the Python `.pte` path (issue 9), integration tier:
+"""Copy-speculative decoding in the Python `.pte` path , integration tier:
 token-identical to greedy on every sample of the tiny eval set, fp32 and INT8."""
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from core.errors import TrainError
+from core.progress import progress
 from core.runs import atomic_write_json
 from train import checkpoint, logs
 from train.batches import encode_pairs, load_pairs
@@ -103,7 +104,7 @@ class Trainer:
         self.opt = make_optimizer(cfg, self.model, self.device)
         self.sched = make_scheduler(cfg, self.opt, self.total)
         self.log_path = run_dir / "log.jsonl"
-        self.pos = {"step": 0, "epoch": 0, "index": 0, "tokens": 0, "seconds": 0.0}
+        self.pos = checkpoint.Position()
 
     def _init_ddp(self) -> None:
         torch.cuda.set_device(self.dist["local_rank"])
@@ -128,18 +129,18 @@ class Trainer:
         if prog is not None:
             self.pos = prog
             if self.main:
-                logs.truncate_log(self.log_path, prog["step"])
-                print(f"resumed from step {prog['step']} ({self.run_dir / 'checkpoints'})", file=sys.stderr)
+                logs.truncate_log(self.log_path, prog.step)
+                print(f"resumed from step {prog.step} ({self.run_dir / 'checkpoints'})", file=sys.stderr)
         elif self.main and self.log_path.exists():
             self.log_path.unlink()  # no checkpoint yet: start the log over
 
     def next_batch(self) -> dict:
-        plan = self.data.plan(self.pos["epoch"])
-        if self.pos["index"] >= len(plan):
-            self.pos["epoch"] += 1
-            self.pos["index"] = 0
-        b = self.data.batch(self.pos["epoch"], self.pos["index"], self.device)
-        self.pos["index"] += 1
+        plan = self.data.plan(self.pos.epoch)
+        if self.pos.index >= len(plan):
+            self.pos.epoch += 1
+            self.pos.index = 0
+        b = self.data.batch(self.pos.epoch, self.pos.index, self.device)
+        self.pos.index += 1
         return b
 
     def step(self) -> tuple[float, int]:
@@ -174,8 +175,8 @@ class Trainer:
 
     def save_checkpoint(self) -> None:
         if self.main:
-            checkpoint.save(self.run_dir / "checkpoints", self.pos["step"], self.model, self.opt, self.sched,
-                            dict(self.pos), self.cfg.checkpoint.keep)
+            checkpoint.save(self.run_dir / "checkpoints", self.model, self.opt, self.sched, self.pos,
+                            self.cfg.checkpoint.keep)
         if self.dist["world"] > 1:
             torch.distributed.barrier()
 
@@ -185,20 +186,18 @@ class Trainer:
             trackers.log(rec)
 
     def loop(self, trackers) -> None:
-        from tqdm import tqdm
-
         c = self.cfg
-        bar = tqdm(total=self.total, initial=self.pos["step"], disable=not self.main, desc="train",
-                   dynamic_ncols=True, file=sys.stderr)
-        while self.pos["step"] < self.total:
+        bar = progress(desc="train", total=self.total, initial=self.pos.step, unit="step", disable=not self.main)
+        while self.pos.step < self.total:
             t0 = time.perf_counter()
             loss, n_tok = self.step()
             dt = time.perf_counter() - t0
-            self.pos["step"] += 1
-            self.pos["tokens"] += n_tok
-            self.pos["seconds"] += dt
-            step = self.pos["step"]
-            rec = {"step": step, "epoch": self.pos["epoch"] + self.pos["index"] / max(1, len(self.data.plan(self.pos["epoch"]))),
+            self.pos.step += 1
+            self.pos.tokens += n_tok
+            self.pos.seconds += dt
+            step = self.pos.step
+            epoch = self.pos.epoch + self.pos.index / max(1, len(self.data.plan(self.pos.epoch)))
+            rec = {"step": step, "epoch": epoch,
                    "loss": loss, "lr": self.sched.get_last_lr()[0], "tokens": n_tok,
                    "tokens_per_s": n_tok * self.dist["world"] / dt, "memory_mb": logs.memory_mb(self.device)}
             if step % c.output.log_every == 0 or step == self.total:
@@ -216,7 +215,7 @@ class Trainer:
     def finish(self) -> Path:
         """Final eval, adapter/merged outputs, loss.png, summary.json (rank 0)."""
         ev = self.evaluate()
-        step = self.pos["step"]
+        step = self.pos.step
         if not self.main:
             return self.run_dir / "merged"
         logs.append(self.log_path, {"step": step, "eval_loss": ev["eval_loss"], "exact_match": ev["exact_match"]})
@@ -225,8 +224,8 @@ class Trainer:
         summary = {"steps": step, "final_loss": train_recs[-1]["loss"] if train_recs else None,
                    "first_loss": train_recs[0]["loss"] if train_recs else None,
                    "eval_loss": ev["eval_loss"], "exact_match": ev["exact_match"],
-                   "train_tokens": self.pos["tokens"], "train_seconds": self.pos["seconds"],
-                   "tokens_per_s": self.pos["tokens"] / max(1e-9, self.pos["seconds"]),
+                   "train_tokens": self.pos.tokens, "train_seconds": self.pos.seconds,
+                   "tokens_per_s": self.pos.tokens / max(1e-9, self.pos.seconds),
                    "dropped_pairs": self.data.dropped, "params": count_params(self.model),
                    "device": str(self.device), "dtype": str(self.dtype).replace("torch.", "")}
         meta = {"base": self.cfg.model.base, "run": self.run_dir.name, "summary": summary}

@@ -1,6 +1,6 @@
 """Bench on the host AND through a loopback adb device in one report, without a phone:
 a private adb server + loopback device are started and stopped around the run. Prints
-the plain / copy-speculative sentence-latency ratios measured in that same run (issue 9).
+the plain / copy-speculative sentence-latency ratios measured in that same run.
 
     python -m device_bench.testing.bench_loopback --models models/typing-corrector-int8.pte \
         --eval data/eval_data.json [--run NAME] [key=value ...]
