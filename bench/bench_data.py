@@ -42,17 +42,20 @@ def noise_only(sentences: list[str]) -> dict:
             and f.name != "clean_share"}
     res = {}
     # baseline: every pair left clean, so only the per-pair overhead around the noise remains
-    for name, cfg in (("baseline (no noise)", NoiseConfig(**zero, clean_share=1.0)), ("default noise", NoiseConfig())):
+    for name, cfg in (("baseline (no noise)", NoiseConfig(**zero, clean_share=1.0)),
+                      ("default noise", NoiseConfig())):
         noiser = Noiser(cfg)
         _, wall, cpu = timed(lambda n=noiser: [n(s, sentence_rng(0, i)) for i, s in enumerate(sentences)])
         res[name] = {"pairs": len(sentences), "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
-                     "pairs_per_s_wall": round(len(sentences) / wall), "pairs_per_cpu_s": round(len(sentences) / cpu)}
+                     "pairs_per_s_wall": round(len(sentences) / wall),
+                     "pairs_per_cpu_s": round(len(sentences) / cpu)}
     return res
 
 
 def build(corpus: str, pairs: int, workers: int, tmp: Path, noise: dict | None = None) -> dict:
-    over = [f"sources=[{{kind: text, path: '{corpus}'}}]", f"out_dir={tmp / 'data'}", f"runs_root={tmp / 'runs'}",
-            "progress=false", f"workers={workers}", f"train_pairs={pairs}", f"eval_pairs={max(500, pairs // 100)}",
+    over = [f"sources=[{{kind: text, path: '{corpus}'}}]", f"out_dir={tmp / 'data'}",
+            f"runs_root={tmp / 'runs'}", "progress=false", f"workers={workers}", f"train_pairs={pairs}",
+            f"eval_pairs={max(500, pairs // 100)}",
             "max_passes=8"] + [f"noise.{k}={v}" for k, v in (noise or {}).items()]
     cfg = load_config(DataConfig, REPO / "datagen/configs/default.yaml", over)
     stats, wall, cpu = timed(lambda: build_dataset(cfg))
@@ -73,11 +76,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: corpus {args.corpus} not found (give --corpus)", file=sys.stderr)
         return 2
     out = {"machine": {"cpus": os.cpu_count(), "load_avg_start": os.getloadavg()}}
-    cfg = load_config(DataConfig, REPO / "datagen/configs/default.yaml", [f"sources=[{{kind: text, path: '{args.corpus}'}}]"])
+    cfg = load_config(DataConfig, REPO / "datagen/configs/default.yaml",
+                      [f"sources=[{{kind: text, path: '{args.corpus}'}}]"])
     out["noise_only"] = noise_only(sentences_from(cfg, 30_000))
-    zero = {k: 0.0 for k in ("adjacent_key", "omission", "insertion", "transposition", "double_letter", "misspelling",
-                             "undouble_letter", "real_word", "apostrophe", "lowercase_i", "split_word",
-                             "merge_words", "drop_comma", "lowercase_start", "drop_final_punct")}
+    zero = {k: 0.0 for k in ("adjacent_key", "omission", "insertion", "transposition", "double_letter",
+                             "misspelling", "undouble_letter", "real_word", "apostrophe", "lowercase_i",
+                             "split_word", "merge_words", "drop_comma", "lowercase_start",
+                             "drop_final_punct")}
     zero["clean_share"] = 1.0  # baseline build: the same pipeline, every pair clean
     with tempfile.TemporaryDirectory() as tmp:
         # warm-up: one-off start-up costs (imports, e.g. torch via env.json's machine info),
@@ -88,9 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         out[f"build_{args.workers}_workers"] = build(args.corpus, args.pairs, args.workers, Path(tmp) / "m")
     out["machine"]["load_avg_end"] = os.getloadavg()
     base = out["build_1_worker_baseline"]["pairs_per_cpu_s"]
+    noise_only_rates = {k: v["pairs_per_cpu_s"] for k, v in out["noise_only"].items()}
     out["ratios"] = {"noise_vs_baseline_build_cpu": round(out["build_1_worker"]["pairs_per_cpu_s"] / base, 3),
-                     "noise_only_vs_baseline_cpu": round(out["noise_only"]["default noise"]["pairs_per_cpu_s"]
-                                                         / out["noise_only"]["baseline (no noise)"]["pairs_per_cpu_s"], 3)}
+                     "noise_only_vs_baseline_cpu": round(noise_only_rates["default noise"]
+                                                         / noise_only_rates["baseline (no noise)"], 3)}
     print(json.dumps(out, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")

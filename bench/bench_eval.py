@@ -125,8 +125,10 @@ def gpu_main(args) -> dict:
                          round(sum(outs[k] == ref[k] for k in range(n)) / n, 4)}
     base = results.get("plain", {}).get("seconds")
     return {
-        "bench": "eval_generation", "device": torch.cuda.get_device_name(0) if device == "cuda" else platform.processor() or "cpu",
-        "dtype": str(dtype).replace("torch.", ""), "torch": torch.__version__, "transformers": transformers.__version__,
+        "bench": "eval_generation",
+        "device": torch.cuda.get_device_name(0) if device == "cuda" else platform.processor() or "cpu",
+        "dtype": str(dtype).replace("torch.", ""), "torch": torch.__version__,
+        "transformers": transformers.__version__,
         "shape": shape, "sentences": n, "useful_new_tokens": useful, "modes": results,
         "speedup_vs_plain": {k: round(base / v["seconds"], 2) for k, v in results.items()
                              if base and "seconds" in v},
@@ -164,8 +166,9 @@ def cpu_main(args) -> dict:
     hf_rate, hf_out = _rate(hf.correct, texts)
     sym_rate, _ = _rate(sym.correct, texts)
     guard_rate, _ = _rate(lambda ts: [guard(a, b) for a, b in zip(ts, hf_out)], texts)
-    return {"bench": "eval_cpu", "machine": platform.processor() or platform.machine(), "threads": args.threads,
-            "sentences": len(texts), "model": args.model, "hf_sentences_per_s": round(hf_rate, 2),
+    return {"bench": "eval_cpu", "machine": platform.processor() or platform.machine(),
+            "threads": args.threads, "sentences": len(texts), "model": args.model,
+            "hf_sentences_per_s": round(hf_rate, 2),
             "symspell_sentences_per_s": round(sym_rate, 2), "guard_sentences_per_s": round(guard_rate, 1),
             "symspell_vs_hf": round(sym_rate / hf_rate, 2)}
 
@@ -177,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--n", type=int, default=0, help="sentences (default 5000; 48 with --smoke)")
     g.add_argument("--batch", type=int, default=128)
     g.add_argument("--big-batch", type=int, default=512)
-    g.add_argument("--modes", default="", help="comma-separated subset of plain,sorted,sorted_static,sorted_static_big")
+    g.add_argument("--modes", default="",
+                   help="comma-separated subset of plain,sorted,sorted_static,sorted_static_big")
     g.add_argument("--smoke", action="store_true", help="tiny model, 48 sentences, CPU")
     c = sub.add_parser("cpu", help="tiny preset and SymSpell sentences/s on CPU")
     c.add_argument("--n", type=int, default=200)

@@ -1,11 +1,12 @@
-"""Training throughput on one GPU: plain Hugging Face padded batches vs this project's
+r"""Training throughput on one GPU: plain Hugging Face padded batches vs this project's
 packed + isolated LoRA path, measured in ONE run on the same card, random-init models of
 the real shapes (nothing is downloaded). Prints one JSON document.
 
-    python -m bench.bench_train_throughput                     # both shapes, baseline vs the presets' path, ~1.5 min
-    python -m bench.bench_train_throughput --variants packed_lora,packed_lora_compile,packed_lora_compile_row512,packed_lora_compile_flex
+    python -m bench.bench_train_throughput            # both shapes, baseline vs the presets' path, ~1.5 min
+    python -m bench.bench_train_throughput \
+        --variants packed_lora,packed_lora_compile,packed_lora_compile_row512,packed_lora_compile_flex
     python -m bench.bench_train_throughput --shapes smollm2-135m --no-compile
-    python -m bench.bench_train_throughput --smoke             # tiny shape, CPU, seconds (tests)
+    python -m bench.bench_train_throughput --smoke    # tiny shape, CPU, seconds (tests)
 
 Imports only torch / transformers / peft / stdlib and train.training (which never
 imports `datasets`). Tokens counted are real (non-padding) tokens; the synthetic samples
@@ -30,13 +31,16 @@ from train.packing import IGNORE, collate_packed, collate_padded, make_plan
 
 SHAPES = {
     "smollm2-135m": dict(model_type="llama", hidden_size=576, num_hidden_layers=30, num_attention_heads=9,
-                         num_key_value_heads=3, intermediate_size=1536, vocab_size=49152, tie_word_embeddings=True,
-                         max_position_embeddings=8192, rope_theta=100000.0, rms_norm_eps=1e-5),
+                         num_key_value_heads=3, intermediate_size=1536, vocab_size=49152,
+                         tie_word_embeddings=True, max_position_embeddings=8192, rope_theta=100000.0,
+                         rms_norm_eps=1e-5),
     "qwen3-0.6b": dict(model_type="qwen3", hidden_size=1024, num_hidden_layers=28, num_attention_heads=16,
                        num_key_value_heads=8, head_dim=128, intermediate_size=3072, vocab_size=151936,
-                       tie_word_embeddings=True, max_position_embeddings=40960, rope_theta=1000000.0, rms_norm_eps=1e-6),
-    "smoke": dict(model_type="llama", hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                  intermediate_size=128, vocab_size=512, tie_word_embeddings=True, max_position_embeddings=512),
+                       tie_word_embeddings=True, max_position_embeddings=40960, rope_theta=1000000.0,
+                       rms_norm_eps=1e-6),
+    "smoke": dict(model_type="llama", hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                  num_key_value_heads=2, intermediate_size=128, vocab_size=512, tie_word_embeddings=True,
+                  max_position_embeddings=512),
 }
 # packed variants: (attention, torch.compile, row tokens; 0 = --row-tokens)
 VARIANTS = {
@@ -72,7 +76,8 @@ def build_model(shape: str, device, dtype, attn: str):
     with torch.device(device):  # random init directly on the GPU (seconds, not a minute on CPU)
         model = AutoModelForCausalLM.from_config(cfg, dtype=dtype, attn_implementation=attn)
     model.config.use_cache = False
-    lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=LORA_TARGETS, task_type="CAUSAL_LM")
+    lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=LORA_TARGETS,
+                      task_type="CAUSAL_LM")
     return get_peft_model(model, lora).to(device).train()
 
 
@@ -131,7 +136,8 @@ def run_baseline(shape, examples, args, device, dtype) -> dict:
     def step(b):
         b = to(b, device)
         with autocast(device, dtype):
-            loss = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], labels=b["labels"]).loss
+            loss = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"],
+                         labels=b["labels"]).loss
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -182,7 +188,8 @@ def isolation_check(model, examples, device, dtype) -> dict:
 
     def logits(batch):
         with autocast(device, dtype):
-            return base(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False).logits.float()
+            return base(input_ids=batch["input_ids"], position_ids=batch["position_ids"],
+                        use_cache=False).logits.float()
 
     packed, leak = logits(b), logits(leaky)
     diff = ctrl = 0.0
@@ -202,7 +209,8 @@ PRESET_BATCH_TOKENS = {"smollm2-135m": 65536, "qwen3-0.6b": 32768, "smoke": 1024
 def bench_shape(shape: str, args, device, dtype) -> dict:
     args = argparse.Namespace(**vars(args))
     args.batch_tokens = args.batch_tokens or PRESET_BATCH_TOKENS[shape]
-    need = max(args.baseline_batch * (args.warmup + args.steps), 2 * args.batch_tokens * (args.warmup + args.steps) // 80)
+    steps = args.warmup + args.steps
+    need = max(args.baseline_batch * steps, 2 * args.batch_tokens * steps // 80)
     examples = synthetic_examples(need, SHAPES[shape]["vocab_size"], seed=0)
     out: dict = {}
     names = [v for v in args.variants.split(",") if v and (args.compile or not VARIANTS[v][1])]
@@ -212,7 +220,8 @@ def bench_shape(shape: str, args, device, dtype) -> dict:
                 out[name] = run_baseline(shape, examples, args, device, dtype)
             else:
                 attn, comp, row = VARIANTS[name]
-                out[name] = run_packed(shape, examples, args, device, dtype, attn, comp, row or args.row_tokens)
+                out[name] = run_packed(shape, examples, args, device, dtype, attn, comp,
+                                       row or args.row_tokens)
         except Exception as exc:  # one failing variant (e.g. OOM, compile) must not lose the others
             out[name] = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
         if device.type == "cuda":
@@ -250,21 +259,24 @@ def parse_args(argv):
         ap.error(f"unknown variant {unknown[0]!r}; choose from {', '.join(VARIANTS)}")
     if args.smoke:
         args.shapes, args.steps, args.warmup = "smoke", 2, 1
-        args.variants = ",".join(v for v in args.variants.split(",") if "flex" not in v)  # no flex backward on CPU
+        # no flex backward on CPU
+        args.variants = ",".join(v for v in args.variants.split(",") if "flex" not in v)
         args.row_tokens, args.baseline_batch = 256, 8
     return args
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto"
+                          else args.device)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
     import peft
     import transformers
 
-    report = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+    report = {"device": (torch.cuda.get_device_name(device) if device.type == "cuda"
+                         else platform.processor() or "cpu"),
               "dtype": str(dtype).replace("torch.", ""), "torch": torch.__version__,
               "transformers": transformers.__version__, "peft": peft.__version__,
               "settings": {k: v for k, v in vars(args).items() if k != "out"}, "shapes": {}}

@@ -55,7 +55,8 @@ def check_fits(small: dict, big: dict) -> int:
         if small[key] > big[key]:
             raise GraftError(f"{key}: the small model has {small[key]}, the target shape only {big[key]}")
     if big["d"] % small["d"]:
-        raise GraftError(f"head_dim {big['d']} is not a multiple of {small['d']} (RoPE pairs would not line up)")
+        raise GraftError(f"head_dim {big['d']} is not a multiple of {small['d']} "
+                         "(RoPE pairs would not line up)")
     if small["heads"] // small["kv"] != big["heads"] // big["kv"]:
         raise GraftError(f"query heads per KV head differ: {small['heads'] // small['kv']} vs "
                          f"{big['heads'] // big['kv']}")
@@ -157,9 +158,11 @@ def big_config(small_cfg, shape: dict):
     """The target LlamaConfig: the shape's sizes, the small model's scalars (RoPE theta, EOS, ...)."""
     from transformers import LlamaConfig
 
-    theta = (getattr(small_cfg, "rope_parameters", None) or {}).get("rope_theta") or getattr(small_cfg, "rope_theta", 10000.0)
+    theta = ((getattr(small_cfg, "rope_parameters", None) or {}).get("rope_theta")
+             or getattr(small_cfg, "rope_theta", 10000.0))
     return LlamaConfig(**{**shape, "rope_theta": theta,
-                          "rms_norm_eps": small_cfg.rms_norm_eps * small_cfg.hidden_size / shape["hidden_size"]},
+                          "rms_norm_eps": (small_cfg.rms_norm_eps * small_cfg.hidden_size
+                                           / shape["hidden_size"])},
                        eos_token_id=small_cfg.eos_token_id, pad_token_id=small_cfg.pad_token_id,
                        bos_token_id=small_cfg.bos_token_id)
 

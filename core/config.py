@@ -47,7 +47,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
     if origin is typing.Literal:
         if value not in args:
-            raise ConfigError(f"{where}: {value!r} is not allowed; allowed values: {', '.join(map(repr, args))}")
+            raise ConfigError(f"{where}: {value!r} is not allowed; "
+                              f"allowed values: {', '.join(map(repr, args))}")
         return value
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):

@@ -78,7 +78,8 @@ def corpus_text(path: str, limit: int) -> Iterator[str]:
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"corpus not found: {p} (give a file or folder of text, or leave it empty)")
-    files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file() and f.suffix in {".txt", ""})
+    files = [p] if p.is_file() else sorted(
+        f for f in p.rglob("*") if f.is_file() and f.suffix in {".txt", ""})
     if not files:
         raise ConfigError(f"corpus {p} holds no .txt files")
     yield from _capped((f.read_text(encoding="utf-8", errors="replace") for f in files), limit)

@@ -320,5 +320,6 @@ def _samples(path: Path, n: int = 30) -> str:
             if i >= n:
                 break
             row = json.loads(line)
-            out.append(f"IN : {row['input']}\nOUT: {row['output']}\n    {', '.join(row['errors']) or 'clean'}\n")
+            out.append(f"IN : {row['input']}\nOUT: {row['output']}\n"
+                       f"    {', '.join(row['errors']) or 'clean'}\n")
     return "\n".join(out)

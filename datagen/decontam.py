@@ -65,7 +65,8 @@ def load_eval_keys(paths: list[Path]) -> tuple[set[str], dict[str, int]]:
         if not root.exists():
             raise DataError(f"{root}: evaluation set to decontaminate against not found")
         files = [root] if root.is_file() else sorted(
-            f for f in root.rglob("*") if f.is_file() and f.suffix.lower() in {".txt", ".dat", ".json", ".jsonl"})
+            f for f in root.rglob("*")
+            if f.is_file() and f.suffix.lower() in {".txt", ".dat", ".json", ".jsonl"})
         for f in files:
             n0 = len(keys)
             for line in _eval_sentences(f):

@@ -30,7 +30,8 @@ def _backtrace(a: str, b: str, d: list[list[int]]) -> list[tuple[str, int]]:
     while i > 0 or j > 0:
         if i > 0 and j > 0 and a[i - 1] == b[j - 1] and d[i][j] == d[i - 1][j - 1]:
             i, j = i - 1, j - 1
-        elif i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1] and d[i][j] == d[i - 2][j - 2] + 1:
+        elif (i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]
+              and d[i][j] == d[i - 2][j - 2] + 1):
             ops.append(("trans", i - 2))
             i, j = i - 2, j - 2
         elif i > 0 and j > 0 and d[i][j] == d[i - 1][j - 1] + 1:

@@ -16,9 +16,10 @@ _PLACES = ["the station", "the office", "the supermarket", "the park", "the libr
 _TIMES = ["tomorrow", "tonight", "this afternoon", "next week", "on Monday", "on Friday", "this weekend",
           "at 7:30", "at 10:15", "at 6pm", "after lunch", "before dinner", "in the morning", "later today",
           "on Saturday morning", "at 9:00", "in 20 minutes", "next month", "on Sunday", "after work"]
-_THINGS = ["some milk", "the tickets", "my keys", "a birthday cake", "the report", "the charger", "some bread",
-           "the umbrella", "a new phone", "the documents", "two coffees", "the laptop", "a present", "the book",
-           "fresh vegetables", "the car", "my glasses", "the photos", "a pizza", "the invitation"]
+_THINGS = ["some milk", "the tickets", "my keys", "a birthday cake", "the report", "the charger",
+           "some bread", "the umbrella", "a new phone", "the documents", "two coffees", "the laptop",
+           "a present", "the book", "fresh vegetables", "the car", "my glasses", "the photos", "a pizza",
+           "the invitation"]
 _ADJ = ["really good", "a bit late", "very tired", "so happy", "quite busy", "not sure", "really excited",
         "a little worried", "almost ready", "definitely interested", "pretty hungry", "still at work"]
 _FEEL = ["great", "beautiful", "interesting", "difficult", "necessary", "different", "wonderful", "strange",

@@ -68,7 +68,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(JSON Lines: one {\"input\", \"output\", \"source\", \"errors\"} per line) and "
         "runs/data/<run>/stats.json. Every config key (see --config) can be overridden as key=value, "
         "e.g. train_pairs=50000 eval_pairs=1000 seed=1 workers=2 noise.clean_share=0.2 "
-        "noise.adjacent_key=0.03 clean.max_words=25 max_passes=4 bad_lines=skip."), str(DEFAULT_CONFIG), FLAGS)
+        "noise.adjacent_key=0.03 clean.max_words=25 max_passes=4 bad_lines=skip."),
+        str(DEFAULT_CONFIG), FLAGS)
     ap.add_argument("--corpus", action="append", default=[], metavar="SRC", help=(
         "clean text source, repeatable; replaces the config's sources: a file or folder of text, "
         "a pairs file (.jsonl/.csv/.tsv), 'everyday', 'python', 'builtin' (both), hf:NAME[:CONFIG] "
@@ -127,10 +128,12 @@ def main(argv: list[str] | None = None) -> int:
 def report(stats: dict) -> None:
     """The closing summary of a build (counts, speed, noise, drops, shortfalls)."""
     n = stats["pairs"]
-    print(f"wrote {n.get('train', 0)} train + {n.get('eval', 0)} eval pairs to {Path(stats['files']['train']).parent} "
+    print(f"wrote {n.get('train', 0)} train + {n.get('eval', 0)} eval pairs "
+          f"to {Path(stats['files']['train']).parent} "
           f"in {stats['seconds']} s ({stats['pairs_per_second']:.0f} pairs/s, {stats['workers']} workers); "
           f"clean share {stats['share_clean']}, mean CER {stats['cer']['mean']}; "
-          f"decontamination dropped {stats['dropped'].get('contaminated', 0)}; stats: {stats['run_dir']}/stats.json")
+          f"decontamination dropped {stats['dropped'].get('contaminated', 0)}; "
+          f"stats: {stats['run_dir']}/stats.json")
     for split, missing in stats["shortfall"].items():
         print(f"warning: {split} is {missing} pairs short of the requested size: the corpus ran out "
               f"(raise max_passes or give more text)", file=sys.stderr)

@@ -56,7 +56,8 @@ def list_files(path: Path) -> list[Path]:
         raise DataError(f"{path}: misspelling lists not found")
     if path.is_file():
         return [path]
-    return sorted(f for f in path.iterdir() if f.suffix in (".dat", ".tsv") or f.name.startswith("spell-testset"))
+    return sorted(f for f in path.iterdir()
+                  if f.suffix in (".dat", ".tsv") or f.name.startswith("spell-testset"))
 
 
 def word_pairs(path: Path) -> dict[str, list[tuple[str, str]]]:

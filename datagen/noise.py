@@ -308,7 +308,8 @@ class Noiser:
             out[-1] = out[-1][:-1].rstrip()
         return "".join(out), errors
 
-    def __call__(self, text: str, rng: random.Random, clean_share: float | None = None) -> tuple[str, list[str]]:
+    def __call__(self, text: str, rng: random.Random,
+                 clean_share: float | None = None) -> tuple[str, list[str]]:
         """A training pair's input: clean with probability clean_share (the config's unless
         given), else at least one change when the sentence allows (up to 6 draws)."""
         if rng.random() < (self.cfg.clean_share if clean_share is None else clean_share):

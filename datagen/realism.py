@@ -94,7 +94,8 @@ def table(columns: dict[str, dict]) -> str:
         row(f"{name} share", lambda p, k=name: p["ops"][k])
     row("edits per word (mean)", lambda p: p["edits_per_word"], "{:>14.2f} ")
     for k in (1, 2, 3):
-        row(f"words with {k}{'+' if k == 3 else ''} edit{'s' if k > 1 else ''}", lambda p, k=k: p["edits_hist"][k])
+        row(f"words with {k}{'+' if k == 3 else ''} edit{'s' if k > 1 else ''}",
+            lambda p, k=k: p["edits_hist"][k])
     for k in ("first", "middle", "last"):
         row(f"edit at {k} letter" if k != "middle" else "edit in the middle", lambda p, k=k: p["position"][k])
     return "\n".join(lines)
@@ -109,7 +110,8 @@ def distance(a: dict, b: dict) -> float:
 
 def report(misspellings: Path, cfg: DataConfig, sentences: int = 20000) -> dict:
     real = word_pairs(misspellings)
-    columns = {"generated": profile(generated_pairs(Noiser(cfg.noise), sentences_from(cfg, sentences), cfg.seed))}
+    generated = generated_pairs(Noiser(cfg.noise), sentences_from(cfg, sentences), cfg.seed)
+    columns = {"generated": profile(generated)}
     for name, pairs in real.items():
         columns[Path(name).stem] = profile(pairs)
     columns["all real"] = profile(list(itertools.chain.from_iterable(real.values())))
@@ -141,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corpus", help="clean text to noise (default: the config's sources)")
     ap.add_argument("--sentences", type=int, default=20000, help="sentences to noise (default %(default)s)")
     ap.add_argument("--json", help="also write the figures to this JSON file")
-    ap.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. noise.omission=0.02")
+    ap.add_argument("overrides", nargs="*", metavar="key=value",
+                    help="config overrides, e.g. noise.omission=0.02")
     args = ap.parse_intermixed_args(argv)
     return run_cli(lambda: _run(args, corpus_source))
 

@@ -60,7 +60,8 @@ class Stats:
             "pairs_per_source": {s: dict(c) for s, c in sorted(self.per_source.items())},
             "error_types": {"pairs_with": dict(self.error_pairs.most_common()),
                             "occurrences": dict(self.error_events.most_common())},
-            "errors_per_pair": {str(k) if k < 6 else "6+": v for k, v in sorted(self.errors_per_pair.items())},
+            "errors_per_pair": {str(k) if k < 6 else "6+": v
+                                for k, v in sorted(self.errors_per_pair.items())},
             "cer": {"mean": round(sum(cers) / n, 4) if n else 0.0, "p50": q(0.5), "p90": q(0.9),
                     "p99": q(0.99), "max": round(cers[-1], 4) if cers else 0.0,
                     "histogram": {name: self.cer_hist[i] for i, name in enumerate(_bucket_names())

@@ -12,7 +12,8 @@ from core.config import check
 # Bytes patterns: the reader applies them to raw lines before decoding.
 _GUT_START = re.compile(rb"^\s*\*\*\*\s*START OF|^\*END\*THE SMALL PRINT|^\*END THE SMALL PRINT", re.I)
 _GUT_END = re.compile(rb"^\s*\*\*\*\s*END OF|^\s*End of (the )?Project Gutenberg", re.I)
-_GUT_HEADER = re.compile(rb"^\s*(The )?Project Gutenberg('s)? E-?Book of|^\s*\*\*\*START\*\*THE SMALL PRINT", re.I)
+_GUT_HEADER = re.compile(rb"^\s*(The )?Project Gutenberg('s)? E-?Book of"
+                         rb"|^\s*\*\*\*START\*\*THE SMALL PRINT", re.I)
 _GUT_ANY = re.compile(rb"gutenberg|\*\*\*|\*END", re.I)
 
 
@@ -59,8 +60,8 @@ def normalize(text: str) -> str:
     return " ".join(text.split())
 
 
-_ABBREV = ("Mr", "Mrs", "Ms", "Dr", "St", "Prof", "Sr", "Jr", "vs", "etc", "e.g", "i.e", "cf", "No", "Mt", "Gen",
-           "Col", "Capt", "Lt", "Rev", "Hon", "Fig", "Vol", "approx", "Inc", "Ltd", "Co")
+_ABBREV = ("Mr", "Mrs", "Ms", "Dr", "St", "Prof", "Sr", "Jr", "vs", "etc", "e.g", "i.e", "cf", "No", "Mt",
+           "Gen", "Col", "Capt", "Lt", "Rev", "Hon", "Fig", "Vol", "approx", "Inc", "Ltd", "Co")
 _BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 _ABBREV_END = re.compile(r"(?:\b(?:" + "|".join(re.escape(a) for a in _ABBREV) + r")|\b[A-Z])\.$")
 

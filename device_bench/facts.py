@@ -9,8 +9,8 @@ import re
 GETPROPS = {
     "manufacturer": "ro.product.manufacturer", "model": "ro.product.model",
     "device": "ro.product.device", "soc": "ro.soc.model", "soc_manufacturer": "ro.soc.manufacturer",
-    "hardware": "ro.hardware", "board_platform": "ro.board.platform", "android_version": "ro.build.version.release",
-    "sdk": "ro.build.version.sdk", "abi": "ro.product.cpu.abi",
+    "hardware": "ro.hardware", "board_platform": "ro.board.platform",
+    "android_version": "ro.build.version.release", "sdk": "ro.build.version.sdk", "abi": "ro.product.cpu.abi",
 }
 
 

@@ -85,7 +85,8 @@ def plot_devices(report: dict) -> str | None:
     for j, key in enumerate(keys):
         vals = [next((rp.med(u, "latency_p50_ms") for u in units if (u["device"], u["model"], u["mode"])
                       == (d, *key)), 0) for d in devices]
-        ax.bar([i + j * width for i in range(len(devices))], vals, width, label=f"{tag(report, key[0])} {key[1]}")
+        ax.bar([i + j * width for i in range(len(devices))], vals, width,
+               label=f"{tag(report, key[0])} {key[1]}")
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(devices))])
     ax.set_xticklabels(devices, fontsize=8)
     ax.set_ylabel("p50 sentence latency (ms)")
@@ -127,22 +128,28 @@ CSS = ("body{font-family:sans-serif;margin:2em;max-width:1300px}table{border-col
 
 
 def render_html(report: dict) -> str:
-    plots = [("Latency distribution", plot_latency(report)), ("Accuracy vs size vs latency", plot_tradeoff(report)),
-             ("Per-device comparison", plot_devices(report)), ("Plain vs copy-speculative", plot_modes(report))]
+    plots = [("Latency distribution", plot_latency(report)),
+             ("Accuracy vs size vs latency", plot_tradeoff(report)),
+             ("Per-device comparison", plot_devices(report)),
+             ("Plain vs copy-speculative", plot_modes(report))]
     errs = "".join(f"<li class=err>{html.escape(e)}</li>" for e in report["errors"])
-    parts = [f"<!doctype html><html><head><meta charset=utf-8><title>bench {html.escape(report['run'])}</title>"
+    parts = [f"<!doctype html><html><head><meta charset=utf-8>"
+             f"<title>bench {html.escape(report['run'])}</title>"
              f"<style>{CSS}</style></head><body>",
              f"<h1>Device bench <code>{html.escape(report['run'])}</code> ({report['status']})</h1>",
              f"<p>Eval <code>{html.escape(report['eval']['path'])}</code>: {report['eval']['n']} sentences, "
-             f"{report['config']['reps']} repetitions (median shown), warm-up {report['config']['warmup']}.</p>",
+             f"{report['config']['reps']} repetitions (median shown), "
+             f"warm-up {report['config']['warmup']}.</p>",
              f"<h2>Errors</h2><ul>{errs}</ul>" if errs else "",
              "<h2>Devices</h2>", _html_table(rp.DEVICE_HEADERS, rp.device_rows(report)),
              "<h2>Speed and memory</h2>", _html_table(rp.PERF_HEADERS, rp.perf_rows(report)),
-             "<h2>Plain vs copy-speculative decoding</h2>", _html_table(rp.MODE_HEADERS, rp.mode_rows(report)),
+             "<h2>Plain vs copy-speculative decoding</h2>",
+             _html_table(rp.MODE_HEADERS, rp.mode_rows(report)),
              "<h2>Accuracy (guard on)</h2>", _html_table(rp.ACC_HEADERS, rp.accuracy_rows(report))]
     for title, png in plots:
         if png:
             parts.append(f"<h2>{title}</h2><img alt='{title}' src='data:image/png;base64,{png}'>")
     parts.append("<h2>Definitions</h2><ul>" + "".join(
-        f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in report["definitions"].items()) + "</ul>")
+        f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in report["definitions"].items())
+        + "</ul>")
     return "\n".join(parts) + "</body></html>\n"

@@ -1,9 +1,10 @@
 """Measurements from raw runner results: per repetition, then median and spread over reps.
 
 Definitions (documented in the report): sentence latency = the runner's total_ms of one
-request (prefill_ms + decode_ms when a runner reports no total); prefill tok/s = prompt tokens / prefill time; decode tok/s = new tokens / decode
-time; forwards per output token = forward calls / new tokens (plain greedy: 1 by
-construction when the runner does not report `forwards`).
+request (prefill_ms + decode_ms when a runner reports no total); prefill tok/s = prompt
+tokens / prefill time; decode tok/s = new tokens / decode time; forwards per output
+token = forward calls / new tokens (plain greedy: 1 by construction when the runner does
+not report `forwards`).
 """
 from __future__ import annotations
 
@@ -80,4 +81,5 @@ def unit_metrics(reps: list[dict]) -> dict:
 
 
 def all_latencies(reps: list[dict]) -> list[float]:
-    return [sentence_ms(r) for rep in reps for r in rep.get("results", []) if not r.get("error") and not r.get("warmup")]
+    return [sentence_ms(r) for rep in reps for r in rep.get("results", [])
+            if not r.get("error") and not r.get("warmup")]

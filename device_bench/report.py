@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from device_bench.measure import all_latencies
 from core.runs import atomic_write_json, atomic_write_text, env_info, point_latest
+from device_bench.measure import all_latencies
 
 SCHEMA = 1
 ACCURACY_KEYS = ("exact_match", "f0_5", "word_accuracy", "correction_rate", "over_correction_rate",
@@ -132,7 +132,8 @@ def accuracy_rows(report: dict) -> list[list]:
     for u in report["units"]:
         acc = u.get("accuracy") or {}
         rows.append([f"{u['model']} ({u['mode']}) on {u['device']}"] +
-                    [acc.get("guarded", {}).get(k) for k in ACCURACY_KEYS] + [acc.get("raw", {}).get("exact_match")])
+                    [acc.get("guarded", {}).get(k) for k in ACCURACY_KEYS]
+                    + [acc.get("raw", {}).get("exact_match")])
     for name, b in report["baselines"].items():
         rows.append([f"baseline: {name} (host)"] + [b.get("guarded", {}).get(k) for k in ACCURACY_KEYS]
                     + [b.get("raw", {}).get("exact_match")])
@@ -154,9 +155,10 @@ def device_rows(report: dict) -> list[list]:
     rows = []
     for serial, d in report["devices"].items():
         f = d.get("facts") or {}
+        thermal = list((f.get("thermal_c") or {}).items())[:3]
         rows.append([serial, f.get("model"), f.get("soc"), f.get("android_version") or f.get("os"),
                      f.get("abi"), (f.get("ram_total_kb") or 0) / 1e6 or None,
-                     ", ".join(f"{k} {v:.0f}C" for k, v in list((f.get("thermal_c") or {}).items())[:3]) or "-"])
+                     ", ".join(f"{k} {v:.0f}C" for k, v in thermal) or "-"])
     return rows
 
 
@@ -166,13 +168,15 @@ DEVICE_HEADERS = ["serial", "model", "SoC", "Android/OS", "ABI", "RAM GB", "ther
 def markdown(report: dict) -> str:
     parts = [f"# Device bench `{report['run']}` ({report['status']})", "",
              f"Eval: `{report['eval']['path']}`, {report['eval']['n']} sentences; "
-             f"{report['config']['reps']} repetitions (median shown), warm-up {report['config']['warmup']}.", ""]
+             f"{report['config']['reps']} repetitions (median shown), "
+             f"warm-up {report['config']['warmup']}.", ""]
     if report["errors"]:
         parts += ["## Errors", ""] + [f"- {e}" for e in report["errors"]] + [""]
     parts += ["## Devices", "", _table(DEVICE_HEADERS, device_rows(report)), "",
               "## Speed and memory", "", _table(PERF_HEADERS, perf_rows(report)), "",
               "## Plain vs copy-speculative decoding", "", _table(MODE_HEADERS, mode_rows(report)), "",
-              "## Accuracy (guard on; raw exact match last)", "", _table(ACC_HEADERS, accuracy_rows(report)), "",
+              "## Accuracy (guard on; raw exact match last)", "",
+              _table(ACC_HEADERS, accuracy_rows(report)), "",
               "## Definitions", ""] + [f"- **{k}**: {v}" for k, v in report["definitions"].items()]
     return "\n".join(parts) + "\n"
 

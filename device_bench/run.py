@@ -4,13 +4,13 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from core.config import to_dict
+from core.paths import REPO_ROOT
+from core.runs import atomic_write_json
 from device_bench import adb, bench, report
 from device_bench.adb import sha256_file
 from device_bench.config import BenchConfig
 from device_bench.inputs import load_eval, load_model_info
-from core.config import to_dict
-from core.runs import atomic_write_json
-from core.paths import REPO_ROOT
 
 
 def _resolve(path: str) -> str:

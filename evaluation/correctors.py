@@ -215,7 +215,8 @@ class HFCorrector:
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.tok = load_tokenizer(model)
         self.tok.padding_side = "left"
-        torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if self.device == "cuda" else torch.float32)
+        torch_dtype = (getattr(torch, dtype) if dtype
+                       else torch.bfloat16 if self.device == "cuda" else torch.float32)
         self.model = load_model(model, dtype=torch_dtype).to(self.device).eval()
         self.max_len = int(getattr(self.model.config, "max_position_embeddings", 0) or 2048)
         self.batch_size, self.budget = batch_size, (budget_factor, budget_extra)

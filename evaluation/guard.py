@@ -41,10 +41,12 @@ class GuardConfig:
     allow_merge_split: bool = True   # "some times" -> "sometimes", "alot" -> "a lot"
     allow_duplicate_removal: bool = True  # "the the" -> "the"
     max_block_cells: int = 10_000    # a changed block bigger than this (n*m words) is reverted whole
-    max_rejected_share: float = 0.5  # more of the input's words than this rejected: not a correction, keep the input
+    max_rejected_share: float = 0.5  # more of the input's words than this rejected:
+                                     # not a correction, keep the input
 
     def __post_init__(self) -> None:
-        check(0.0 <= self.max_edit_ratio <= 1.0, f"guard.max_edit_ratio must be in [0, 1], got {self.max_edit_ratio}")
+        check(0.0 <= self.max_edit_ratio <= 1.0,
+              f"guard.max_edit_ratio must be in [0, 1], got {self.max_edit_ratio}")
         check(0 <= self.min_edits <= self.max_edits, "guard: need 0 <= min_edits <= max_edits")
         check(self.min_word_len >= 1, "guard.min_word_len must be >= 1")
         check(self.max_punct_len >= 0, "guard.max_punct_len must be >= 0")

@@ -85,7 +85,8 @@ def run_backend(corrector, bench: Benchmark, cache: Path, chunk: int) -> tuple[l
             outs = corrector.correct(batch)
             ms = (time.perf_counter() - t0) * 1000 / len(batch)
             if len(outs) != len(batch):
-                raise CorrectorError(f"backend {corrector.name} returned {len(outs)} outputs for {len(batch)} inputs")
+                raise CorrectorError(f"backend {corrector.name} returned {len(outs)} outputs "
+                                     f"for {len(batch)} inputs")
             for k, o in enumerate(outs):
                 done.append((o, ms))
                 fh.write(json.dumps({"i": s + k, "output": o, "latency_ms": ms}, ensure_ascii=False) + "\n")
@@ -109,14 +110,16 @@ def _read_cache(path: Path) -> list[tuple[str, float]]:
         out.append((obj["output"], float(obj["latency_ms"])))
     if len(out) != len(lines):
         atomic_write_text(path, "".join(json.dumps({"i": k, "output": o, "latency_ms": ms},
-                                                   ensure_ascii=False) + "\n" for k, (o, ms) in enumerate(out)))
+                                                   ensure_ascii=False) + "\n"
+                                        for k, (o, ms) in enumerate(out)))
     return out
 
 
 def load_all(cfg: EvalConfig) -> list[Benchmark]:
     benches = load_benchmarks(cfg.benchmarks, cfg.select or None)
     own = input_path(cfg.own_pairs) if cfg.own_pairs else None
-    if own is not None and own.is_file() and not any(Path(b.source).resolve() == own.resolve() for b in benches):
+    if own is not None and own.is_file() and not any(Path(b.source).resolve() == own.resolve()
+                                                     for b in benches):
         benches.append(load_benchmark(own))
     return [b.head(cfg.limit) for b in unique_names(benches)]
 
@@ -142,7 +145,8 @@ def evaluate(cfg: EvalConfig) -> Path:
     rows: list[dict[str, Any]] = []
     for backend in cfg.backends:
         print(f"eval: loading backend {backend}", file=sys.stderr, flush=True)
-        corrector = make_corrector(backend, cfg.backend_models.get(backend, model), **backend_options(cfg, backend))
+        corrector = make_corrector(backend, cfg.backend_models.get(backend, model),
+                                   **backend_options(cfg, backend))
         for bench in benches:
             entry = report["benchmarks"].setdefault(bench.name, {
                 "n": len(bench.pairs), "case_insensitive": bench.case_insensitive,
@@ -163,7 +167,8 @@ def _score_one(corrector, bench: Benchmark, run_dir: Path, cfg: EvalConfig):
     for r, ms in zip(scored["rows"], lat):
         r["latency_ms"] = round(ms, 3)
     total_s = sum(lat) / 1000
-    speed = {"seconds": round(total_s, 3), "sentences_per_s": round(len(outs) / total_s, 2) if total_s else None,
+    speed = {"seconds": round(total_s, 3),
+             "sentences_per_s": round(len(outs) / total_s, 2) if total_s else None,
              "scoring_seconds": round(guard_s, 3)}
     return {"guarded": scored["guarded"], "raw": scored["raw"], **speed}, scored["rows"]
 
@@ -181,7 +186,8 @@ def write_outputs(run_dir: Path, report: dict[str, Any], rows: list[dict[str, An
 # ---------------------------------------------------------------- CLI
 FLAGS = (
     Flag("--model", "model", "run dir, model dir, or preset (tiny, smollm2-135m, ...)"),
-    Flag("--benchmarks", "benchmarks", "eval folder, evaluation set folder(s) or pairs .json, comma-separated"),
+    Flag("--benchmarks", "benchmarks",
+         "eval folder, evaluation set folder(s) or pairs .json, comma-separated"),
     Flag("--backends", "backends", "comma-separated: hf,identity,symspell,pyspellchecker; pte and device "
          "come from later stages", as_list=True),
     Flag("--limit", "limit", "first N pairs of each evaluation set"),

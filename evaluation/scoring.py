@@ -74,7 +74,8 @@ def summary_markdown(report: dict[str, Any]) -> str:
                 res = entry["backends"][b]
                 g = res.get(m) if m == "sentences_per_s" else res["guarded"].get(m)
                 r = None if m == "sentences_per_s" else res["raw"].get(m)
-                cells.append(_fmt(g) + (f" ({_fmt(r)})" if r is not None and r != g and m != "paraphrase_rate" else ""))
+                shown_raw = r is not None and r != g and m != "paraphrase_rate"
+                cells.append(_fmt(g) + (f" ({_fmt(r)})" if shown_raw else ""))
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)

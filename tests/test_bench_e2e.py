@@ -17,8 +17,8 @@ pytestmark = pytest.mark.integration
 
 
 def _cfg(tmp_path: Path, host_runner: Path, **kw) -> BenchConfig:
-    base = dict(limit=8, reps=2, warmup=1, runner_host=str(host_runner), reports_dir=str(tmp_path / "reports"),
-                max_new_tokens=48)
+    base = dict(limit=8, reps=2, warmup=1, runner_host=str(host_runner),
+                reports_dir=str(tmp_path / "reports"), max_new_tokens=48)
     return BenchConfig(**{**base, **kw})
 
 
@@ -58,7 +58,8 @@ def test_two_loopback_devices_and_host_in_one_report(tmp_path, tiny_pte, host_ru
     assert {"identity", "symspell"} <= set(rep["baselines"])
     assert "guarded" in rep["baselines"]["identity"]
     bench = json.loads((run_dir / "benchmark_results.json").read_text())
-    assert {r["metric"] for r in bench} >= {"token_per_sec", "model_load_time(ms)", "avg_inference_latency(ms)"}
+    assert {r["metric"] for r in bench} >= {"token_per_sec", "model_load_time(ms)",
+                                            "avg_inference_latency(ms)"}
     assert all(set(r["benchmarkModel"]) == {"name", "backend", "quantization"} and "deviceInfo" in r
                and r["actualValue"] is not None for r in bench)
     assert {r["benchmarkModel"]["quantization"] for r in bench} == {"int8", "int4"}
@@ -91,7 +92,8 @@ def test_unplug_mid_run_leaves_partial_report_and_rerun_resumes(tmp_path, tiny_p
     assert json.loads((Path(cfg.reports_dir) / "resume" / "report.json").read_text())["status"] == "partial"
 
     loopback("flaky", port=dev.port)  # replug: same sandbox, same serial
-    second = run_bench(cfg, _models(tiny_pte), str(bench_eval), dev.serial, "resume", adb_port=adb_server.port)
+    second = run_bench(cfg, _models(tiny_pte), str(bench_eval), dev.serial, "resume",
+                       adb_port=adb_server.port)
     rep = second["report"]
     assert rep["status"] == "complete" and all(u["status"] == "ok" for u in rep["units"])
     kept = {(u["model"], u["mode"]): u["started"] for u in rep["units"]}
@@ -124,7 +126,7 @@ def test_device_backend_of_evaluation_matches_host(tiny_pte, host_runner, bench_
     from evaluation.correctors import make_corrector
 
     dev = loopback()
-    texts = [json.loads(l)["input"] for l in bench_eval.read_text().splitlines()[:4]] + ["  "]
+    texts = [json.loads(line)["input"] for line in bench_eval.read_text().splitlines()[:4]] + ["  "]
     on_phone = make_corrector("device", str(tiny_pte["int8"]), device=dev.serial, runner=str(host_runner),
                               adb_port=adb_server.port).correct(texts)
     on_host = make_corrector("device", str(tiny_pte["int8"]), device="host", runner=str(host_runner),

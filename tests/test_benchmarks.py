@@ -5,8 +5,16 @@ import json
 
 import pytest
 
-from evaluation.eval_sets import (BenchmarkError, edit_type, load_benchmark, load_benchmarks,
-                              read_holbrook, read_jsonl, read_parallel, read_ukp)
+from evaluation.eval_sets import (
+    BenchmarkError,
+    edit_type,
+    load_benchmark,
+    load_benchmarks,
+    read_holbrook,
+    read_jsonl,
+    read_parallel,
+    read_ukp,
+)
 
 
 def write(path, text):
@@ -20,7 +28,8 @@ def test_parallel_lines(tmp_path):
     write(d / "corrupt.txt", "i tought so\nwich one\n")
     write(d / "correct.txt", "i thought so\nwhich one\n")
     b = read_parallel(d)
-    assert [(p.input, p.reference) for p in b.pairs] == [("i tought so", "i thought so"), ("wich one", "which one")]
+    assert [(p.input, p.reference) for p in b.pairs] == [("i tought so", "i thought so"),
+                                                         ("wich one", "which one")]
     assert b.case_insensitive  # BEA sets are lowercased
     write(tmp_path / "jfleg" / "corrupt.txt", "A\n")
     write(tmp_path / "jfleg" / "correct.txt", "A\n")
@@ -88,7 +97,8 @@ def test_holbrook_tags(tmp_path):
     got = [(p.input, p.reference) for p in b.pairs]
     assert got == [("I have a siter .", "I have a sister ."),
                    ("My Dad works at Melton.", "My Dad works at Melton."),
-                   ("My Mum goes out some times on tusday nights.", "My Mum goes out sometimes on Tuesday nights.")]
+                   ("My Mum goes out some times on tusday nights.",
+                    "My Mum goes out sometimes on Tuesday nights.")]
     assert [e["type"] for e in b.pairs[2].errors] == ["merge", "omission"]
     assert b.pairs[1].errors is None
 
@@ -109,7 +119,8 @@ def test_edit_types():
 
 
 def test_jsonl_pairs_and_errors(tmp_path):
-    f = write(tmp_path / "eval_data.json", json.dumps({"input": "teh", "output": "the", "errors": ["transposition"]})
+    f = write(tmp_path / "eval_data.json",
+              json.dumps({"input": "teh", "output": "the", "errors": ["transposition"]})
               + "\n\n" + json.dumps({"input": "a", "output": "a"}) + "\n")
     b = read_jsonl(f)
     assert b.name == "eval_data" and len(b.pairs) == 2 and b.pairs[0].errors == ["transposition"]

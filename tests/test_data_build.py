@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 
 from core.config import load_config
 from datagen import DataConfig, DataError, build_dataset, load_pairs
-from datagen.generate_typos import main
 from datagen.build import _init_worker, _state, process_chunk
 from datagen.decontam import dedup_key
 from datagen.everyday import everyday_sentences
+from datagen.generate_typos import main
 from datagen.text import normalize, reject_reason, split_sentences
 
 # one sentence per line (the "Hello, how are you? I am ..." template would split in two)
@@ -86,7 +86,8 @@ def test_exact_and_near_duplicates_are_dropped(tmp_path):
 
 def test_user_pairs_and_text_sources_mix(tmp_path):
     pairs = tmp_path / "mine.jsonl"
-    pairs.write_text("".join(json.dumps({"input": f"teh number {i} iz here", "output": f"The number {i} is here."})
+    pairs.write_text("".join(json.dumps({"input": f"teh number {i} iz here",
+                                         "output": f"The number {i} is here."})
                              + "\n" for i in range(30)))
     cfg = config(tmp_path, "train_pairs=200", "eval_pairs=0",
                  f"sources=[{{kind: pairs, path: '{pairs}'}}, {{kind: everyday}}]")
@@ -122,8 +123,8 @@ def test_decontamination_removes_every_planted_eval_sentence(tmp_path_factory, p
     if style == "json":
         (tmp / "ev.json").write_text("".join(json.dumps({"input": "x", "output": s}) + "\n" for s in planted))
     else:
-        lines = planted if style == "same" else [" ".join(s.lower().replace("'", " '").replace("?", " ?").split())
-                                                  for s in planted]
+        lines = planted if style == "same" else [
+            " ".join(s.lower().replace("'", " '").replace("?", " ?").split()) for s in planted]
         (tmp / "ev.txt").write_text("\n".join(lines) + "\n")
     ev = tmp / ("ev.json" if style == "json" else "ev.txt")
     stats = build_dataset(config(tmp, "train_pairs=5000", "eval_pairs=0", "max_passes=1",
@@ -177,8 +178,8 @@ def test_cli_builds_and_reports(tmp_path, capsys):
     pairs.write_text("input,output\nhelo there,Hello there.\n")
     ev = corpus(tmp_path, SENTENCES[:5], "ev.txt")
     rc = main(["--corpus", str(src), "--pairs", str(pairs), "--out", str(tmp_path / "d"), "--run", "cli",
-               "--decontaminate", str(ev), f"runs_root={tmp_path / 'runs'}", "train_pairs=700", "eval_pairs=0",
-               "progress=false", "workers=1", "decontaminate_defaults=false", "max_passes=1"])
+               "--decontaminate", str(ev), f"runs_root={tmp_path / 'runs'}", "train_pairs=700",
+               "eval_pairs=0", "progress=false", "workers=1", "decontaminate_defaults=false", "max_passes=1"])
     out = capsys.readouterr().out
     assert rc == 0 and "decontamination dropped 5" in out
     stats = json.loads((tmp_path / "runs/data/cli/stats.json").read_text())
@@ -224,8 +225,9 @@ def test_real_misspelling_lists_feed_the_noise(tmp_path):
     lists = tmp_path / "lists.dat"
     lists.write_text("$tomorrow\ntomorroww\n$meet\nmeeet\n$forget\nforgget\n")
     sents = [s for s in SENTENCES if "tomorrow" in s or "meet" in s or "forget" in s][:60]
-    rc = main(["--corpus", str(corpus(tmp_path, sents)), "--misspellings", str(lists), "--out", str(tmp_path / "d"),
-               f"runs_root={tmp_path / 'runs'}", "train_pairs=60", "eval_pairs=0", "progress=false", "workers=1",
+    rc = main(["--corpus", str(corpus(tmp_path, sents)), "--misspellings", str(lists),
+               "--out", str(tmp_path / "d"), f"runs_root={tmp_path / 'runs'}", "train_pairs=60",
+               "eval_pairs=0", "progress=false", "workers=1",
                "decontaminate_defaults=false", "max_passes=1", "noise.misspelling=0.9",
                "noise.real_misspelling_share=1.0", "noise.clean_share=0"])
     assert rc == 0

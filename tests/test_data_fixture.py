@@ -3,7 +3,7 @@ import json
 
 
 def test_tiny_pairs_shape(tiny_pairs):
-    rows = {s: [json.loads(l) for l in (tiny_pairs / f"{s}_data.json").read_text().splitlines()]
+    rows = {s: [json.loads(line) for line in (tiny_pairs / f"{s}_data.json").read_text().splitlines()]
             for s in ("train", "eval")}
     assert len(rows["train"]) == 4000 and len(rows["eval"]) == 200
     for split in rows.values():

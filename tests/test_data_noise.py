@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.config import ConfigError
+from core.spans import protected_strings
 from datagen.noise import ERROR_TYPES, WORD_TYPOS, NoiseConfig, Noiser, sentence_rng
 from datagen.tables import COMMON_MISSPELLINGS, NEIGHBOURS, PATTERNS, REAL_WORD
-from core.spans import protected_strings
 
 RATES = [f.name for f in dataclasses.fields(NoiseConfig) if f.type in ("float", float)]
 ZERO = {name: 0.0 for name in RATES}
@@ -68,7 +68,8 @@ def test_omission_drops_one_letter():
 def test_insertion_adds_a_neighbouring_key():
     for noisy, errors in runs(only("insertion"), "keyboard"):
         spots = [i for i in range(9) if noisy[:i] + noisy[i + 1:] == "keyboard"]
-        assert any(noisy[i] in NEIGHBOURS[c] for i in spots for c in noisy[max(0, i - 1):i] + noisy[i + 1:i + 2])
+        assert any(noisy[i] in NEIGHBOURS[c] for i in spots
+                   for c in noisy[max(0, i - 1):i] + noisy[i + 1:i + 2])
         assert errors == ["insertion"]
 
 
@@ -103,7 +104,8 @@ def test_real_word_apostrophe_and_lowercase_i():
     for noisy, errors in runs(only("real_word"), "Their dog went to the park."):
         w1, w2 = noisy.split(" ")[0], noisy.split(" ")[3]
         assert w1 in ("There", "They're") and w2 == "too" and errors == ["real_word", "real_word"]
-    assert only("apostrophe").corrupt("I don't know, it's fine.", random.Random(0))[0] == "I dont know, its fine."
+    assert only("apostrophe").corrupt("I don't know, it's fine.", random.Random(0))[0] == (
+        "I dont know, its fine.")
     assert only("lowercase_i").corrupt("I think I'm right.", random.Random(0))[0] == "i think i'm right."
 
 
@@ -118,9 +120,11 @@ def test_split_and_merge_words():
 def test_sentence_level_corruptions():
     assert only("drop_comma").corrupt("Yes, I know, thanks.", random.Random(0)) == (
         "Yes I know thanks.", ["drop_comma", "drop_comma"])
-    assert only("lowercase_start").corrupt("Hello there.", random.Random(0)) == ("hello there.", ["lowercase_start"])
+    assert only("lowercase_start").corrupt("Hello there.", random.Random(0)) == (
+        "hello there.", ["lowercase_start"])
     assert only("lowercase_start").corrupt("NASA is here.", random.Random(0))[0] == "NASA is here."
-    assert only("drop_final_punct").corrupt("Is it done?", random.Random(0)) == ("Is it done", ["drop_final_punct"])
+    assert only("drop_final_punct").corrupt("Is it done?", random.Random(0)) == (
+        "Is it done", ["drop_final_punct"])
 
 
 def test_clean_share_is_respected():
@@ -144,8 +148,9 @@ PROTECTED = st.sampled_from(["https://example.com/a?b=1", "www.python.org", "ann
                              "10:45", "$5.99", "42", "3.14", "`x = f(y)`", "1,000", "20%"])
 SENTENCE = st.lists(st.one_of(WORDS, WORDS, PROTECTED), min_size=1, max_size=14).map(" ".join)
 ANY_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=80)
-ALL_ON = NoiseConfig(**{**{k: 0.5 for k in RATES}, "adjacent_key": 0.15, "omission": 0.15, "insertion": 0.15,
-                        "transposition": 0.15, "double_letter": 0.15, "misspelling": 0.15, "clean_share": 0.0})
+ALL_ON = NoiseConfig(**{**{k: 0.5 for k in RATES}, "adjacent_key": 0.15, "omission": 0.15,
+                        "insertion": 0.15, "transposition": 0.15, "double_letter": 0.15,
+                        "misspelling": 0.15, "clean_share": 0.0})
 
 
 @settings(max_examples=200, deadline=None)

@@ -5,12 +5,12 @@ import json
 
 import pytest
 
-from tests.fixtures.base import REPO
 from core.config import load_config
 from datagen import DataConfig
 from datagen.edits import edit_ops, position_bucket
 from datagen.noise import NoiseConfig, Noiser
 from datagen.realism import distance, generated_pairs, main, profile
+from tests.fixtures.base import REPO
 
 
 @pytest.mark.parametrize("correct,wrong,ops", [

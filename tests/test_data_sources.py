@@ -69,11 +69,14 @@ def test_absurdly_long_line_is_skipped_and_named(tmp_path):
 
 
 def test_gutenberg_header_and_footer_are_stripped(tmp_path):
-    book = ["The Project Gutenberg EBook of Things", "licence blah", "*** START OF THIS PROJECT GUTENBERG EBOOK ***",
+    book = ["The Project Gutenberg EBook of Things", "licence blah",
+            "*** START OF THIS PROJECT GUTENBERG EBOOK ***",
             "Real text.", "*** END OF THIS PROJECT GUTENBERG EBOOK ***", "more licence",
-            "The Project Gutenberg EBook of Other", "*** START OF THE PROJECT GUTENBERG EBOOK ***", "Second book."]
+            "The Project Gutenberg EBook of Other", "*** START OF THE PROJECT GUTENBERG EBOOK ***",
+            "Second book."]
     lines, skipping = strip_gutenberg([f"{b}\n".encode() for b in book])
-    assert [l.decode().strip() for l in lines if l] == ["Real text.", "Second book."] and not skipping
+    assert [line.decode().strip() for line in lines if line] == ["Real text.", "Second book."]
+    assert not skipping
     assert len(lines) == len(book)  # blanked, not removed: line numbers stay right
     assert strip_gutenberg([b"plain\n", b"text\n"]) == ([b"plain\n", b"text\n"], False)
     assert strip_gutenberg([b"carried over\n"], skipping=True) == ([b""], True)
@@ -90,7 +93,8 @@ def test_normalize_nfc_quotes_whitespace_and_markup():
 
 
 def test_split_sentences_respects_abbreviations():
-    assert split_sentences('Mr. Smith went to St. Louis. "Why?" she asked. It was 5 p.m. Then J. R. left!') == [
+    text = 'Mr. Smith went to St. Louis. "Why?" she asked. It was 5 p.m. Then J. R. left!'
+    assert split_sentences(text) == [
         "Mr. Smith went to St. Louis.", '"Why?" she asked.', "It was 5 p.m.", "Then J. R. left!"]
 
 
@@ -157,7 +161,8 @@ def test_builtin_sources():
 
 def test_misspelling_list_readers(tmp_path):
     (tmp_path / "a.dat").write_text("$because\nbecuase\nbecaus 3\n$?\nxx\n")
-    (tmp_path / "toefl.tsv").write_text("Filename\tOffsetSpan\tMisspelling\tType\tCorrection\n1\t1-2\tbeleive\tM\tbelieve\n")
+    (tmp_path / "toefl.tsv").write_text("Filename\tOffsetSpan\tMisspelling\tType\tCorrection\n"
+                                        "1\t1-2\tbeleive\tM\tbelieve\n")
     (tmp_path / "spell-testset1.txt").write_text("tests1 = {'access': 'acess acces'}\n")
     pairs = word_pairs(tmp_path)
     assert pairs["a.dat"] == [("because", "becuase"), ("because", "becaus")]
@@ -172,7 +177,8 @@ def test_eval_set_readers(tmp_path):
     (tmp_path / "correct.txt").write_text("this is the first eval sentence\n")
     (tmp_path / "holbrook.dat").write_text("I have a <ERR targ=sister> siter </ERR> at home now.\n")
     (tmp_path / "ukp.txt").write_text("1\n22\nson\nsun\n4\nThe son is shining brightly today.\n\n")
-    (tmp_path / "e.json").write_text(json.dumps({"input": "x", "output": "A json eval output sentence."}) + "\n")
+    (tmp_path / "e.json").write_text(json.dumps({"input": "x", "output": "A json eval output sentence."})
+                                     + "\n")
     keys, per_file = load_eval_keys([tmp_path])
     for s in ["This is the first eval sentence.", "I have a sister at home now.",
               "The sun is shining brightly today.", "A json eval output sentence"]:

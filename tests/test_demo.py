@@ -35,7 +35,7 @@ def test_make_demo_runs_offline_end_to_end(tmp_path):
     proc = subprocess.run(["make", "-o", "setup", "demo", "ARGS=--limit 24"], cwd=tree, env=env,
                           capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    last = [l for l in proc.stdout.splitlines() if l.startswith("demo: report: ")][-1]
+    last = [line for line in proc.stdout.splitlines() if line.startswith("demo: report: ")][-1]
     html = Path(last.removeprefix("demo: report: "))
     assert html.is_file() and html.is_relative_to(tree)
     report = json.loads((html.parent / "report.json").read_text())

@@ -53,7 +53,8 @@ def test_image_pins_match_native_install():
     assert re.search(r"--index-url https://download\.pytorch\.org/whl/\$\{TORCH_CUDA\}", torch_run)
     assert re.fullmatch(r"cu\d{3}", args_of("ARG")["TORCH_CUDA"])
     # the very pip arguments `make setup` uses, after torch (same files, copied into the image)
-    native = re.search(r"pip install -q (-r requirements\.txt -c requirements\.lock)", (REPO / "Makefile").read_text())
+    native = re.search(r"pip install -q (-r requirements\.txt -c requirements\.lock)",
+                       (REPO / "Makefile").read_text())
     req_runs = [r for r in runs if "requirements.txt" in r]
     assert native and len(req_runs) == 1 and native.group(1) in req_runs[0]
     assert runs.index(torch_run) < runs.index(req_runs[0])
@@ -76,10 +77,12 @@ def test_hf_token_is_never_baked_in():
 
 
 def test_make_train_docker_passes_token_by_name():
-    out = subprocess.run(["make", "-n", "train", "DOCKER=1", "PRESET=smollm2-135m", "RUN=r1", "ARGS=train.max_steps=5"],
-                         cwd=REPO, capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "HF_TOKEN": "hf_secret"})
+    out = subprocess.run(["make", "-n", "train", "DOCKER=1", "PRESET=smollm2-135m", "RUN=r1",
+                          "ARGS=train.max_steps=5"],
+                         cwd=REPO, capture_output=True, text=True, timeout=60,
+                         env={"PATH": "/usr/bin:/bin", "HF_TOKEN": "hf_secret"})
     assert out.returncode == 0, out.stderr
-    cmd = next(l for l in out.stdout.replace("\\\n", " ").splitlines() if l.startswith("docker run"))
+    cmd = next(line for line in out.stdout.replace("\\\n", " ").splitlines() if line.startswith("docker run"))
     argv = shlex.split(cmd)
     assert "--gpus" in argv and argv[argv.index("--gpus") + 1] == "all"
     assert argv[argv.index("-e") + 1] == "HF_TOKEN" and "hf_secret" not in out.stdout

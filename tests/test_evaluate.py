@@ -8,8 +8,14 @@ import json
 import pytest
 
 from core.config import ConfigError
-from evaluation.correctors import (BACKENDS, CorrectorError, IdentityCorrector, make_corrector,
-                              register_backend, split_to_fit)
+from evaluation.correctors import (
+    BACKENDS,
+    CorrectorError,
+    IdentityCorrector,
+    make_corrector,
+    register_backend,
+    split_to_fit,
+)
 from evaluation.run import main, resolve_model
 from evaluation.scoring import CSV_COLUMNS, score_outputs
 
@@ -144,7 +150,8 @@ def test_baselines_keep_blank_and_protected_text(backend):
 
 
 def test_spell_baselines_fix_typos_and_keep_punctuation():
-    assert make_corrector("pyspellchecker").correct(["I tought, becouse Wakh!"]) == ["I thought, because Wake!"]
+    assert make_corrector("pyspellchecker").correct(["I tought, becouse Wakh!"]) == \
+        ["I thought, because Wake!"]
     assert make_corrector("symspell").correct(["i tought you understood; please"]) == \
         ["i thought you understood; please"]
 
@@ -168,4 +175,5 @@ def test_same_named_benchmarks_stay_apart(tmp_path):
                  f"runs_root={tmp_path / 'runs'}", f"root_copy={tmp_path / 'root'}"]) == 0
     report = json.loads((tmp_path / "root" / "metrics.json").read_text())
     assert sorted(report["benchmarks"]) == ["a-eval_data-0", "b-eval_data-1"]
-    assert all(e["backends"]["identity"]["guarded"]["exact_match"] == 1.0 for e in report["benchmarks"].values())
+    assert all(e["backends"]["identity"]["guarded"]["exact_match"] == 1.0
+               for e in report["benchmarks"].values())

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fixtures.base import REPO
-from tests.test_guard import is_correction
+from core.spans import protected_strings
 from evaluation.correctors import make_corrector, split_to_fit
 from evaluation.guard import guard
-from core.spans import protected_strings
+from tests.fixtures.base import REPO
+from tests.test_guard import is_correction
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +79,8 @@ def test_blank_and_long_inputs(tiny_run):
     c = make_corrector("hf", str(tiny_run / "merged"), batch_size=1, device="cpu")
     assert c.correct(["", "   ", "\n"]) == ["", "   ", "\n"]
     c.max_len = 110  # a small context: the long text must be split by sentence, not truncated
-    long = "My brother lives in a small house. We went to the river on Sunday. The train was late again today."
+    long = ("My brother lives in a small house. We went to the river on Sunday. "
+            "The train was late again today.")
     plan = split_to_fit(long, c._fits)
     assert len(plan) > 1 and "".join(p + s for p, s in plan) == long
     expected = "".join(c.correct([p])[0] + s for p, s in plan)

@@ -33,7 +33,8 @@ def test_overrides_are_dotted_and_typed(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("name: a\ninner:\n  lr: 1e-4\n")
     cfg = load_config(_Outer, p, ["inner.steps=7", "flag=true", "modules=[a, b]"])
-    assert (cfg.name, cfg.inner.lr, cfg.inner.steps, cfg.flag, cfg.modules) == ("a", 1e-4, 7, True, ["a", "b"])
+    assert (cfg.name, cfg.inner.lr, cfg.inner.steps, cfg.flag, cfg.modules) == (
+        "a", 1e-4, 7, True, ["a", "b"])
 
 
 def test_unknown_key_lists_allowed_keys(tmp_path):
@@ -97,7 +98,8 @@ def test_tokenizer_round_trips_any_text(tiny_tokenizer, text):
     assert tiny_tokenizer.decode(ids) == text
 
 
-@pytest.mark.parametrize("text", ["naïve café — “quotes”", "emoji 👋🏽🧑‍💻 and 日本語", "  tabs\tand\nnewlines  "])
+@pytest.mark.parametrize("text", ["naïve café — “quotes”", "emoji 👋🏽🧑‍💻 and 日本語",
+                                  "  tabs\tand\nnewlines  "])
 def test_tokenizer_round_trips_unicode_and_emoji(tiny_tokenizer, text):
     assert tiny_tokenizer.decode(tiny_tokenizer(text, add_special_tokens=False)["input_ids"]) == text
 
@@ -112,7 +114,8 @@ def test_offline_hub_id_names_the_tiny_preset(monkeypatch):
 
 def test_make_help_lists_every_target():
     out = subprocess.run(["make", "-s", "help"], cwd=REPO, capture_output=True, text=True, timeout=30).stdout
-    for target in ("setup", "data", "train", "eval", "export", "runner", "bench", "demo", "test", "image", "clean"):
+    for target in ("setup", "data", "train", "eval", "export", "runner", "bench", "demo", "test", "image",
+                   "clean"):
         assert f"  {target} " in out, target
 
 

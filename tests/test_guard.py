@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.config import ConfigError, load_config
-from evaluation.guard import GuardConfig, guard, paraphrased
 from core.spans import protected_strings
+from evaluation.guard import GuardConfig, guard, paraphrased
 
 CFG = GuardConfig()
 

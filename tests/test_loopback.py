@@ -48,7 +48,8 @@ def test_push_pull_large_file_roundtrip(adb_server, loopback, tmp_path):
     src.write_bytes(os.urandom(3 * 1024 * 1024 + 17))  # many WRTEs and sync DATA chunks
     remote = target.push(src, "nested/dir/blob.bin")
     assert (dev.root / remote.lstrip("/")).read_bytes() == src.read_bytes()
-    assert target.shell(["sha256sum", remote]).stdout.split()[0] == hashlib.sha256(src.read_bytes()).hexdigest()
+    assert target.shell(["sha256sum", remote]).stdout.split()[0] == \
+        hashlib.sha256(src.read_bytes()).hexdigest()
     back = tmp_path / "back.bin"
     assert target.pull(remote, back) and back.read_bytes() == src.read_bytes()
     assert target.pull(remote + ".missing", tmp_path / "x") is False

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from core.config import ConfigError, load_config
-from train.config import TrainConfig
-from train.train import main
 from train.batches import PairsFileError, encode_pairs, load_pairs
+from train.config import TrainConfig
 from train.loss import linear_ce_sum, per_sample_losses
 from train.packing import IGNORE, collate_packed, collate_padded, epoch_order, make_plan, pack_plan
+from train.train import main
 
 REPO = Path(__file__).resolve().parents[1]
 PRESETS = ["tiny", "smollm2-135m", "qwen3-0.6b", "gemma"]
@@ -37,7 +37,7 @@ def test_unknown_key_and_wrong_type_are_named():
 
 
 def _write(path: Path, lines: list[str]) -> Path:
-    path.write_text("".join(l + "\n" for l in lines), encoding="utf-8")
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     return path
 
 
@@ -51,15 +51,16 @@ def test_dataset_errors_name_file_and_line(tmp_path):
         load_pairs(_write(tmp_path / "bad.json", [good, "{oops"]))
     with pytest.raises(PairsFileError, match=r"typ.json:1: field 'output' must be a string"):
         load_pairs(_write(tmp_path / "typ.json", [json.dumps({"input": "a", "output": 3})]))
-    assert load_pairs(_write(tmp_path / "ok.json", [good, good]), limit=1) == [{"input": "teh cat", "output": "The cat."}]
+    assert load_pairs(_write(tmp_path / "ok.json", [good, good]), limit=1) == [
+        {"input": "teh cat", "output": "The cat."}]
 
 
 def test_cli_reports_bad_config_and_offline_hub(tmp_path, capsys):
     assert main(["--config", str(REPO / "train/configs/tiny.yaml"), "lora.rank=4"]) == 2
     assert "unknown key lora.rank" in capsys.readouterr().err
     data = _write(tmp_path / "d.json", [json.dumps({"input": "teh cat", "output": "The cat."})])
-    rc = main(["--config", str(REPO / "train/configs/smollm2-135m.yaml"), f"data.train={data}", f"data.eval={data}",
-               f"output.root={tmp_path / 'runs'}", "output.link=", "train.device=cpu"])
+    rc = main(["--config", str(REPO / "train/configs/smollm2-135m.yaml"), f"data.train={data}",
+               f"data.eval={data}", f"output.root={tmp_path / 'runs'}", "output.link=", "train.device=cpu"])
     err = capsys.readouterr().err
     assert rc == 2 and "HuggingFaceTB/SmolLM2-135M-Instruct" in err and "PRESET=tiny" in err
 
@@ -117,13 +118,15 @@ def test_packed_equals_unpacked_per_sample_loss(tiny_model_and_examples, attn):
     """The isolation proof: every sample's loss inside a packed row equals its loss alone."""
     model, tok, ex = tiny_model_and_examples
     model.config._attn_implementation = attn
-    packed = collate_packed(ex, [[0, 1, 2], [3, 4, 5]], n_rows=2, row_tokens=sum(map(len, ex[:3])) + 7, pad_id=tok.pad_token_id)
+    packed = collate_packed(ex, [[0, 1, 2], [3, 4, 5]], n_rows=2, row_tokens=sum(map(len, ex[:3])) + 7,
+                            pad_id=tok.pad_token_id)
     got = per_sample_losses(model, packed)
     for i in range(len(ex)):
         alone = per_sample_losses(model, collate_padded(ex, [i], pad_id=tok.pad_token_id))[i]
         assert got[i] == pytest.approx(alone, rel=1e-4), (attn, i)
     # Negative control: without the position restart the samples see each other.
-    leaky = dict(packed, position_ids=torch.arange(packed["input_ids"].shape[1]).expand_as(packed["input_ids"]))
+    leaky = dict(packed,
+                 position_ids=torch.arange(packed["input_ids"].shape[1]).expand_as(packed["input_ids"]))
     bad = per_sample_losses(model, leaky)
     assert abs(bad[1] - got[1]) > 1e-3
 
@@ -184,7 +187,8 @@ def test_out_of_memory_says_what_to_change(tmp_path, capsys, monkeypatch, tiny_b
     rc = main(["--config", str(REPO / "train/configs/tiny.yaml"), f"data.train={data}", f"data.eval={data}",
                f"output.root={tmp_path / 'runs'}", "output.link=", f"model.base={tiny_base}"])
     err = capsys.readouterr().err
-    assert rc == 2 and "out of memory" in err and "train.batch_tokens" in err and "gradient_checkpointing" in err
+    assert rc == 2 and "out of memory" in err and "train.batch_tokens" in err
+    assert "gradient_checkpointing" in err
 
 
 def test_shared_prefix_batches_equal_full_samples(tiny_model_and_examples):
@@ -202,7 +206,8 @@ def test_shared_prefix_batches_equal_full_samples(tiny_model_and_examples):
     from train.loss import loss_sum
 
     grads = []
-    for batch in (collate_prefixed(ex, [0, 3], p, tok.pad_token_id), collate_padded(ex, [0, 3], pad_id=tok.pad_token_id)):
+    for batch in (collate_prefixed(ex, [0, 3], p, tok.pad_token_id),
+                  collate_padded(ex, [0, 3], pad_id=tok.pad_token_id)):
         model.zero_grad()
         loss, n = loss_sum(model, batch)
         (loss / n).backward()
@@ -211,9 +216,11 @@ def test_shared_prefix_batches_equal_full_samples(tiny_model_and_examples):
     model.zero_grad()
 
 
-@pytest.mark.skipif(__import__("importlib").util.find_spec("wandb") is not None, reason="wandb is installed here")
+@pytest.mark.skipif(__import__("importlib").util.find_spec("wandb") is not None,
+                    reason="wandb is installed here")
 def test_tracker_switch_without_package_is_a_clear_error(tmp_path, capsys, tiny_base):
     data = _write(tmp_path / "d.json", [json.dumps({"input": "teh cat", "output": "The cat."})])
     rc = main(["--config", str(REPO / "train/configs/tiny.yaml"), f"data.train={data}", f"data.eval={data}",
-               f"output.root={tmp_path / 'runs'}", "output.link=", f"model.base={tiny_base}", "output.wandb=true"])
+               f"output.root={tmp_path / 'runs'}", "output.link=", f"model.base={tiny_base}",
+               "output.wandb=true"])
     assert rc == 2 and "pip install wandb" in capsys.readouterr().err

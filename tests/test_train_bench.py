@@ -12,14 +12,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-BLOCK = 'import sys\nfor m in ("datasets", "executorch", "matplotlib", "torchao"):\n    sys.modules[m] = None\n'
+BLOCK = ('import sys\nfor m in ("datasets", "executorch", "matplotlib", "torchao"):\n'
+         '    sys.modules[m] = None\n')
 
 
 def run_bench(tmp_path: Path, *args: str) -> dict:
     (tmp_path / "sitecustomize.py").write_text(BLOCK)
     out = tmp_path / "bench.json"
     env = dict(os.environ, PYTHONPATH=str(tmp_path), OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-m", "bench.bench_train_throughput", "--smoke", "--out", str(out), *args],
+    proc = subprocess.run([sys.executable, "-m", "bench.bench_train_throughput", "--smoke",
+                           "--out", str(out), *args],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout) == json.loads(out.read_text())

@@ -26,7 +26,8 @@ def smollm2_shaped(tok_dir: Path, out: Path) -> Path:
     tok = AutoTokenizer.from_pretrained(tok_dir)
     cfg = LlamaConfig(vocab_size=len(tok), hidden_size=576, num_hidden_layers=30, num_attention_heads=9,
                       num_key_value_heads=3, intermediate_size=1536, tie_word_embeddings=True,
-                      max_position_embeddings=2048, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+                      max_position_embeddings=2048, pad_token_id=tok.pad_token_id,
+                      eos_token_id=tok.eos_token_id)
     torch.manual_seed(0)
     LlamaForCausalLM(cfg).save_pretrained(out)
     tok.save_pretrained(out)
@@ -40,7 +41,8 @@ def check_preset_on_gpu(data: Path, tok_dir: Path, tmp: Path) -> dict:
 
     base = smollm2_shaped(tok_dir, tmp / "base")
     cfg = load_config(TrainConfig, REPO / "train/configs/smollm2-135m.yaml", [
-        f"model.base={base}", f"data.train={data / 'train_data.json'}", f"data.eval={data / 'eval_data.json'}",
+        f"model.base={base}", f"data.train={data / 'train_data.json'}",
+        f"data.eval={data / 'eval_data.json'}",
         f"output.root={tmp / 'runs'}", f"output.link={tmp / 'models' / 'checkpoint'}", "run_name=gpu",
         "train.max_steps=60", "eval.every=30", "eval.samples=32", "checkpoint.every=30", "train.device=cuda",
         "optim.lr=2e-3", "optim.warmup_steps=10"])

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _losses(run_dir: Path) -> list[dict]:
-    return [json.loads(l) for l in (run_dir / "log.jsonl").read_text().splitlines() if '"loss"' in l]
+    return [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines() if '"loss"' in line]
 
 
 def test_tiny_run_outputs_and_loss_drop(tiny_run):
@@ -31,7 +31,8 @@ def test_tiny_run_outputs_and_loss_drop(tiny_run):
     last = sum(r["loss"] for r in recs[-20:]) / 20
     assert first > 5.0 and last < 0.2 * first and last < 1.0, (first, last)  # pinned margin
     assert (tiny_run / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert {"config.yaml", "env.json", "summary.json", "merged", "checkpoints"} <= {p.name for p in tiny_run.iterdir()}
+    assert {"config.yaml", "env.json", "summary.json", "merged", "checkpoints"} <= {
+        p.name for p in tiny_run.iterdir()}
     assert any(p.name.startswith("step-") for p in (tiny_run / "checkpoints").iterdir())
     link = tiny_run.parents[1] / "models" / "checkpoint"
     assert link.is_symlink() and link.resolve() == (tiny_run / "merged").resolve()
@@ -45,24 +46,27 @@ def test_tiny_run_copies_clean_text_and_fixes_typos(tiny_run, tiny_pairs):
 
     model = AutoModelForCausalLM.from_pretrained(tiny_run / "merged").eval()  # no peft involved
     tok = AutoTokenizer.from_pretrained(tiny_run / "merged")
-    pairs = [json.loads(l) for l in (tiny_pairs / "eval_data.json").read_text().splitlines()]
+    pairs = [json.loads(line) for line in (tiny_pairs / "eval_data.json").read_text().splitlines()]
     clean = [p for p in pairs if p["input"] == p["output"]][:40]
     noisy = [p for p in pairs if p["input"] != p["output"]][:40]
     assert len(clean) >= 20
     got = generate(model, tok, [p["input"] for p in clean + noisy], 96, torch.device("cpu"))
     copy_em = sum(g == p["output"] for g, p in zip(got, clean)) / len(clean)
     fix_em = sum(g == p["output"] for g, p in zip(got[len(clean):], noisy)) / len(noisy)
-    print(f"tiny_run: clean-copy exact match {copy_em:.3f} ({len(clean)}), typo-fix exact match {fix_em:.3f} ({len(noisy)})")
+    print(f"tiny_run: clean-copy exact match {copy_em:.3f} ({len(clean)}), "
+          f"typo-fix exact match {fix_em:.3f} ({len(noisy)})")
     assert copy_em >= 0.8, copy_em
     assert fix_em >= 0.3, fix_em
 
 
 def _cmd(data: Path, out: Path, base: Path, name: str) -> list[str]:
     return [sys.executable, "-m", "train.train", "--config", "train/configs/tiny.yaml", f"run_name={name}",
-            f"model.base={base}", f"data.train={data / 'train_data.json'}", f"data.eval={data / 'eval_data.json'}",
-            f"output.root={out}", f"output.link={out / 'models' / 'checkpoint'}", "data.packing=true", "data.share_prefix=false",
+            f"model.base={base}", f"data.train={data / 'train_data.json'}",
+            f"data.eval={data / 'eval_data.json'}", f"output.root={out}",
+            f"output.link={out / 'models' / 'checkpoint'}", "data.packing=true", "data.share_prefix=false",
             "data.row_tokens=256", "train.batch_tokens=1024", "train.max_steps=30", "checkpoint.every=10",
-            "eval.samples=4", "data.max_eval_samples=16", "data.max_train_samples=800", "optim.warmup_steps=5"]
+            "eval.samples=4", "data.max_eval_samples=16", "data.max_train_samples=800",
+            "optim.warmup_steps=5"]
 
 
 def test_resume_after_kill_9_matches_uninterrupted(tmp_path, tiny_pairs, tiny_base):

@@ -27,7 +27,8 @@ def load_pairs(path: str | Path, limit: int = 0) -> list[dict[str, str]]:
     """Pairs from a JSON Lines file; every problem names the file and line."""
     path = Path(path)
     if not path.is_file():
-        raise PairsFileError(f"dataset not found: {path} (build it with `make data`, or set data.train / data.eval)")
+        raise PairsFileError(f"dataset not found: {path} "
+                             "(build it with `make data`, or set data.train / data.eval)")
     pairs = []
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
@@ -37,7 +38,8 @@ def load_pairs(path: str | Path, limit: int = 0) -> list[dict[str, str]]:
             if limit and len(pairs) >= limit:
                 break
     if not pairs:
-        raise PairsFileError(f"dataset is empty: {path} (expected one JSON object per line with 'input' and 'output')")
+        raise PairsFileError(f"dataset is empty: {path} "
+                             "(expected one JSON object per line with 'input' and 'output')")
     return pairs
 
 
@@ -73,5 +75,6 @@ def encode_pairs(tokenizer: Any, pairs: list[dict[str, str]], max_length: int) -
             continue
         out.append(Example(p + a, len(p)))
     if not out:
-        raise PairsFileError(f"every pair is longer than data.max_length={max_length} tokens; raise data.max_length")
+        raise PairsFileError(f"every pair is longer than data.max_length={max_length} tokens; "
+                             "raise data.max_length")
     return out, dropped

@@ -70,7 +70,8 @@ def save(ckpt_dir: Path, model, optimizer, scheduler, pos: Position, keep: int) 
 def list_checkpoints(ckpt_dir: Path) -> list[Path]:
     if not ckpt_dir.is_dir():
         return []
-    found = [p for p in ckpt_dir.iterdir() if p.is_dir() and _NAME.match(p.name) and (p / "state.pt").is_file()]
+    found = [p for p in ckpt_dir.iterdir()
+             if p.is_dir() and _NAME.match(p.name) and (p / "state.pt").is_file()]
     return sorted(found, key=lambda p: p.name)
 
 

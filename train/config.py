@@ -63,7 +63,8 @@ class OptimCfg:
 
     def __post_init__(self) -> None:
         check(self.lr > 0, f"optim.lr must be > 0, got {self.lr}")
-        check(0.0 <= self.min_lr_ratio <= 1.0, f"optim.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        check(0.0 <= self.min_lr_ratio <= 1.0,
+              f"optim.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
 
 
 @dataclass
@@ -77,7 +78,8 @@ class LoopCfg:
 
     def __post_init__(self) -> None:
         check(self.epochs > 0 or self.max_steps > 0, "set train.epochs > 0 or train.max_steps > 0")
-        check(self.batch_tokens > 0 and self.grad_accum > 0, "train.batch_tokens and train.grad_accum must be > 0")
+        check(self.batch_tokens > 0 and self.grad_accum > 0,
+              "train.batch_tokens and train.grad_accum must be > 0")
 
 
 @dataclass

@@ -30,7 +30,8 @@ class Data:
     def __init__(self, cfg: TrainConfig, tokenizer, train_path: Path, eval_path: Path, dist: dict):
         d = cfg.data
         self.cfg, self.dist, self.pad = cfg, dist, tokenizer.pad_token_id
-        self.train, self.dropped = encode_pairs(tokenizer, load_pairs(train_path, d.max_train_samples), d.max_length)
+        self.train, self.dropped = encode_pairs(tokenizer, load_pairs(train_path, d.max_train_samples),
+                                                d.max_length)
         self.eval_pairs = load_pairs(eval_path, max(d.max_eval_samples, cfg.eval.samples))
         self.eval, _ = encode_pairs(tokenizer, self.eval_pairs[: d.max_eval_samples], d.max_length)
         self._plans: dict[int, list] = {}
@@ -39,7 +40,8 @@ class Data:
     def plan(self, epoch: int) -> list:
         if epoch not in self._plans:
             c = self.cfg
-            full = make_plan(self.train, c.seed, epoch, c.data.packing, c.data.row_tokens, c.train.batch_tokens)
+            full = make_plan(self.train, c.seed, epoch, c.data.packing, c.data.row_tokens,
+                             c.train.batch_tokens)
             world = self.dist["world"]
             full = full[: max(world, len(full) - len(full) % world)]  # DDP: equal shares, or ranks hang
             self._plans = {epoch: full[self.dist["rank"]::world]}  # every rank its share
@@ -50,7 +52,8 @@ class Data:
         if self.prefix:
             b = collate_prefixed(self.train, self.plan(epoch)[index][0], self.prefix, self.pad)
         else:
-            b = collate(self.train, self.plan(epoch)[index], c.data.packing, c.data.row_tokens, c.train.batch_tokens, self.pad)
+            b = collate(self.train, self.plan(epoch)[index], c.data.packing, c.data.row_tokens,
+                        c.train.batch_tokens, self.pad)
         return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in b.items()}
 
     def total_steps(self) -> int:
@@ -64,7 +67,8 @@ def make_optimizer(cfg: TrainConfig, model, device):
     params = [p for p in model.parameters() if p.requires_grad]
     o = cfg.optim
     fused = o.fused and device.type in ("cuda", "cpu")
-    opt = torch.optim.AdamW(params, lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay, fused=fused)
+    opt = torch.optim.AdamW(params, lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay,
+                            fused=fused)
     return opt
 
 
@@ -187,7 +191,8 @@ class Trainer:
 
     def loop(self, trackers) -> None:
         c = self.cfg
-        bar = progress(desc="train", total=self.total, initial=self.pos.step, unit="step", disable=not self.main)
+        bar = progress(desc="train", total=self.total, initial=self.pos.step, unit="step",
+                       disable=not self.main)
         while self.pos.step < self.total:
             t0 = time.perf_counter()
             loss, n_tok = self.step()
@@ -207,7 +212,8 @@ class Trainer:
             bar.update(1)
             if c.eval.every and step % c.eval.every == 0 and step < self.total:
                 ev = self.evaluate()
-                self.record({"step": step, "eval_loss": ev["eval_loss"], "exact_match": ev["exact_match"]}, trackers)
+                self.record({"step": step, "eval_loss": ev["eval_loss"], "exact_match": ev["exact_match"]},
+                            trackers)
             if step % c.checkpoint.every == 0 or step == self.total:
                 self.save_checkpoint()
         bar.close()
@@ -218,7 +224,8 @@ class Trainer:
         step = self.pos.step
         if not self.main:
             return self.run_dir / "merged"
-        logs.append(self.log_path, {"step": step, "eval_loss": ev["eval_loss"], "exact_match": ev["exact_match"]})
+        logs.append(self.log_path,
+                    {"step": step, "eval_loss": ev["eval_loss"], "exact_match": ev["exact_match"]})
         atomic_write_json(self.run_dir / "eval_samples.json", ev["rows"])
         train_recs = [r for r in logs.read_log(self.log_path) if "loss" in r]
         summary = {"steps": step, "final_loss": train_recs[-1]["loss"] if train_recs else None,
@@ -246,10 +253,12 @@ def run(cfg: TrainConfig, run_dir: Path, dist: dict, train_path: Path, eval_path
         tr = Trainer(cfg, run_dir, dist, train_path, eval_path)
         tr.resume()
         if tr.main:
-            print(f"run dir {run_dir}: {len(tr.data.train)} train pairs ({tr.data.dropped} too long, dropped), "
-                  f"{tr.total} steps, {count_params(tr.model)} params, {tr.device}/{tr.dtype}", file=sys.stderr)
-        trackers = logs.Trackers(run_dir, run_dir.name, {}, cfg.output.wandb, cfg.output.tensorboard) if tr.main \
-            else logs.Trackers(run_dir, "", {}, False, False)
+            print(f"run dir {run_dir}: {len(tr.data.train)} train pairs "
+                  f"({tr.data.dropped} too long, dropped), "
+                  f"{tr.total} steps, {count_params(tr.model)} params, {tr.device}/{tr.dtype}",
+                  file=sys.stderr)
+        trackers = (logs.Trackers(run_dir, run_dir.name, {}, cfg.output.wandb, cfg.output.tensorboard)
+                    if tr.main else logs.Trackers(run_dir, "", {}, False, False))
         try:
             tr.loop(trackers)
             return tr.finish()
@@ -258,6 +267,6 @@ def run(cfg: TrainConfig, run_dir: Path, dist: dict, train_path: Path, eval_path
     except (RuntimeError, torch.OutOfMemoryError) as exc:
         if _is_oom(exc):
             raise TrainError(f"out of memory on {cfg.train.device}: lower train.batch_tokens (now "
-                             f"{cfg.train.batch_tokens}; raise train.grad_accum to keep the step size), lower "
-                             "data.row_tokens, or set model.gradient_checkpointing=true") from exc
+                             f"{cfg.train.batch_tokens}; raise train.grad_accum to keep the step size), "
+                             "lower data.row_tokens, or set model.gradient_checkpointing=true") from exc
         raise

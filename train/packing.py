@@ -26,7 +26,8 @@ def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     return torch.randperm(n, generator=g).tolist()
 
 
-def pack_plan(lengths: Sequence[int], order: Sequence[int], row_tokens: int, rows_per_batch: int) -> list[list[list[int]]]:
+def pack_plan(lengths: Sequence[int], order: Sequence[int], row_tokens: int,
+              rows_per_batch: int) -> list[list[list[int]]]:
     """Greedy packing in the given order: batches of rows of sample indices."""
     rows, row, used = [], [], 0
     for i in order:
@@ -40,7 +41,8 @@ def pack_plan(lengths: Sequence[int], order: Sequence[int], row_tokens: int, row
     return [rows[k:k + rows_per_batch] for k in range(0, len(rows), rows_per_batch)]
 
 
-def bucket_plan(lengths: Sequence[int], order: Sequence[int], batch_tokens: int, seed: int, epoch: int) -> list[list[list[int]]]:
+def bucket_plan(lengths: Sequence[int], order: Sequence[int], batch_tokens: int, seed: int,
+                epoch: int) -> list[list[list[int]]]:
     """Padded fallback: sort by length inside large windows so batches pad little, cap
     each batch at batch_tokens (padded), then shuffle the batch order."""
     window = 64 * max(1, batch_tokens // max(1, max(lengths)))
@@ -107,7 +109,8 @@ def collate_padded(examples, indices: list[int], pad_id: int, pad_to: int | None
             "attention_mask": mask, "n_real": int(mask.sum())}
 
 
-def make_plan(examples, seed: int, epoch: int, packing: bool, row_tokens: int, batch_tokens: int) -> list[list[list[int]]]:
+def make_plan(examples, seed: int, epoch: int, packing: bool, row_tokens: int,
+              batch_tokens: int) -> list[list[list[int]]]:
     lengths = [len(e) for e in examples]
     order = epoch_order(len(examples), seed, epoch)
     if packing:
@@ -115,7 +118,8 @@ def make_plan(examples, seed: int, epoch: int, packing: bool, row_tokens: int, b
     return bucket_plan(lengths, order, batch_tokens, seed, epoch)
 
 
-def collate(examples, batch: list[list[int]], packing: bool, row_tokens: int, batch_tokens: int, pad_id: int) -> dict:
+def collate(examples, batch: list[list[int]], packing: bool, row_tokens: int, batch_tokens: int,
+            pad_id: int) -> dict:
     if packing:
         return collate_packed(examples, batch, max(1, batch_tokens // row_tokens), row_tokens, pad_id)
     return collate_padded(examples, batch[0], pad_id)

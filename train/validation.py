@@ -24,7 +24,8 @@ def eval_loss(model, examples, row_tokens: int, batch_tokens: int, pad_id: int, 
 
 
 @torch.no_grad()
-def generate(model, tokenizer, texts: list[str], max_new_tokens: int, device, batch_size: int = 16) -> list[str]:
+def generate(model, tokenizer, texts: list[str], max_new_tokens: int, device,
+             batch_size: int = 16) -> list[str]:
     """Greedy answers for `texts` (left-padded batches, stop at end-of-turn/EOS)."""
     from core.prompt import decode_answer, eos_ids, prompt_ids
 
@@ -37,8 +38,8 @@ def generate(model, tokenizer, texts: list[str], max_new_tokens: int, device, ba
         width = max(map(len, prompts))
         ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=device)
         mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
-        gen = base.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
-                            eos_token_id=stops, pad_token_id=pad, use_cache=True)
+        gen = base.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
+                            do_sample=False, eos_token_id=stops, pad_token_id=pad, use_cache=True)
         out += [decode_answer(tokenizer, row[width:].tolist()) for row in gen]
     return out
 

@@ -133,7 +133,8 @@ def _list(dev: LoopbackDevice, s: Stream, path: str) -> None:
         except OSError:
             continue
         raw = name.encode()
-        out += b"DENT" + struct.pack("<IIII", st.st_mode, st.st_size & 0xFFFFFFFF, int(st.st_mtime), len(raw)) + raw
+        out += b"DENT" + struct.pack("<IIII", st.st_mode, st.st_size & 0xFFFFFFFF, int(st.st_mtime),
+                                     len(raw)) + raw
     s.write(bytes(out) + b"DONE" + bytes(16))
 
 

@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{row['device']:>18} {row['model']}: plain {row['plain_latency_mean_ms']:.1f} ms, "
               f"copy {row['copy_latency_mean_ms']:.1f} ms, plain/copy {ratio:.2f}x, "
               f"fwd/token {row['plain_forwards_per_token']:.2f} -> {row['copy_forwards_per_token']:.2f}, "
-              f"acceptance {'n/a (no drafts)' if acc is None else f'{acc:.2f}'}, identical {row['outputs_identical']}")
+              f"acceptance {'n/a (no drafts)' if acc is None else f'{acc:.2f}'}, "
+              f"identical {row['outputs_identical']}")
     print(f"report: {out['html']}")
     return 0 if out["report"]["status"] == "complete" else 1
 
