@@ -1,6 +1,6 @@
 """The lowering core every XNNPACK recipe shares: wrap the model with a static KV cache,
 torch.export it with a dynamic token count, quantize (per recipe), lower to XNNPACK and
-serialize. Measured on executorch 1.5.1 / torchao 0.18 / transformers 5.24 (issue 6):
+serialize. Measured on executorch 1.5.1 / torchao 0.18 / transformers 5.24:
 strict=True export works, strict=False does not; embeddings must lose `padding_idx`
 before quantized export or the program misses `torchao::dequantize_affine` out-variants.
 """
