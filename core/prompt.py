@@ -24,8 +24,20 @@ def messages(text: str, system: bool = True) -> list[dict[str, str]]:
     return [{"role": "user", "content": f"{INSTRUCTION}\n\n{text}"}]
 
 
+# For a base model without a chat template (the Gemma 3 270M base GGUF): plain text, the
+# answer on the next line; the answer still ends with the end-of-turn id answer_eos_id picks.
+PLAIN_TEMPLATE = "{bos}{instruction}\n\nText: {text}\nCorrected:\n"
+
+
+def template_kind(tokenizer: Any) -> str:
+    """"chat" (the model's own chat template) or "plain" (PLAIN_TEMPLATE)."""
+    return "chat" if getattr(tokenizer, "chat_template", None) else "plain"
+
+
 def build_prompt(tokenizer: Any, text: str) -> str:
     """The prompt string for `text` (generation prompt open, thinking off)."""
+    if template_kind(tokenizer) == "plain":
+        return PLAIN_TEMPLATE.format(bos=tokenizer.bos_token or "", instruction=INSTRUCTION, text=text)
     kwargs = dict(tokenize=False, add_generation_prompt=True, enable_thinking=False)
     try:
         return tokenizer.apply_chat_template(messages(text, system=True), **kwargs)
@@ -89,6 +101,7 @@ def template_info(tokenizer: Any) -> dict[str, Any]:
     """What export metadata records so a device-side app can rebuild the prompt."""
     example = build_prompt(tokenizer, "{text}")
     return {
+        "template": template_kind(tokenizer),
         "instruction": INSTRUCTION,
         "chat_template": getattr(tokenizer, "chat_template", None),
         "prompt_format": example,

@@ -7,6 +7,7 @@ Stable names at the repository root point at the newest run's outputs.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import json
 import os
@@ -20,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
-from core.config import dump_yaml
+from core.config import dump_yaml, to_dict
 from core.paths import REPO_ROOT
 
 TRACKED_LIBRARIES = (
@@ -137,8 +138,34 @@ def make_run_dir(stage: str, name: str | None, config: Any, seed: int | None,
     run_dir = base / stage / (name or default_run_name())
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", dump_yaml(config))
-    atomic_write_json(run_dir / "env.json", env_info(seed))
+    env = env_info(seed)
+    gguf_models = _gguf_provenance(to_dict(config) if dataclasses.is_dataclass(config) else config)
+    if gguf_models:
+        env["gguf_models"] = gguf_models
+    atomic_write_json(run_dir / "env.json", env)
     return run_dir
+
+
+def _gguf_provenance(config: Any) -> dict[str, Any]:
+    """Provenance of every `gguf:` model the config names: which file, its sha256 and
+    quantization, so that figures from a dequantized model say so."""
+    specs: list[str] = []
+
+    def walk(v: Any) -> None:
+        if isinstance(v, dict):
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, (list, tuple)):
+            for x in v:
+                walk(x)
+        elif isinstance(v, str) and v.startswith("gguf:"):
+            specs.append(v)
+    walk(config)
+    if not specs:
+        return {}
+    from core.gguf import ensure_dequantized, provenance
+
+    return {s: provenance(ensure_dequantized(s)) for s in specs}
 
 
 def point_latest(link: str | Path, target: str | Path) -> Path:

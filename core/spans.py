@@ -1,6 +1,6 @@
 """Protected spans: text that no corruption may touch and no correction may change
 (URLs, e-mail addresses, numbers and times, code in backticks). Shared by the noise
-model (train/data) and the guard (evaluation/guard.py) so both agree byte for byte."""
+model (datagen/noise.py) and the guard (evaluation/guard.py) so both agree byte for byte."""
 from __future__ import annotations
 
 import re

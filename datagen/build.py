@@ -25,7 +25,7 @@ from typing import Iterator
 
 from tqdm import tqdm
 
-from core.paths import REPO_ROOT
+from core.paths import REPO_ROOT, input_path, output_path
 from core.runs import atomic_write_json, atomic_write_text, make_run_dir
 from datagen.config import DataConfig
 from datagen.decontam import dedup_key, load_eval_keys
@@ -199,14 +199,10 @@ class _PairWriter:
             self.tmp[s].unlink(missing_ok=True)
 
 
-def _resolve(path: str) -> Path:
-    return Path(path).expanduser()
-
-
 def decontamination_paths(cfg: DataConfig) -> list[Path]:
-    paths = [_resolve(p) for p in cfg.decontaminate]
+    paths = [input_path(p) for p in cfg.decontaminate]
     if cfg.decontaminate_defaults:
-        for p in (REPO_ROOT.parent / "shared" / "data" / "eval", _resolve(cfg.out_dir) / "eval_data.json"):
+        for p in (REPO_ROOT.parent / "shared" / "data" / "eval", output_path(cfg.out_dir) / "eval_data.json"):
             if p.exists() and p.resolve() not in {q.resolve() for q in paths}:
                 paths.append(p)
     return paths
@@ -215,7 +211,7 @@ def decontamination_paths(cfg: DataConfig) -> list[Path]:
 def _state(cfg: DataConfig, contam: set[str]) -> dict:
     from datagen.misspellings import load_misspellings
 
-    real = load_misspellings(_resolve(cfg.noise.misspellings_path)) if cfg.noise.misspellings_path else None
+    real = load_misspellings(input_path(cfg.noise.misspellings_path)) if cfg.noise.misspellings_path else None
     share = cfg.eval_pairs / (cfg.train_pairs + cfg.eval_pairs)
     return {"seed": cfg.seed, "clean": cfg.clean, "noiser": Noiser(cfg.noise, real), "contam": contam,
             "clean_share": cfg.noise.clean_share,
@@ -225,12 +221,12 @@ def _state(cfg: DataConfig, contam: set[str]) -> dict:
 def build_dataset(cfg: DataConfig) -> dict:
     """Build train/eval pairs as configured; returns the stats (also in stats.json)."""
     t0 = time.perf_counter()
-    run_dir = make_run_dir("data", cfg.run_name or None, cfg, cfg.seed, root=_resolve(cfg.runs_root))
+    run_dir = make_run_dir("data", cfg.run_name or None, cfg, cfg.seed, root=output_path(cfg.runs_root))
     dpaths = decontamination_paths(cfg)
     contam, per_file = load_eval_keys(dpaths)
     state = _state(cfg, contam)
     workers = cfg.workers or os.cpu_count() or 1
-    writer = _PairWriter(_resolve(cfg.out_dir))
+    writer = _PairWriter(output_path(cfg.out_dir))
     stats = Stats()
     try:
         passes = _fill(cfg, state, workers, writer, stats)

@@ -2,23 +2,14 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 from core.config import to_dict
-from core.paths import REPO_ROOT
+from core.paths import input_path, output_path
 from core.runs import atomic_write_json
 from device_bench import adb, bench, report
 from device_bench.adb import sha256_file
 from device_bench.config import BenchConfig
 from device_bench.inputs import load_eval, load_model_info
-
-
-def _resolve(path: str) -> str:
-    """Relative paths: from the current folder, else from the repository root."""
-    p = Path(path)
-    if p.is_absolute() or p.exists():
-        return str(p)
-    return str(REPO_ROOT / p) if (REPO_ROOT / p).exists() else str(p)
 
 
 def run_baselines(names: list[str], samples: list[dict], case_insensitive: bool) -> dict:
@@ -42,13 +33,13 @@ def run_baselines(names: list[str], samples: list[dict], case_insensitive: bool)
 
 def run_bench(cfg: BenchConfig, model_paths: list[str], eval_path: str, devices: str, run: str,
               runner: str | None = None, adb_port: int | None = None, html: bool = True) -> dict:
-    cfg = dataclasses.replace(cfg, runner_host=_resolve(cfg.runner_host),
-                              runner_android=_resolve(cfg.runner_android))
+    cfg = dataclasses.replace(cfg, runner_host=str(input_path(cfg.runner_host)),
+                              runner_android=str(input_path(cfg.runner_android)))
     models = [load_model_info(p) for p in model_paths]
     if len({m.name for m in models}) != len(models):
         raise ValueError(f"two models share a name: {[m.name for m in models]}")
     samples = load_eval(eval_path, cfg.limit)
-    run_dir = Path(cfg.reports_dir) / run
+    run_dir = output_path(cfg.reports_dir) / run
     client = adb.adb_client(port=adb_port) if devices != "host" else None
     targets = adb.discover(devices, client, cfg.remote_dir, run_dir / "host-work")  # fail before any file
     run_dir.mkdir(parents=True, exist_ok=True)

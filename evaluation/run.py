@@ -7,7 +7,7 @@ Writes runs/eval/<name>/ with metrics.json (every metric per benchmark and backe
 guarded and raw), model_test_results.csv (one row per sample and backend),
 summary.md (backends side by side) and outputs/ (raw outputs, for resuming), then
 copies metrics.json and model_test_results.csv to the repository root.
-`score_outputs` is the scoring entry point other stages (the device bench) call.
+Scoring itself (`evaluation.scoring.score_outputs`) is shared with the other stages.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import yaml
 
 from core.cli import Flag, flag_overrides, run_cli, stage_parser
 from core.config import ConfigError, load_config
+from core.loading import pick_base
 from core.paths import REPO_ROOT, input_path, output_path
 from core.progress import progress
 from core.runs import atomic_write_json, atomic_write_text, make_run_dir
@@ -51,13 +52,11 @@ def resolve_model(spec: str) -> str:
 def _preset_base(path: Path) -> str:
     """The base model a training preset starts from (its untrained baseline)."""
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    model = data.get("model")
-    for cand in ((model or {}).get("base") if isinstance(model, dict) else model,
-                 (model or {}).get("name") if isinstance(model, dict) else None,
-                 data.get("base_model"), data.get("base")):
-        if isinstance(cand, str) and cand:
-            return cand
-    raise ConfigError(f"{path}: no base model found (expected model.base)")
+    model = data.get("model") if isinstance(data.get("model"), dict) else {}
+    base, offline = model.get("base"), model.get("offline_base") or ""
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{path}: no base model found (expected model.base)")
+    return pick_base(base, offline)  # the offline GGUF when the Hub id cannot be loaded
 
 
 def backend_options(cfg: EvalConfig, backend: str) -> dict[str, Any]:

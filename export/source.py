@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.config import ConfigError
+from core.paths import input_path
 
 
 class SourceError(ConfigError):
@@ -35,7 +36,7 @@ def _run_of(model_dir: Path) -> Path | None:
 
 
 def resolve_source(path: str | Path, base: str = "") -> Source:
-    given = Path(path)
+    given = input_path(path)
     if not given.exists():
         raise SourceError(f"model or run directory not found: {given} (train first with "
                           f"`make train`, or pass --model runs/train/<name>)")
@@ -105,7 +106,8 @@ def load_source_model(src: Source):
     except ModelLoadError as exc:
         hint = (f" The run also holds a merged model: pass --model {src.run_dir / 'merged'}"
                 if src.run_dir and (src.run_dir / "merged" / "config.json").is_file() else "")
-        raise SourceError(f"cannot load base model {src.base!r} to merge {src.adapter_dir} into: {exc}.{hint}") from exc
+        raise SourceError(f"cannot load base model {src.base!r} to merge {src.adapter_dir} into: "
+                          f"{exc}.{hint}") from exc
     check_adapter_fits(model, src.adapter_dir, src.base)
     return PeftModel.from_pretrained(model, str(src.adapter_dir)).merge_and_unload().eval()
 

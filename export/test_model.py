@@ -5,7 +5,7 @@
         --pte models/typing-corrector-int8.pte models/typing-corrector-int4.pte --eval data/eval_data.json
 
 fp32 files must match token for token (exit 1 otherwise); quantized files report token
-agreement and the accuracy delta through evaluation.run.score_outputs (guarded and raw).
+agreement and the accuracy delta through evaluation.scoring.score_outputs (guarded and raw).
 Writes runs/export/<run>/verify.json.
 """
 from __future__ import annotations

@@ -103,7 +103,10 @@ def test_cli_bad_input(tmp_path, capsys):
     assert "max_edit_ratio" in capsys.readouterr().err
 
 
-def test_resolve_model(tmp_path):
+def test_resolve_model(tmp_path, monkeypatch):
+    import core.loading
+
+    monkeypatch.setattr(core.loading, "hub_loadable", lambda name: True)
     assert resolve_model("tiny") == "builtin:tiny"
     (tmp_path / "run" / "merged").mkdir(parents=True)
     (tmp_path / "run" / "merged" / "config.json").write_text("{}")

@@ -60,7 +60,8 @@ def test_cli_reports_bad_config_and_offline_hub(tmp_path, capsys):
     assert "unknown key lora.rank" in capsys.readouterr().err
     data = _write(tmp_path / "d.json", [json.dumps({"input": "teh cat", "output": "The cat."})])
     rc = main(["--config", str(REPO / "train/configs/smollm2-135m.yaml"), f"data.train={data}",
-               f"data.eval={data}", f"output.root={tmp_path / 'runs'}", "output.link=", "train.device=cpu"])
+               f"data.eval={data}", f"output.root={tmp_path / 'runs'}", "output.link=", "train.device=cpu",
+               "model.offline_base="])  # no offline fallback: the Hub error itself
     err = capsys.readouterr().err
     assert rc == 2 and "HuggingFaceTB/SmolLM2-135M-Instruct" in err and "PRESET=tiny" in err
 

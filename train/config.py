@@ -11,7 +11,8 @@ from core.config import check, dump_yaml
 
 @dataclass
 class ModelCfg:
-    base: str = "builtin:tiny"       # Hub id, local folder, or builtin:tiny
+    base: str = "builtin:tiny"       # Hub id, local folder, gguf:FILE|PACKAGE, or builtin:tiny
+    offline_base: str = ""           # used when `base` cannot be loaded (offline): gguf:PACKAGE
     full_finetune: bool = False      # train every weight instead of a LoRA adapter
     attn_implementation: Literal["sdpa", "eager", "flex_attention"] = "sdpa"
     gradient_checkpointing: bool = False

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from core.cli import run_cli, stage_parser
 from core.config import ConfigError, load_config
+from core.loading import pick_base
 from core.paths import input_path, output_path
 from core.runs import make_run_dir, point_latest
 from train.config import TrainConfig, config_hash
@@ -26,6 +27,7 @@ def train(cfg: TrainConfig) -> Path:
     from train.loop import run
 
     name = cfg.run_name or f"train-{config_hash(cfg)}"
+    cfg.model.base = pick_base(cfg.model.base, cfg.model.offline_base)  # config.yaml records the one used
     dist = _dist_info()
     run_dir = output_path(cfg.output.root) / "train" / name
     if run_dir.exists() and not cfg.resume and dist["rank"] == 0:
