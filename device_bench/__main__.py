@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.config import ConfigError, load_config
+from core.cli import run_cli
+from core.config import load_config
 from core.runs import default_run_name
 from device_bench import adb
 from device_bench.config import CONFIG_DIR, BenchConfig
@@ -36,19 +37,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        if args.cmd == "devices":
-            listing = adb.device_listing(adb.adb_client(port=args.adb_port))
-            print(adb.describe(listing))
-            return 0
-        cfg = load_config(BenchConfig, args.config, args.overrides)
-        from device_bench.run import run_bench
+    return run_cli(lambda: _devices(args) if args.cmd == "devices" else _run(args))
 
-        out = run_bench(cfg, args.models, args.eval, args.devices, args.run or default_run_name(),
-                        runner=args.runner, adb_port=args.adb_port, html=not args.no_html)
-    except (ConfigError, adb.DeviceError, ValueError) as exc:
-        print(f"device_bench: error: {exc}", file=sys.stderr)
-        return 2
+
+def _devices(args: argparse.Namespace) -> int:
+    print(adb.describe(adb.device_listing(adb.adb_client(port=args.adb_port))))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from device_bench.run import run_bench
+
+    cfg = load_config(BenchConfig, args.config, args.overrides)
+    out = run_bench(cfg, args.models, args.eval, args.devices, args.run or default_run_name(),
+                    runner=args.runner, adb_port=args.adb_port, html=not args.no_html)
     print(f"report: {out['html']}")
     for err in out["report"]["errors"]:
         print(f"device_bench: failed: {err}", file=sys.stderr)

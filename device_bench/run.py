@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 
 from core.config import to_dict
+from core.errors import BenchError
 from core.paths import input_path, output_path
 from core.runs import atomic_write_json
 from device_bench import adb, bench, report
@@ -37,7 +38,7 @@ def run_bench(cfg: BenchConfig, model_paths: list[str], eval_path: str, devices:
                               runner_android=str(input_path(cfg.runner_android)))
     models = [load_model_info(p) for p in model_paths]
     if len({m.name for m in models}) != len(models):
-        raise ValueError(f"two models share a name: {[m.name for m in models]}")
+        raise BenchError(f"two models share a name: {[m.name for m in models]}")
     samples = load_eval(eval_path, cfg.limit)
     run_dir = output_path(cfg.reports_dir) / run
     client = adb.adb_client(port=adb_port) if devices != "host" else None

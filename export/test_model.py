@@ -17,6 +17,10 @@ from typing import Any
 
 from tqdm import tqdm
 
+from core.cli import run_cli
+from core.errors import ExportError
+from core.paths import input_path
+
 KEY_METRICS = ("exact_match", "word_accuracy", "f0_5", "correction_rate", "over_correction_rate")
 
 
@@ -57,14 +61,18 @@ def _delta(a: dict, b: dict) -> dict[str, float | None]:
 
 
 def verify(model: str, ptes: list[str], eval_path: str, limit: int, max_new: int) -> dict[str, Any]:
+    from core.prompt import decode_answer, eos_ids, prompt_ids
+    from evaluation.scoring import score_outputs
     from export.runtime import PteModel
     from export.source import load_source_model, load_source_tokenizer, resolve_source
-    from evaluation.scoring import score_outputs
-    from core.prompt import decode_answer, eos_ids, prompt_ids
 
+    for path in (*ptes, eval_path):  # before loading any model: a typo fails in a second
+        if not input_path(path).is_file():
+            raise ExportError(f"{path}: no such file")
+    ptes = [str(input_path(p)) for p in ptes]
     src = resolve_source(model)
     tok = load_source_tokenizer(src)
-    rows = read_pairs(eval_path, limit)
+    rows = read_pairs(input_path(eval_path), limit)
     inputs, refs = [r["input"] for r in rows], [r["output"] for r in rows]
     prompts = [prompt_ids(tok, t) for t in inputs]
     ref_ids = eager_outputs(load_source_model(src), prompts, eos_ids(tok), max_new)
@@ -88,31 +96,31 @@ def verify(model: str, ptes: list[str], eval_path: str, limit: int, max_new: int
 
 
 def main(argv: list[str] | None = None) -> int:
-    from evaluation.eval_sets import BenchmarkError
-    from core.config import ConfigError
-    from core.runs import atomic_write_json, default_run_name, env_info
-    from core.paths import REPO_ROOT
-
     ap = argparse.ArgumentParser(description="Compare exported .pte files with the eager model.")
-    ap.add_argument("--model", default="models/checkpoint", help="run dir or merged model dir the .pte came from")
+    ap.add_argument("--model", default="models/checkpoint",
+                    help="run dir or merged model dir the .pte came from")
     ap.add_argument("--pte", nargs="+", required=True)
     ap.add_argument("--eval", default="data/eval_data.json", help="JSON Lines {input, output} pairs")
     ap.add_argument("--limit", type=int, default=200, help="samples (0 = all)")
     ap.add_argument("--max-new", type=int, default=64)
     ap.add_argument("--run", default=None, help="run name under runs/export/")
     args = ap.parse_args(argv)
-    try:
-        report = verify(args.model, args.pte, args.eval, args.limit, args.max_new)
-    except (ConfigError, BenchmarkError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    run_dir = REPO_ROOT / "runs/export" / (args.run or f"verify-{default_run_name()}")
+    return run_cli(lambda: _verify_and_report(args))
+
+
+def _verify_and_report(args: argparse.Namespace) -> int:
+    from core.paths import output_path
+    from core.runs import atomic_write_json, default_run_name, env_info
+
+    report = verify(args.model, args.pte, args.eval, args.limit, args.max_new)
+    run_dir = output_path("runs/export") / (args.run or f"verify-{default_run_name()}")
     atomic_write_json(run_dir / "args.json", vars(args))
     atomic_write_json(run_dir / "env.json", env_info(None))
     atomic_write_json(run_dir / "verify.json", report)
     for path, e in report["pte"].items():
         print(f"{Path(path).name:32s} {e['scheme']:6s} identical {e['identical_samples']:.3f} "
-              f"tokens {e['token_agreement']:.3f} exact-match delta (guarded) {e['delta_guarded']['exact_match']}"
+              f"tokens {e['token_agreement']:.3f} "
+              f"exact-match delta (guarded) {e['delta_guarded']['exact_match']}"
               f" {'OK' if e['ok'] else 'FAIL: fp32 must be token-exact'}")
     print(f"report: {run_dir / 'verify.json'}")
     return 0 if all(e["ok"] for e in report["pte"].values()) else 1
