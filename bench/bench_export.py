@@ -1,15 +1,18 @@
 """Export and host-runtime benchmarks (a script, not a timed test). Each mode prints one
 JSON object and writes it under runs/bench/<run>/.
 
-    python bench/bench_export.py export --shape tiny|smollm2-135m|DIR [--recipes xnnpack-int8 xnnpack-int4] [--max-seq-len 512]
+    python bench/bench_export.py export --shape tiny|smollm2-135m|DIR \
+        [--recipes xnnpack-int8 xnnpack-int4] [--max-seq-len 512]
         export time, .pte size and peak export RSS per recipe. `smollm2-135m` is a random-init
         Llama with SmolLM2-135M's shape (hidden 576, 30 layers, 9 heads, 3 KV heads,
         intermediate 1536, vocab 49152, tied embeddings) built from its config (no download).
 
-    python bench/bench_export.py speculate --pte models/typing-corrector-int8.pte --eval data/eval_data.json [--n 100] [--draft-len 4]
+    python bench/bench_export.py speculate --pte models/typing-corrector-int8.pte \
+        --eval data/eval_data.json [--n 100] [--draft-len K]
         plain vs copy-speculative greedy through PteModel on the same sentences in the same
         run (interleaved): sentence latency, forwards per output token, acceptance rate, and
-        the plain/copy latency ratio. Outputs are checked identical.
+        the plain/copy latency ratio. Outputs are checked identical. Copy-mode settings not
+        given (K, prefill draft, n-gram) are core/decoding_defaults.json's.
 """
 from __future__ import annotations
 
@@ -61,7 +64,8 @@ def bench_export(args) -> dict:
     for recipe in args.recipes:
         out = (Path(args.out_dir) if args.out_dir else tmp) / f"{Path(str(args.shape)).name}-{recipe}.pte"
         meta = export_model(model_dir, recipe, out, max_seq_len=args.max_seq_len, group_size=args.group_size)
-        rows[recipe] = {k: meta[k] for k in ("size_bytes", "size_mib", "export_seconds", "peak_export_rss_mb")}
+        rows[recipe] = {k: meta[k]
+                        for k in ("size_bytes", "size_mib", "export_seconds", "peak_export_rss_mb")}
         rows[recipe]["quantization"] = meta["quantization"]
         rows[recipe]["path"] = str(out)
         print(json.dumps({recipe: rows[recipe]}), flush=True)
@@ -69,12 +73,13 @@ def bench_export(args) -> dict:
 
 
 def bench_speculate(args) -> dict:
-    from export.runtime import PteModel, load_pte_tokenizer
     from core.prompt import prompt_ids_and_span
+    from export.runtime import PteModel, load_pte_tokenizer
 
     tok = load_pte_tokenizer(args.pte)
     m = PteModel(args.pte, threads=args.threads)
-    lines = [json.loads(l) for l in Path(args.eval).read_text(encoding="utf-8").splitlines() if l.strip()]
+    lines = [json.loads(line) for line in Path(args.eval).read_text(encoding="utf-8").splitlines()
+             if line.strip()]
     rows = lines[: args.n]
     prompts = [prompt_ids_and_span(tok, r["input"]) for r in rows]
     for p, _ in prompts[:3]:  # warm-up
@@ -111,11 +116,14 @@ def _summary(stats: list[dict]) -> dict:
             "prefill_ms_mean": statistics.mean(s["prefill_ms"] for s in stats),
             "decode_ms_mean": statistics.mean(s["decode_ms"] for s in stats),
             "forwards_per_token": sum(s["forwards"] for s in stats) / max(tokens, 1),
-            "new_tokens": tokens, "acceptance_rate": sum(s["accepted_tokens"] for s in stats) / drafted if drafted else 0.0}
+            "new_tokens": tokens,
+            "acceptance_rate": sum(s["accepted_tokens"] for s in stats) / drafted if drafted else 0.0}
 
 
 def main(argv: list[str] | None = None) -> int:
-    from core.runs import REPO_ROOT, atomic_write_json, env_info
+    from core import decoding
+    from core.paths import REPO_ROOT
+    from core.runs import atomic_write_json, env_info
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="mode", required=True)
@@ -130,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--eval", required=True)
     s.add_argument("--n", type=int, default=100)
     s.add_argument("--max-new", type=int, default=64)
-    s.add_argument("--draft-len", type=int, default=4)
+    s.add_argument("--draft-len", type=int, default=decoding.DRAFT_LEN)
     s.add_argument("--threads", type=int, default=1)
     for p in (e, s):
         p.add_argument("--run", default=None)

@@ -8,7 +8,9 @@ the same run on the same machine):
    and the acceptance rate. Tokens must be identical in every mode (checked).
 
     .venv/bin/python bench/bench_runner.py --pte models/typing-corrector-int8.pte \
-        --model-dir models/checkpoint --eval data/eval_data.json --n 50 --threads 2 --draft-len 6
+        --model-dir models/checkpoint --eval data/eval_data.json --n 50 --threads 2
+
+Copy mode uses core/decoding_defaults.json (both runtimes default to it); --draft-len overrides K.
 """
 from __future__ import annotations
 
@@ -31,28 +33,31 @@ def build_requests(model_dir: Path, eval_path: Path, n: int, max_new: int) -> li
     from core.prompt import prompt_ids_and_span
 
     tok = load_tokenizer(str(model_dir))
-    rows = [json.loads(l) for l in eval_path.read_text().splitlines() if l.strip()][:n]
+    rows = [json.loads(line) for line in eval_path.read_text().splitlines() if line.strip()][:n]
     if not rows:
         raise SystemExit(f"{eval_path}: no pairs")
     reqs = []
     for i, r in enumerate(rows):
         ids, span = prompt_ids_and_span(tok, r["input"])
-        reqs.append({"id": i, "prompt_ids": ids, "max_new_tokens": max_new, **({"source_span": list(span)} if span else {})})
+        reqs.append({"id": i, "prompt_ids": ids, "max_new_tokens": max_new,
+                     **({"source_span": list(span)} if span else {})})
     return reqs
 
 
-def run_cpp(pte: Path, reqs: list[dict], threads: int, reps: int, draft_len: int = 0) -> tuple[list[dict], dict]:
+def run_cpp(pte: Path, reqs: list[dict], threads: int, reps: int,
+            draft_len: int = 0) -> tuple[list[dict], dict]:
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
         (d / "req.jsonl").write_text("".join(json.dumps(r) + "\n" for r in reqs))
-        cmd = [str(BINARY), "--model", str(pte), "--requests", str(d / "req.jsonl"), "--results", str(d / "res.jsonl"),
-               "--summary", str(d / "sum.json"), "--threads", str(threads), "--warmup", "1", "--reps", str(reps)]
+        cmd = [str(BINARY), "--model", str(pte), "--requests", str(d / "req.jsonl"),
+               "--results", str(d / "res.jsonl"), "--summary", str(d / "sum.json"),
+               "--threads", str(threads), "--warmup", "1", "--reps", str(reps)]
         if draft_len:
             cmd += ["--speculate", "copy", "--draft-len", str(draft_len)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise SystemExit(f"typo_runner failed ({proc.returncode}): {proc.stderr[-2000:]}")
-        results = [json.loads(l) for l in (d / "res.jsonl").read_text().splitlines()]
+        results = [json.loads(line) for line in (d / "res.jsonl").read_text().splitlines()]
         errors = [r for r in results if "error" in r]
         if errors:
             raise SystemExit(f"typo_runner reported errors, e.g. {errors[0]}")
@@ -142,15 +147,20 @@ def print_table(rep: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from core import decoding
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--pte", type=Path, nargs="+", required=True, help=".pte files (the same prompts for each)")
-    ap.add_argument("--model-dir", type=Path, required=True, help="model folder with the tokenizer (prompt module)")
-    ap.add_argument("--eval", type=Path, required=True, help="JSON Lines pairs; their inputs become the prompts")
+    ap.add_argument("--pte", type=Path, nargs="+", required=True,
+                    help=".pte files (the same prompts for each)")
+    ap.add_argument("--model-dir", type=Path, required=True,
+                    help="model folder with the tokenizer (prompt module)")
+    ap.add_argument("--eval", type=Path, required=True,
+                    help="JSON Lines pairs; their inputs become the prompts")
     ap.add_argument("--n", type=int, default=50)
     ap.add_argument("--max-new-tokens", type=int, default=96)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--draft-len", type=int, default=6)
+    ap.add_argument("--draft-len", type=int, default=decoding.DRAFT_LEN)
     ap.add_argument("--out", type=Path, help="write the figures here as JSON")
     args = ap.parse_args(argv)
     subprocess.run(["bash", str(REPO / "android_runner/build_host.sh")], check=True, capture_output=True)
@@ -171,7 +181,8 @@ def _machine() -> dict:
     import os
     import platform
 
-    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "system": platform.platform()}
+    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "system": platform.platform()}
 
 
 if __name__ == "__main__":

@@ -14,24 +14,53 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NotRequired, TypedDict
 
 from tqdm import tqdm
 
+from core import decoding
+from core.paths import input_path
+from core.runs import atomic_write_json
 from device_bench import measure, protocol
 from device_bench.adb import DeviceError, DeviceLostError
 from device_bench.config import BenchConfig
 from device_bench.inputs import ModelInfo, build_requests, load_tokenizer
-from core.runs import REPO_ROOT, atomic_write_json
 
 RUNNER_NAME = "typo_runner"
 
 
+class BenchUnit(TypedDict):
+    """One (device, model, mode) record, as written to units/ and read back on resume."""
+    device: str
+    model: str
+    mode: str                     # "plain" | "copy"
+    status: str                   # "ok" | "failed"
+    error: str | None
+    reps: list[dict]              # one per runner process: results, summary, metrics
+    metrics: dict                 # measure.unit_metrics over the reps
+    fingerprint: dict             # what must match for a rerun to reuse the unit
+    started: float
+    finished: float
+    outputs: NotRequired[list[str]]
+    output_ids: NotRequired[dict]
+    accuracy: NotRequired[dict]   # {"guarded": metrics, "raw": metrics}
+    rows: NotRequired[list[dict]]
+
+
+def copy_settings(cfg: BenchConfig, model: ModelInfo) -> dict[str, int]:
+    """draft_len, prefill_draft, max_ngram for copy mode: the config's where set, else what
+    the model was exported with (ModelInfo.decoding)."""
+    return {key: default if getattr(cfg, key) is None else getattr(cfg, key)
+            for key, default in model.decoding.items()}
+
+
 def fingerprint(cfg: BenchConfig, model: ModelInfo, mode: str, n: int, eval_sha: str) -> dict:
-    """What must match for a finished unit to be reused by a rerun."""
+    """What must match for a finished unit to be reused by a rerun (it also records the
+    resolved copy-mode settings the runner got)."""
+    copy = copy_settings(cfg, model) if mode == "copy" else dict.fromkeys(decoding.KEYS)
     return {"model_sha256": model.sha256, "mode": mode, "n": n, "eval_sha256": eval_sha,
             "max_new_tokens": cfg.max_new_tokens, "warmup": cfg.warmup, "reps": cfg.reps,
-            "threads": cfg.threads, "draft_len": cfg.draft_len if mode == "copy" else None,
-            "prefill_draft": cfg.prefill_draft if mode == "copy" else None, "prefix_cache": cfg.prefix_cache}
+            "threads": cfg.threads, **copy, "prefix_cache": cfg.prefix_cache}
 
 
 def unit_path(run_dir: Path, device: str, model: str, mode: str) -> Path:
@@ -56,7 +85,9 @@ class Prepared:
 
 
 def runner_argv(runner: str, model: str, req: str, res: str, summ: str, cfg: BenchConfig,
-                mode: str) -> list[str]:
+                mode: str, copy: dict[str, int] | None = None) -> list[str]:
+    """The runner's command line; `copy` (copy_settings) is passed in full in copy mode, so
+    the runner never falls back on its own compiled-in defaults."""
     argv = [runner, "--model", model, "--requests", req, "--results", res, "--summary", summ,
             "--warmup", str(cfg.warmup), "--reps", "1"]
     if cfg.threads:
@@ -65,7 +96,10 @@ def runner_argv(runner: str, model: str, req: str, res: str, summ: str, cfg: Ben
         argv += ["--timeout-ms", str(cfg.request_timeout_ms)]
     argv += ["--speculate", "copy" if mode == "copy" else "none"]
     if mode == "copy":
-        argv += ["--draft-len", str(cfg.draft_len), "--prefill-draft", str(cfg.prefill_draft)]
+        if copy is None:
+            raise ValueError("runner_argv: copy mode needs the copy settings (bench.copy_settings)")
+        argv += ["--draft-len", str(copy["draft_len"]), "--prefill-draft", str(copy["prefill_draft"]),
+                 "--max-ngram", str(copy["max_ngram"])]
     argv += ["--prefix-cache", "on" if cfg.prefix_cache else "off"]
     return argv
 
@@ -78,12 +112,13 @@ def describe_exit(code: int) -> str:
     return f"runner failed: exit {code}"
 
 
-def run_rep(target, remote: dict, local_dir: Path, cfg: BenchConfig, mode: str, rep: int) -> dict:
+def run_rep(target, remote: dict, local_dir: Path, cfg: BenchConfig, mode: str, rep: int,
+            copy: dict[str, int] | None = None) -> dict:
     """One runner process: run, pull results and summary. Raises DeviceLostError."""
     res_r, sum_r = (target.remote_path(f"{remote['tag']}-{rep}.{ext}") for ext in ("jsonl", "json"))
     for r in (res_r, sum_r):
         target.remove(r)
-    argv = runner_argv(remote["runner"], remote["model"], remote["requests"], res_r, sum_r, cfg, mode)
+    argv = runner_argv(remote["runner"], remote["model"], remote["requests"], res_r, sum_r, cfg, mode, copy)
     out = target.run(argv, cfg.timeout_s)
     rec = {"rep": rep, "returncode": out.returncode, "wall_s": out.wall_s,
            "stderr_tail": out.stderr[-2000:], "results": [], "summary": {}}
@@ -97,10 +132,10 @@ def run_rep(target, remote: dict, local_dir: Path, cfg: BenchConfig, mode: str, 
     return rec
 
 
-def score_unit(unit: dict, prep: Prepared, model: ModelInfo) -> None:
+def score_unit(unit: BenchUnit, prep: Prepared, model: ModelInfo) -> None:
     """Detokenize the first complete repetition and score it with the eval metrics."""
-    from evaluation.run import score_outputs
     from core.prompt import decode_answer
+    from evaluation.scoring import score_outputs
 
     rep = next((r for r in unit["reps"] if not r.get("error") and r["results"]), None)
     if rep is None:
@@ -117,19 +152,20 @@ def score_unit(unit: dict, prep: Prepared, model: ModelInfo) -> None:
     unit["rows"] = scores.get("rows", [])
 
 
-def run_unit(target, model: ModelInfo, mode: str, prep: Prepared, runner: Path) -> dict:
+def run_unit(target, model: ModelInfo, mode: str, prep: Prepared, runner: Path) -> BenchUnit:
     cfg = prep.cfg
-    unit = {"device": target.serial, "model": model.name, "mode": mode, "status": "failed",
-            "error": None, "reps": [], "started": time.time(),
-            "fingerprint": fingerprint(cfg, model, mode, len(prep.samples), prep.eval_sha)}
+    unit: BenchUnit = {"device": target.serial, "model": model.name, "mode": mode, "status": "failed",
+                       "error": None, "reps": [], "metrics": {}, "started": time.time(), "finished": 0.0,
+                       "fingerprint": fingerprint(cfg, model, mode, len(prep.samples), prep.eval_sha)}
     local_dir = prep.run_dir / "raw" / target.serial.replace(":", "_")
     local_dir.mkdir(parents=True, exist_ok=True)
     remote = {"runner": target.push(runner, RUNNER_NAME), "model": target.push(model.path, model.path.name),
               "requests": target.push(prep.request_files[model.name], f"requests-{model.sha256[:12]}.jsonl"),
               "tag": f"results-{model.name}-{mode}"}
     prompt_len = {r["id"]: len(r["prompt_ids"]) for r in prep.requests[model.name]}
+    copy = copy_settings(cfg, model)
     for rep in range(cfg.reps):
-        rec = run_rep(target, remote, local_dir, cfg, mode, rep)
+        rec = run_rep(target, remote, local_dir, cfg, mode, rep, copy)
         rec["metrics"] = measure.rep_metrics(rec["results"], prompt_len, rec["summary"])
         unit["reps"].append(rec)
         if rec.get("error"):
@@ -149,8 +185,7 @@ def pick_runner(target, facts: dict, cfg: BenchConfig, override: str | None) -> 
         path = Path(cfg.runner_host)  # host mode, or an x86_64 device (emulator, loopback)
     else:
         path = Path(cfg.runner_android)
-    if not path.is_absolute() and not path.exists():
-        path = REPO_ROOT / path  # config paths are relative to the repository
+    path = input_path(path)
     if not path.is_file():
         hint = "make android-runner" if "android" in path.parent.name else "make runner"
         raise DeviceError(f"runner binary not found: {path} (build it with `{hint}`)")
@@ -196,7 +231,7 @@ def run_device(target, prep: Prepared, runner_override: str | None, done: dict,
     return info
 
 
-def failed_unit(serial: str, model: ModelInfo, mode: str, prep: Prepared, error: str) -> dict:
+def failed_unit(serial: str, model: ModelInfo, mode: str, prep: Prepared, error: str) -> BenchUnit:
     return {"device": serial, "model": model.name, "mode": mode, "status": "failed", "error": error,
             "reps": [], "metrics": measure.unit_metrics([]), "started": time.time(),
             "finished": time.time(),

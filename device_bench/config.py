@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.config import check
+from core.decoding import MINIMUM as DECODING_MINIMUM
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 MODES = ("plain", "copy")
@@ -18,8 +19,11 @@ class BenchConfig:
     reps: int = 3
     threads: int = 0
     modes: list[str] = field(default_factory=lambda: list(MODES))
-    draft_len: int = 6
-    prefill_draft: int = 8
+    # Copy-mode decoding; None = the .pte's metadata ("decoding", recorded at export), else
+    # core/decoding_defaults.json: a model is benched with the settings it was exported for.
+    draft_len: int | None = None
+    prefill_draft: int | None = None
+    max_ngram: int | None = None
     prefix_cache: bool = True
     cooldown_s: float = 0.0
     timeout_s: float = 1800.0
@@ -40,8 +44,9 @@ class BenchConfig:
         check(bool(self.modes) and all(m in MODES for m in self.modes),
               f"modes must be a non-empty subset of {list(MODES)}, got {self.modes}")
         check(len(set(self.modes)) == len(self.modes), f"modes repeats an entry: {self.modes}")
-        check(self.draft_len >= 1, f"draft_len must be >= 1, got {self.draft_len}")
-        check(self.prefill_draft >= 0, f"prefill_draft must be >= 0, got {self.prefill_draft}")
+        for key, low in DECODING_MINIMUM.items():
+            value = getattr(self, key)
+            check(value is None or value >= low, f"{key} must be >= {low} or null (the default), got {value}")
         check(self.cooldown_s >= 0 and self.timeout_s > 0, "cooldown_s >= 0 and timeout_s > 0")
         check(self.remote_dir.startswith("/data/local/tmp/") and ".." not in self.remote_dir,
               f"remote_dir must be inside /data/local/tmp/, got {self.remote_dir!r}")

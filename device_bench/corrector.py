@@ -3,27 +3,29 @@ Corrector, so `python -m evaluation --backends device` scores a device's outputs
 with the same metrics and guard as every other corrector.
 
     make_corrector("device", "models/typing-corrector-int8.pte", device="host"|SERIAL,
-                   speculate="none"|"copy", runner=PATH)
-Raw outputs (the guard is the caller's job, as for every backend).
+                   speculate="none"|"copy", runner=PATH, draft_len=K)
+Copy-mode settings not given are the ones recorded in the .pte's metadata at export (else
+core/decoding_defaults.json), as in the device bench. Raw outputs (the guard is the caller's
+job, as for every backend).
 """
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
 
+from core.prompt import decode_answer
 from device_bench import adb, protocol
-from device_bench.bench import RUNNER_NAME, describe_exit, pick_runner, runner_argv
+from device_bench.bench import RUNNER_NAME, copy_settings, describe_exit, pick_runner, runner_argv
 from device_bench.config import BenchConfig
 from device_bench.inputs import build_requests, load_model_info, load_tokenizer
 from evaluation.correctors import CorrectorError
-from core.prompt import decode_answer
 
 
 class DeviceCorrector:
     name = "device"
 
     def __init__(self, model: str | None, device: str = "host", speculate: str = "none",
-                 runner: str | None = None, timeout_s: float = 1800, draft_len: int = 6,
+                 runner: str | None = None, timeout_s: float = 1800, draft_len: int | None = None,
                  adb_port: int | None = None):
         if not model:
             raise CorrectorError("the device backend needs a .pte (backend_models: {device: PATH})")
@@ -47,11 +49,14 @@ class DeviceCorrector:
         runner = pick_runner(target, target.facts() if target.kind == "adb" else {}, self.cfg, self.runner)
         remote = [target.push(runner, RUNNER_NAME), target.push(self.model.path, self.model.path.name),
                   target.push(req_path, "corrector-requests.jsonl")]
-        res_r, sum_r = target.remote_path("corrector-results.jsonl"), target.remote_path("corrector-summary.json")
-        out = target.run(runner_argv(remote[0], remote[1], remote[2], res_r, sum_r, self.cfg, self.mode),
-                         self.cfg.timeout_s)
+        res_r = target.remote_path("corrector-results.jsonl")
+        sum_r = target.remote_path("corrector-summary.json")
+        argv = runner_argv(remote[0], remote[1], remote[2], res_r, sum_r, self.cfg, self.mode,
+                           copy_settings(self.cfg, self.model))
+        out = target.run(argv, self.cfg.timeout_s)
         if out.returncode != 0 or not target.pull(res_r, self.work / "results.jsonl"):
-            raise CorrectorError(f"{target.serial}: {describe_exit(out.returncode)}: {out.stderr.strip()[-300:]}")
+            raise CorrectorError(f"{target.serial}: {describe_exit(out.returncode)}: "
+                                 f"{out.stderr.strip()[-300:]}")
         by_id = {r["id"]: r for r in protocol.read_results(self.work / "results.jsonl")}
         return [decode_answer(self.tok, by_id[s["id"]]["output_ids"]) if s in live else s["input"]
                 for s in samples]

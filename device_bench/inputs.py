@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import decoding, prompt
+from core.errors import BenchError
 from device_bench.adb import sha256_file
-from core import prompt
 from evaluation.eval_sets import BenchmarkError, read_jsonl
 
 
-class BenchInputError(ValueError):
+class BenchInputError(BenchError, ValueError):
     """A bench input (eval file, model, tokenizer) is missing or malformed."""
 
 
@@ -44,6 +45,23 @@ def _find_key(obj: Any, key: str) -> Any:
     return None
 
 
+def _recorded_decoding(metadata: dict, where: Path) -> dict[str, int]:
+    """Copy-speculation defaults recorded at export (metadata "decoding"), so the runner
+    decodes as the export's Python checks did; keys an older export lacks come from
+    core/decoding_defaults.json."""
+    recorded = _find_key(metadata, "decoding")
+    recorded = recorded if isinstance(recorded, dict) else {}
+    out = decoding.defaults()
+    for key in out:
+        if key in recorded:
+            value = recorded[key]
+            if type(value) is not int or value < decoding.MINIMUM[key]:
+                raise BenchInputError(f"{where}: decoding.{key} must be an integer "
+                                      f">= {decoding.MINIMUM[key]}, got {value!r}")
+            out[key] = value
+    return out
+
+
 @dataclass
 class ModelInfo:
     path: Path
@@ -52,6 +70,11 @@ class ModelInfo:
     sha256: str
     metadata: dict = field(default_factory=dict)
     tokenizer_path: Path | None = None
+    decoding: dict[str, int] = field(init=False)  # copy-mode settings the model was exported with
+
+    def __post_init__(self) -> None:
+        # Resolved on load, so a malformed record fails before any unit runs.
+        self.decoding = _recorded_decoding(self.metadata, self.path.with_suffix(".json"))
 
     @property
     def quantization(self) -> str:
@@ -61,7 +84,9 @@ class ModelInfo:
                 if tag in text:
                     return tag
         q = self.metadata.get("quantization")
-        return str(q.get("scheme") or q.get("name") or "custom") if isinstance(q, dict) else str(q or "unknown")
+        if isinstance(q, dict):
+            return str(q.get("scheme") or q.get("name") or "custom")
+        return str(q or "unknown")
 
     @property
     def max_seq_len(self) -> int | None:
@@ -124,7 +149,8 @@ def build_requests(tok, samples: list[dict], max_new_tokens: int, max_seq_len: i
     out = []
     for s in samples:
         ids, span = prompt.prompt_ids_and_span(tok, s["input"])
-        budget = min(max_new_tokens, answer_budget(len(tok(s["input"], add_special_tokens=False)["input_ids"])))
+        n_input = len(tok(s["input"], add_special_tokens=False)["input_ids"])
+        budget = min(max_new_tokens, answer_budget(n_input))
         room = budget if max_seq_len is None else min(budget, max_seq_len - len(ids))
         if room < 1:
             raise BenchInputError(f"eval sentence {s['id']} ({len(ids)} prompt tokens) does not fit "

@@ -41,9 +41,11 @@ RUN cmake -S /src/executorch -B /build/et -G Ninja \
       -DEXECUTORCH_ENABLE_LOGGING=ON \
     && cmake --build /build/et -j"$(nproc)" --target install
 
-# The same sources as the host build, linked statically (ET_SOURCE_BUILD=ON).
+# The same sources as the host build, linked statically (ET_SOURCE_BUILD=ON). CMakeLists.txt reads
+# the copy-speculation defaults from ../core/decoding_defaults.json, hence the same layout here.
 COPY android_runner/CMakeLists.txt /src/android_runner/CMakeLists.txt
 COPY android_runner/src /src/android_runner/src
+COPY core/decoding_defaults.json /src/core/decoding_defaults.json
 RUN cmake -S /src/android_runner -B /build/runner -G Ninja \
       -DCMAKE_TOOLCHAIN_FILE=${ANDROID_NDK}/build/cmake/android.toolchain.cmake \
       -DANDROID_ABI=${ANDROID_ABI} -DANDROID_PLATFORM=${ANDROID_PLATFORM} -DANDROID_STL=c++_static \

@@ -15,11 +15,13 @@ class ExportConfig:
     name: str = "typing-corrector"
     max_seq_len: int = 512  # static KV cache size = longest prompt + answer
     group_size: int = 32  # int4 weight groups (xnnpack-int4)
-    eval_data: str = "auto"  # pairs whose prompt+answer must fit max_seq_len; auto = data/eval_data.json if present; "" = skip
+    # pairs whose prompt+answer must fit max_seq_len; auto = data/eval_data.json if present; "" = skip
+    eval_data: str = "auto"
 
     def __post_init__(self) -> None:
         check(16 <= self.max_seq_len <= 32768, f"max_seq_len must be in 16..32768, got {self.max_seq_len}")
-        check(self.group_size in (16, 32, 64, 128, 256), f"group_size must be 16, 32, 64, 128 or 256, got {self.group_size}")
+        check(self.group_size in (16, 32, 64, 128, 256),
+              f"group_size must be 16, 32, 64, 128 or 256, got {self.group_size}")
         check(len(self.recipes) > 0, "recipes must name at least one recipe")
         check(bool(self.name), "name must not be empty")
 

@@ -1,12 +1,14 @@
 """The `pte` evaluation backend: `make_corrector("pte", "models/typing-corrector-int8.pte",
-speculate="copy", draft_len=6)`, found through the `typo_corrector.backends` entry point
-(pyproject.toml). Raw output (no guard), like every corrector; one text at a time with
-the `.pte`'s own KV cache; long texts are split to fit max_seq_len like the hf backend."""
+speculate="copy")`, found through the `typo_corrector.backends` entry point
+(pyproject.toml); copy-mode settings default to core.decoding, as in PteModel.generate.
+Raw output (no guard), like every corrector; one text at a time with the `.pte`'s own KV
+cache; long texts are split to fit max_seq_len like the hf backend."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from core import decoding
 from evaluation.correctors import CorrectorError, answer_budget, split_to_fit
 
 
@@ -14,10 +16,10 @@ class PteCorrector:
     name = "pte"
 
     def __init__(self, model: str, tokenizer: str | None = None, speculate: str = "none",
-                 draft_len: int = 6, threads: int | None = None, budget_factor: float = 1.5,
+                 draft_len: int = decoding.DRAFT_LEN, threads: int | None = None, budget_factor: float = 1.5,
                  budget_extra: int = 16) -> None:
-        from export.runtime import PteError, PteModel, load_pte_tokenizer
         from core.loading import load_tokenizer
+        from export.runtime import PteError, PteModel, load_pte_tokenizer
 
         path = Path(model)
         try:  # a model folder given as `tokenizer`, else the files beside the .pte

@@ -9,22 +9,22 @@ interrupted export leaves no half-written file in models/.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
-import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from core.cli import Flag, flag_overrides, run_cli, stage_parser
+from core.config import load_config
+from core.paths import output_path
+from core.runs import atomic_write_bytes, atomic_write_json, library_versions
 from export.config import ExportConfig, pte_name
 from export.memory import PeakRss
 from export.recipes import get_recipe
 from export.source import Source, load_source_model, load_source_tokenizer, resolve_source
-from core.config import ConfigError, load_config
-from core.runs import REPO_ROOT, atomic_write_bytes, atomic_write_json, library_versions
 
-DEFAULT_CONFIG = REPO_ROOT / "export/configs/default.yaml"
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "default.yaml"
 
 
 def export_model(model_dir: str | Path | Source, recipe: str, out_path: str | Path, max_seq_len: int = 512,
@@ -33,9 +33,9 @@ def export_model(model_dir: str | Path | Source, recipe: str, out_path: str | Pa
     tokenizer.json beside it). Returns the metadata."""
     from tqdm import tqdm
 
+    from core import prompt
     from export import lower
     from export.seqlen import check_eval_fits
-    from core import prompt
 
     rec = get_recipe(recipe)  # fail on a bad name before any slow work
     rec.check_available()
@@ -50,17 +50,26 @@ def export_model(model_dir: str | Path | Source, recipe: str, out_path: str | Pa
         model = load_source_model(src)
         vocab = int(model.get_output_embeddings().out_features)
         wrapper = lower.prepare_model(model, max_seq_len)
-        bar.set_postfix_str("quantize"); quant = rec.quantize(wrapper, group_size); bar.update()
-        bar.set_postfix_str("torch.export"); program = lower.export_program(wrapper, max_seq_len); bar.update()
+        bar.set_postfix_str("quantize")
+        quant = rec.quantize(wrapper, group_size)
+        bar.update()
+        bar.set_postfix_str("torch.export")
+        program = lower.export_program(wrapper, max_seq_len)
+        bar.update()
         consts = {"get_max_seq_len": max_seq_len, "get_eos_ids": prompt.eos_ids(tok), "get_vocab_size": vocab}
-        bar.set_postfix_str("to_edge + XNNPACK"); edge = lower.lower(program, consts); bar.update()
+        bar.set_postfix_str("to_edge + XNNPACK")
+        edge = lower.lower(program, consts)
+        bar.update()
         delegation = lower.delegated_ops(edge)
-        bar.set_postfix_str("to_executorch"); data = lower.to_bytes(edge); bar.update()
+        bar.set_postfix_str("to_executorch")
+        data = lower.to_bytes(edge)
+        bar.update()
     seconds = time.perf_counter() - t0
     atomic_write_bytes(out_path, data)
     out_path.chmod(0o644)  # mkstemp makes 0600; the bench/adb push read it as artifacts
     _copy_tokenizer(src, tok, out_path.parent)
-    bar.update(); bar.close()
+    bar.update()
+    bar.close()
     meta = _metadata(rec, src, tok, consts, quant, delegation, data, seconds, rss.peak_mb, max_seq_len)
     atomic_write_json(out_path.with_suffix(".json"), meta)
     return meta
@@ -77,23 +86,29 @@ def _copy_tokenizer(src: Source, tok, out_dir: Path) -> None:
 
 def _metadata(rec, src: Source, tok, consts: dict, quant: dict, delegation: dict, data: bytes,
               seconds: float, peak_mb: float, max_seq_len: int) -> dict[str, Any]:
-    from core import prompt
+    from core import decoding, prompt
 
     return {
         "format": "typo-corrector-pte/1",
         "recipe": rec.name, "backend": "xnnpack", "quantization": quant,
-        "methods": {"forward": "forward(input_ids int64 [1,T], cache_position int64 [T]) -> logits float32 [1,T,V]",
+        "methods": {"forward": "forward(input_ids int64 [1,T], cache_position int64 [T]) "
+                               "-> logits float32 [1,T,V]",
                     **{k: v for k, v in consts.items()}},
         "max_seq_len": max_seq_len, "eos_ids": consts["get_eos_ids"], "vocab_size": consts["get_vocab_size"],
         "limits": {
             "tokens_per_forward": f"1..{max_seq_len} (dynamic)",
-            "cache_position": "consecutive start..start+T-1 with start+T <= max_seq_len (else the call fails)",
+            "cache_position": "consecutive start..start+T-1 with start+T <= max_seq_len "
+                              "(else the call fails)",
             "kv_cache": "static, inside the program; a call overwrites positions start..start+T-1 and "
                         "attends to positions < start from earlier calls (rejected draft slots are "
                         "simply overwritten later)",
             "speculative_verify": "K drafted tokens need start+K+1 <= max_seq_len",
         },
         "prompt": prompt.template_info(tok),
+        # Copy-speculation defaults this file was exported and checked with; the device bench
+        # passes them to the runner, so a later change of core/decoding_defaults.json does not
+        # silently change how an existing .pte is benched.
+        "decoding": decoding.defaults(),
         "tokenizer": {"file": "tokenizer.json", "eos_token": tok.eos_token, "pad_token": tok.pad_token,
                       "bos_token": tok.bos_token},
         "source": src.describe(),
@@ -115,7 +130,7 @@ def export_all(cfg: ExportConfig) -> list[dict]:
         get_recipe(r).check_available()
     src = resolve_source(cfg.model, cfg.base)
     eval_data = resolve_eval_data(cfg.eval_data)
-    out_dir = Path(cfg.out_dir) if Path(cfg.out_dir).is_absolute() else REPO_ROOT / cfg.out_dir
+    out_dir = output_path(cfg.out_dir)
     metas = []
     for r in cfg.recipes:
         out = out_dir / pte_name(cfg.name, r)
@@ -127,27 +142,26 @@ def export_all(cfg: ExportConfig) -> list[dict]:
     return metas
 
 
+FLAGS = (
+    Flag("--model", "model", "training run dir, merged model dir, or adapter dir"),
+    Flag("--recipe", "recipes", "recipe name(s), comma-separated (e.g. xnnpack-int8,xnnpack-int4)",
+         as_list=True),
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     from export.recipes import recipe_names
 
-    ap = argparse.ArgumentParser(description="Export a trained corrector to ExecuTorch .pte files.",
-                                 epilog="recipes: " + ", ".join(recipe_names()))
-    ap.add_argument("--config", default=str(DEFAULT_CONFIG))
-    ap.add_argument("--model", help="training run dir, merged model dir, or adapter dir (config key `model`)")
-    ap.add_argument("--recipe", action="append", help="recipe name (repeatable; config key `recipes`)")
-    ap.add_argument("overrides", nargs="*", help="key=value overrides, e.g. max_seq_len=256 group_size=64")
+    ap = stage_parser("python -m export.export_to_pte",
+                      "Export a trained corrector to ExecuTorch .pte files.",
+                      str(DEFAULT_CONFIG), FLAGS)
+    ap.epilog = "recipes: " + ", ".join(recipe_names())
     args = ap.parse_args(argv)
-    over = list(args.overrides)
-    if args.model:
-        over.append(f"model={args.model}")
-    if args.recipe:
-        over.append("recipes=[" + ",".join(args.recipe) + "]")
-    try:
-        export_all(load_config(ExportConfig, args.config, over))
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+    def body() -> int:
+        export_all(load_config(ExportConfig, args.config, flag_overrides(args, FLAGS) + args.overrides))
+        return 0
+    return run_cli(body)
 
 
 if __name__ == "__main__":

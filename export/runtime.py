@@ -1,10 +1,13 @@
 """Run an exported `.pte` on the host with the ExecuTorch Python runtime: forward, greedy
 generation with the in-program static KV cache, and copy-speculative generation that is
-token-identical to greedy (issue 9).
+token-identical to greedy.
 
     m = PteModel("models/typing-corrector-int8.pte")
-    ids, stats = m.generate(prompt_ids, max_new_tokens=64)                 # greedy
-    ids, stats = m.generate(prompt_ids, 64, speculate="copy", draft_len=6)  # same ids, fewer forwards
+    ids, stats = m.generate(prompt_ids, max_new_tokens=64)     # greedy
+    ids, stats = m.generate(prompt_ids, 64, speculate="copy")  # same ids, fewer forwards
+
+Copy-mode defaults (draft_len, prefill_draft, max_ngram) come from core.decoding, the file the
+C++ runner is compiled with, so both make the same drafts and the same number of forwards.
 
 `ids` are the new tokens, ending with the EOS id when the model stopped by itself.
 """
@@ -17,12 +20,14 @@ from typing import Any
 
 import torch
 
+from core import decoding
+from core.errors import ExportError
 from export.speculate import CopyDrafter
 
 SPECULATE_MODES = ("none", "copy")
 
 
-class PteError(RuntimeError):
+class PteError(ExportError):
     """A `.pte` cannot be loaded or a request does not fit it."""
 
 
@@ -105,14 +110,17 @@ class PteModel:
         return self._forward.execute([ids, pos])[0]
 
     def generate(self, prompt_ids: list[int], max_new_tokens: int, speculate: str = "none",
-                 draft_len: int = 6, source_span: tuple[int, int] | None = None,
-                 prefill_draft: int = 8, reuse_limit: int | None = None) -> tuple[list[int], dict]:
+                 draft_len: int = decoding.DRAFT_LEN, source_span: tuple[int, int] | None = None,
+                 prefill_draft: int = decoding.PREFILL_DRAFT, reuse_limit: int | None = None,
+                 max_ngram: int = decoding.MAX_NGRAM) -> tuple[list[int], dict]:
         """Greedy decoding; speculate="copy" drafts up to `draft_len` tokens from the prompt
         and verifies them in one forward. With `source_span` (where the text to correct sits
         in the prompt, see core.prompt.prompt_ids_and_span) drafts come from that text and
         its end-of-turn token only, and the prefill call already verifies its first
-        `prefill_draft` tokens. Same output either way. `reuse_limit` caps the prefix-cache
-        reuse (benchmarks repeating one prompt keep what the previous prompt left)."""
+        `prefill_draft` tokens. After an edit the drafter re-anchors on the longest output
+        suffix of up to `max_ngram` tokens found in the source. Same output either way.
+        `reuse_limit` caps the prefix-cache reuse (benchmarks repeating one prompt keep what
+        the previous prompt left)."""
         if speculate not in SPECULATE_MODES:
             raise ValueError(f"speculate must be one of {SPECULATE_MODES}, got {speculate!r}")
         if not prompt_ids:
@@ -125,10 +133,10 @@ class PteModel:
                 b, e = source_span
                 if not 0 <= b < e <= len(prompt_ids):
                     raise PteError(f"source_span {source_span} is outside the prompt (0..{len(prompt_ids)})")
-                drafter, first = CopyDrafter(prompt_ids[b:e + 1]), prefill_draft
+                drafter, first = CopyDrafter(prompt_ids[b:e + 1], max_ngram), prefill_draft
                 drafter.start()
             else:
-                drafter = CopyDrafter(prompt_ids)
+                drafter = CopyDrafter(prompt_ids, max_ngram)
         reuse = self.reusable(prompt_ids)
         reuse = reuse if reuse_limit is None else min(reuse, reuse_limit)
         return _Decode(self, prompt_ids, max_new_tokens, drafter, draft_len, first, reuse).run()
@@ -144,8 +152,10 @@ class _Decode:
         self.first_k = prefill_draft if drafter else 0
         self.reused = reused
         self.out: list[int] = []
-        self.stats = {"prompt_tokens": len(prompt), "reused_tokens": reused, "forwards": 0, "drafted_tokens": 0,
-                      "accepted_tokens": 0, "speculate": "copy" if drafter else "none", "draft_len": self.k}
+        self.stats = {"prompt_tokens": len(prompt), "reused_tokens": reused, "forwards": 0,
+                      "drafted_tokens": 0, "accepted_tokens": 0, "speculate": "copy" if drafter else "none",
+                      "draft_len": self.k,
+                      "prefill_draft": self.first_k, "max_ngram": drafter.max_ngram if drafter else 0}
 
     def run(self) -> tuple[list[int], dict]:
         t0 = time.perf_counter()
@@ -181,7 +191,7 @@ class _Decode:
         Returns the position of the last generated token (not yet in the cache)."""
         # Room: the draft plus the bonus token must fit max_new, the fed tokens max_seq_len.
         room = min(k, self.max_new - len(self.out) - 1, self.m.max_seq_len - pos - len(fed))
-        draft = self.drafter.draft(self.prompt + self.out, room) if self.drafter and room > 0 else []
+        draft = self.drafter.draft(self.out, room) if self.drafter and room > 0 else []
         logits = self._forward(fed + draft, pos)
         best = logits[0, len(fed) - 1:].argmax(-1).tolist()
         n = 0

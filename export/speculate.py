@@ -7,12 +7,19 @@ While the model copies, `ptr` advances with every accepted token. After an edit 
 model's token differs from source[ptr]) we re-anchor: find the longest suffix of the
 generated tokens (up to `max_ngram`) that occurs in the source and continue after it,
 preferring the occurrence nearest to (and not before) the old alignment point.
+
+The C++ runner's CopyDrafter (android_runner/src/decode.cpp) is this algorithm step for
+step, with the same defaults (core.decoding): both make the same drafts, hence the same
+forward calls (checked on the tiny eval set by tests/test_decoding_defaults.py). Change
+one, change the other.
 """
 from __future__ import annotations
 
+from core import decoding
+
 
 class CopyDrafter:
-    def __init__(self, source: list[int], max_ngram: int = 3):
+    def __init__(self, source: list[int], max_ngram: int = decoding.MAX_NGRAM):
         if max_ngram < 1:
             raise ValueError(f"max_ngram must be >= 1, got {max_ngram}")
         self.source = list(source)
@@ -27,7 +34,7 @@ class CopyDrafter:
         self.ptr, self.aligned = 0, True
 
     def draft(self, generated: list[int], k: int) -> list[int]:
-        """Up to k tokens predicted to follow `generated`."""
+        """Up to k tokens predicted to follow `generated` (the output so far, not the prompt)."""
         if k <= 0:
             return []
         if not self.aligned:

@@ -6,12 +6,11 @@ import json
 
 import pytest
 
+from core.config import ConfigError, load_config
 from device_bench import facts, measure, protocol
 from device_bench.adb import HostTarget, deadline_argv
-from device_bench.config import BenchConfig
+from device_bench.config import CONFIG_DIR, BenchConfig
 from device_bench.inputs import BenchInputError, load_eval
-from core.config import ConfigError, load_config
-from device_bench.config import CONFIG_DIR
 
 
 def test_results_truncated_last_line_is_dropped_but_bad_middle_line_names_file_line(tmp_path):
@@ -74,7 +73,8 @@ def test_eval_errors_name_file_and_line(tmp_path):
 
 def test_fact_parsers():
     assert facts.parse_getprop("[ro.a]: [x y]\n[ro.b]: []\n") == {"ro.a": "x y", "ro.b": ""}
-    assert facts.parse_meminfo("MemTotal:  1000 kB\nMemAvailable: 5 kB\n") == {"MemTotal": 1000, "MemAvailable": 5}
+    assert facts.parse_meminfo("MemTotal:  1000 kB\nMemAvailable: 5 kB\n") == {"MemTotal": 1000,
+                                                                             "MemAvailable": 5}
     assert facts.parse_thermal("cpu 45000\nbad\nbattery 31\n") == {"cpu": 45.0, "battery": 31.0}
 
 

@@ -55,7 +55,8 @@ def test_fp32_logits_match_eager_for_any_chunking(tiny_pte, eager):
 
 
 @pytest.mark.parametrize("tag", ["fp32", "int8", "int4"])
-def test_pte_loads_generates_and_stops_at_eos(tag, tiny_pte, tiny_tokenizer, tiny_is_trained, export_eval_pairs):
+def test_pte_loads_generates_and_stops_at_eos(tag, tiny_pte, tiny_tokenizer, tiny_is_trained,
+                                              export_eval_pairs):
     from core.prompt import eos_ids, prompt_ids
 
     m = PteModel(tiny_pte[tag])
@@ -117,7 +118,8 @@ def test_linears_are_delegated_to_xnnpack(tag, tiny_pte):
     meta = json.loads(tiny_pte[tag].with_suffix(".json").read_text())
     deleg = meta["delegation"]
     assert deleg["delegated"]["aten_linear_default"] == 4 * 7 + 1  # 4 layers x 7 + lm_head
-    assert not any("linear" in op or op.startswith(("aten_mm", "aten_addmm")) for op in deleg["non_delegated"])
+    assert not any("linear" in op or op.startswith(("aten_mm", "aten_addmm"))
+                   for op in deleg["non_delegated"])
     program = deserialize_pte_binary(tiny_pte[tag].read_bytes()).program
     plan = next(p for p in program.execution_plan if p.name == "forward")
     assert {d.id for d in plan.delegates} == {"XnnpackBackend"}
@@ -140,8 +142,8 @@ def test_quantized_agree_with_fp32(tiny_pte, tiny_tokenizer, export_eval_pairs):
 
 
 def test_pte_corrector_backend(tiny_pte, tiny_tokenizer, export_eval_pairs):
-    from evaluation.correctors import answer_budget, make_corrector
     from core.prompt import decode_answer, prompt_ids
+    from evaluation.correctors import answer_budget, make_corrector
 
     c = make_corrector("pte", str(tiny_pte["int8"]))
     texts = [r["input"] for r in export_eval_pairs[:4]] + ["  "]
@@ -158,8 +160,8 @@ def test_pte_corrector_backend(tiny_pte, tiny_tokenizer, export_eval_pairs):
 
 
 def test_tokenizer_rebuilt_from_files_beside_the_pte(tiny_pte, tiny_tokenizer, export_eval_pairs):
-    from export.runtime import load_pte_tokenizer
     from core.prompt import eos_ids, prompt_ids, template_info
+    from export.runtime import load_pte_tokenizer
 
     tok = load_pte_tokenizer(tiny_pte["int4"])
     assert template_info(tok) == template_info(tiny_tokenizer) and eos_ids(tok) == eos_ids(tiny_tokenizer)

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
+from core.config import ConfigError, load_config
 from export.config import ExportConfig, pte_name
 from export.recipes import UnknownRecipeError, get_recipe, recipe_names
 from export.source import SourceError, resolve_source
 from export.speculate import CopyDrafter
-from core.config import ConfigError, load_config
 
 
 def test_recipes_registered_by_name():
@@ -122,8 +122,8 @@ def test_adapter_is_merged(tmp_path, tiny_base):
 
 
 def test_max_seq_len_too_small_for_eval_data(tmp_path, tiny_base):
-    from export.seqlen import SeqLenError, check_eval_fits
     from core.loading import load_tokenizer
+    from export.seqlen import SeqLenError, check_eval_fits
 
     tok = load_tokenizer(str(tiny_base))
     f = tmp_path / "eval.json"
@@ -145,7 +145,8 @@ def test_failed_export_leaves_nothing(tmp_path, tiny_base):
     out = tmp_path / "models"
     out.mkdir()
     with pytest.raises(ConfigError, match="group_size 128"):
-        export_model(tiny_base, "xnnpack-int4", out / "m-int4.pte", max_seq_len=64, group_size=128, progress=False)
+        export_model(tiny_base, "xnnpack-int4", out / "m-int4.pte", max_seq_len=64, group_size=128,
+                     progress=False)
     assert list(out.iterdir()) == []
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -22,7 +21,8 @@ def test_dockerfile_executorch_tag_matches_pinned_wheel():
     assert tag.group(1) == pinned.group(1)
     # The tag is what the clone uses, and the build enables the delegate and kernels .pte files need.
     assert "--branch ${EXECUTORCH_TAG}" in docker
-    for flag in ("EXECUTORCH_BUILD_XNNPACK=ON", "EXECUTORCH_BUILD_KERNELS_QUANTIZED=ON", "ANDROID_ABI=${ANDROID_ABI}"):
+    for flag in ("EXECUTORCH_BUILD_XNNPACK=ON", "EXECUTORCH_BUILD_KERNELS_QUANTIZED=ON",
+                 "ANDROID_ABI=${ANDROID_ABI}"):
         assert flag in docker
     assert re.search(r"^ARG ANDROID_ABI=arm64-v8a$", docker, re.M)
     assert re.search(r"^ARG NDK_VERSION=r\d+[a-z]?$", docker, re.M), "the NDK must be pinned"
@@ -31,7 +31,8 @@ def test_dockerfile_executorch_tag_matches_pinned_wheel():
 def test_build_leaves_binary_and_rebuild_is_a_no_op(host_runner):
     assert host_runner == BINARY and host_runner.stat().st_mode & 0o111
     before = host_runner.stat().st_mtime_ns
-    proc = subprocess.run(["bash", str(REPO / "android_runner/build_host.sh")], capture_output=True, text=True)
+    proc = subprocess.run(["bash", str(REPO / "android_runner/build_host.sh")],
+                          capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert host_runner.stat().st_mtime_ns == before  # nothing changed -> nothing relinked
 
@@ -47,7 +48,8 @@ FILES = ["--model", "m.pte", "--requests", "r", "--results", "o", "--summary", "
     (FILES + ["--speculate", "magic"], "--speculate must be none or copy"),
     (FILES + ["--draft-len", "4"], "--draft-len needs --speculate copy"),
     (FILES + ["--prefill-draft", "4"], "--prefill-draft needs --speculate copy"),
-    (FILES + ["--speculate", "copy", "--prefill-draft", "-1"], "--prefill-draft expects an integer in [0, 4096]"),
+    (FILES + ["--speculate", "copy", "--prefill-draft", "-1"],
+     "--prefill-draft expects an integer in [0, 4096]"),
     (FILES + ["--prefix-cache", "yes"], "--prefix-cache must be on or off"),
     (FILES + ["--bogus", "1"], "unknown option --bogus"),
     (FILES + ["--reps"], "missing value after --reps"),

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from core import decoding
 from tests.fixtures.runner import run_runner
 
 pytestmark = pytest.mark.integration
@@ -25,7 +26,7 @@ def tokenizer(tiny_model_dir):
 def requests_(tiny_pairs, tokenizer) -> list[dict]:
     from core.prompt import prompt_ids
 
-    rows = [json.loads(l) for l in (tiny_pairs / "eval_data.json").read_text().splitlines()[:N_PROMPTS]]
+    rows = [json.loads(line) for line in (tiny_pairs / "eval_data.json").read_text().splitlines()[:N_PROMPTS]]
     return [{"id": f"e{i}", "prompt_ids": prompt_ids(tokenizer, r["input"]), "max_new_tokens": MAX_NEW}
             for i, r in enumerate(rows)]
 
@@ -35,7 +36,8 @@ def greedy(host_runner, tiny_pte, requests_, tmp_path_factory) -> dict:
     """Plain greedy runs of every variant: tag -> (process, results, summary)."""
     out = {}
     for tag, pte in tiny_pte.items():
-        out[tag] = run_runner(host_runner, pte, requests_, tmp_path_factory.mktemp(f"greedy-{tag}"), "--threads", "1")
+        out[tag] = run_runner(host_runner, pte, requests_, tmp_path_factory.mktemp(f"greedy-{tag}"),
+                              "--threads", "1")
         assert out[tag][0].returncode == 0, out[tag][0].stderr
     return out
 
@@ -58,7 +60,8 @@ def test_fp32_tokens_equal_python_runtime_and_eager(greedy, tiny_pte, tiny_model
     with torch.no_grad():
         for req, ids in zip(requests_, runner_ids):
             p = torch.tensor([req["prompt_ids"]])
-            eager = model.generate(p, attention_mask=torch.ones_like(p), max_new_tokens=MAX_NEW, do_sample=False,
+            eager = model.generate(p, attention_mask=torch.ones_like(p), max_new_tokens=MAX_NEW,
+                                   do_sample=False,
                                    eos_token_id=greedy["fp32"][2]["eos_ids"])[0, p.shape[1]:].tolist()
             assert ids == eager, req["id"]
 
@@ -89,7 +92,8 @@ def test_summary_and_timings_present_and_positive(greedy, requests_):
     obs = json.loads(m.group(1))
     assert obs["prompt_tokens"] == sum(len(r["prompt_ids"]) for r in requests_)
     assert obs["generated_tokens"] == s["generated_tokens"] and obs["SCALING_FACTOR_UNITS_PER_SECOND"] == 1000
-    order = ["model_load_start_ms", "model_load_end_ms", "inference_start_ms", "prompt_eval_end_ms", "inference_end_ms"]
+    order = ["model_load_start_ms", "model_load_end_ms", "inference_start_ms", "prompt_eval_end_ms",
+             "inference_end_ms"]
     assert all(obs[a] < obs[b] for a, b in zip(order, order[1:]))
     assert obs["inference_start_ms"] < obs["first_token_ms"] <= obs["inference_end_ms"]
     # one observer line per request on stdout, like ExecuTorch's llm runners
@@ -109,8 +113,9 @@ def test_bad_requests_are_reported_not_fatal(host_runner, tiny_pte, requests_, t
     by_id = {r["id"]: r for r in results}
     assert len(results) == len(lines) - 1  # the blank line is skipped
     assert by_id["again"]["output_ids"] == by_id[good["id"]]["output_ids"] and "error" not in by_id["again"]
-    expect = {"no-ids": "prompt_ids", "empty": "non-empty", "float": "non-integer", "oov": "outside the vocabulary",
-              "neg": "outside the vocabulary", "long": "prompt has 400 tokens", "zero": "max_new_tokens"}
+    expect = {"no-ids": "prompt_ids", "empty": "non-empty", "float": "non-integer",
+              "oov": "outside the vocabulary", "neg": "outside the vocabulary",
+              "long": "prompt has 400 tokens", "zero": "max_new_tokens"}
     for rid, text in expect.items():
         assert text in by_id[rid]["error"], (rid, by_id[rid])
     unnamed = [r for r in results if r["id"] is None]
@@ -138,7 +143,8 @@ def eval_requests(tiny_pairs, tokenizer) -> list[dict]:
     correct (so copy mode drafts inside the prefill call too)."""
     from core.prompt import prompt_ids_and_span
 
-    rows = [json.loads(l) for l in (tiny_pairs / "eval_data.json").read_text().splitlines() if l.strip()]
+    rows = [json.loads(line) for line in (tiny_pairs / "eval_data.json").read_text().splitlines()
+            if line.strip()]
     out = []
     for i, r in enumerate(rows):
         ids, span = prompt_ids_and_span(tokenizer, r["input"])
@@ -163,9 +169,9 @@ def test_copy_speculation_equals_greedy_on_the_eval_set(host_runner, tiny_pte, e
                                "--speculate", "copy", "--draft-len", "4")
     assert proc.returncode == 0 and ps["errors"] == 0, proc.stderr
     assert s["speculate"] == "copy" and s["draft_len"] == 4
-    check_speculative(plain, spec, 4, prefill=8)
+    check_speculative(plain, spec, 4, prefill=decoding.PREFILL_DRAFT)
     assert s["forwards"] <= ps["forwards"] == ps["generated_tokens"]
-    assert s["prefill_draft"] == 8 and s["prefix_cache"] is True  # the defaults
+    assert s["prefill_draft"] == decoding.PREFILL_DRAFT and s["prefix_cache"] is True  # the defaults
     if tiny_is_trained:  # a trained corrector copies much of its input: far fewer forwards
         assert s["acceptance_rate"] > 0.2 and s["forwards"] < 0.85 * ps["forwards"], s
 
@@ -196,7 +202,8 @@ def test_prefix_cache_reuses_the_opening_and_keeps_the_tokens(host_runner, tiny_
     for mode in ([], ["--speculate", "copy"]):
         _, off, s_off = run_runner(host_runner, tiny_pte["fp32"], reqs, tmp_path / f"off{len(mode)}",
                                    "--prefix-cache", "off", *mode)
-        _, on, s_on = run_runner(host_runner, tiny_pte["fp32"], reqs, tmp_path / f"on{len(mode)}", "--warmup", "2", *mode)
+        _, on, s_on = run_runner(host_runner, tiny_pte["fp32"], reqs, tmp_path / f"on{len(mode)}",
+                                 "--warmup", "2", *mode)
         assert [r["output_ids"] for r in on] == [r["output_ids"] for r in off]
         assert s_off["reused_tokens"] == 0 and s_off["prefix_cache"] is False and s_on["prefix_cache"] is True
         opening = min(r["source_span"][0] for r in reqs)  # the tokens before the text
@@ -209,12 +216,14 @@ def test_prefix_cache_reuses_the_opening_and_keeps_the_tokens(host_runner, tiny_
 def test_bad_source_spans_are_per_request_errors(host_runner, tiny_pte, eval_requests, tmp_path):
     good = eval_requests[0]
     n = len(good["prompt_ids"])
-    lines = [good, {**good, "id": "rev", "source_span": [5, 2]}, {**good, "id": "long", "source_span": [0, n + 1]},
+    lines = [good, {**good, "id": "rev", "source_span": [5, 2]},
+             {**good, "id": "long", "source_span": [0, n + 1]},
              {**good, "id": "one", "source_span": [3]}, {**good, "id": "str", "source_span": "0:4"}]
     proc, results, s = run_runner(host_runner, tiny_pte["int8"], lines, tmp_path, "--speculate", "copy")
     assert proc.returncode == 0 and s["errors"] == 4, proc.stderr
     by_id = {r["id"]: r for r in results}
     assert "error" not in by_id[good["id"]]
-    assert "0 <= begin < end <= " + str(n) in by_id["rev"]["error"] and "requests line 2" in by_id["rev"]["error"]
+    assert "0 <= begin < end <= " + str(n) in by_id["rev"]["error"]
+    assert "requests line 2" in by_id["rev"]["error"]
     assert "0 <= begin < end" in by_id["long"]["error"]
     assert all("'source_span' must be [begin, end]" in by_id[i]["error"] for i in ("one", "str"))

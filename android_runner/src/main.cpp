@@ -1,6 +1,6 @@
 // typo_runner: load a .pte once, run every request of a JSON Lines file through greedy
 // decoding (plain or copy-speculative), write results JSON Lines and a summary JSON.
-// Protocol: ../shared/DESIGN.md and android_runner/README.md. Exit codes: 0 ok (per-request
+// Protocol: docs/runner_protocol.md (the one specification). Exit codes: 0 ok (per-request
 // errors are reported in the results), 2 bad command line, 3 fatal (model or files).
 #include <sys/resource.h>
 
@@ -75,6 +75,7 @@ double median(std::vector<double> v) {
 DecodeOptions decode_options(const Model& model, const Request& req, const Options& o) {
   DecodeOptions d{req.max_new_tokens, o.timeout_ms, o.draft_len};
   d.source_begin = req.source_begin, d.source_end = req.source_end, d.prefill_draft = o.prefill_draft;
+  d.max_ngram = o.max_ngram;
   // Fixed before the first repetition, so every repetition reuses what the previous request left.
   d.reuse_limit = o.prefix_cache ? model.reusable(req.prompt_ids) : -1;
   return d;
@@ -167,6 +168,7 @@ Value summary_json(const Options& o, const Model* model, const Totals& t, const 
   v.set("speculate", o.draft_len > 0 ? "copy" : "none");
   v.set("draft_len", Value(static_cast<int64_t>(o.draft_len)));
   v.set("prefill_draft", Value(static_cast<int64_t>(o.draft_len > 0 ? o.prefill_draft : 0)));
+  v.set("max_ngram", Value(static_cast<int64_t>(o.draft_len > 0 ? o.max_ngram : 0)));
   v.set("prefix_cache", Value(o.prefix_cache));
   v.set("warmup", Value(static_cast<int64_t>(o.warmup)));
   v.set("reps", Value(static_cast<int64_t>(o.reps)));
@@ -225,7 +227,7 @@ int main(int argc, char** argv) {
     o = parse_args(argc, argv);
   } catch (const UsageError& e) {
     if (*e.what()) std::cerr << "typo_runner: " << e.what() << "\n";
-    std::cerr << usage();
+    (*e.what() ? std::cerr : std::cout) << usage();  // --help: the usage and defaults on stdout
     return *e.what() ? 2 : 0;
   }
   const double t0 = now_ms();

@@ -6,11 +6,14 @@
 
 namespace runner {
 
-const char* usage() {
+std::string usage() {
   return "usage: typo_runner --model M.pte --requests REQ.jsonl --results RES.jsonl --summary SUM.json\n"
          "                   [--threads N] [--warmup N] [--reps N] [--timeout-ms N]\n"
-         "                   [--speculate none|copy] [--draft-len K] [--prefill-draft N]\n"
-         "                   [--prefix-cache on|off]\n";
+         "                   [--speculate none|copy] [--draft-len K] [--prefill-draft N] [--max-ngram N]\n"
+         "                   [--prefix-cache on|off]\n"
+         "copy-speculation defaults (core/decoding_defaults.json): --draft-len " +
+         std::to_string(kDefaultDraftLen) + " --prefill-draft " + std::to_string(kDefaultPrefillDraft) +
+         " --max-ngram " + std::to_string(kDefaultMaxNgram) + "\n";
 }
 
 static long to_long(const std::string& flag, const std::string& v, long lo, long hi) {
@@ -26,7 +29,7 @@ static long to_long(const std::string& flag, const std::string& v, long lo, long
 Options parse_args(int argc, char** argv) {
   Options o;
   std::string speculate = "none";
-  long draft = -1, prefill_draft = -1;
+  long draft = -1, prefill_draft = -1, max_ngram = -1;  // -1: not given
   std::string prefix_cache = "on";
   std::vector<std::string> args(argv + 1, argv + argc);
   for (size_t i = 0; i < args.size(); ++i) {
@@ -45,6 +48,7 @@ Options parse_args(int argc, char** argv) {
     else if (a == "--draft-len") draft = to_long(a, v, 1, 64);
     else if (a == "--speculate") speculate = v;
     else if (a == "--prefill-draft") prefill_draft = to_long(a, v, 0, 4096);
+    else if (a == "--max-ngram") max_ngram = to_long(a, v, 1, 64);
     else if (a == "--prefix-cache") prefix_cache = v;
     else throw UsageError("unknown option " + a);
   }
@@ -53,9 +57,11 @@ Options parse_args(int argc, char** argv) {
   if (speculate != "none" && speculate != "copy") throw UsageError("--speculate must be none or copy, got " + speculate);
   if (speculate == "none" && draft > 0) throw UsageError("--draft-len needs --speculate copy");
   if (speculate == "none" && prefill_draft >= 0) throw UsageError("--prefill-draft needs --speculate copy");
+  if (speculate == "none" && max_ngram >= 0) throw UsageError("--max-ngram needs --speculate copy");
   if (prefix_cache != "on" && prefix_cache != "off") throw UsageError("--prefix-cache must be on or off, got " + prefix_cache);
-  if (speculate == "copy") o.draft_len = draft > 0 ? static_cast<int>(draft) : 6;
+  if (speculate == "copy") o.draft_len = draft > 0 ? static_cast<int>(draft) : kDefaultDraftLen;
   if (prefill_draft >= 0) o.prefill_draft = static_cast<int>(prefill_draft);
+  if (max_ngram >= 0) o.max_ngram = static_cast<int>(max_ngram);
   o.prefix_cache = prefix_cache == "on";
   return o;
 }

@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "defaults.h"
+
 namespace runner {
 
 struct UsageError : std::runtime_error {
@@ -16,12 +18,15 @@ struct Options {
   int warmup = 0;         // untimed runs of the first valid request before measuring
   int reps = 1;           // timed runs per request; timings are the median
   double timeout_ms = 0;  // per request and run; 0 = none
-  int draft_len = 0;      // --speculate copy sets it (default 6)
-  int prefill_draft = 8;  // copy mode: source tokens verified inside the prefill call (needs source_span)
+  int draft_len = 0;      // --speculate copy sets it (default kDefaultDraftLen)
+  // Copy mode: source tokens verified inside the prefill call (needs source_span), and the
+  // longest output suffix matched in the source to re-anchor after an edit.
+  int prefill_draft = kDefaultPrefillDraft;
+  int max_ngram = kDefaultMaxNgram;
   bool prefix_cache = true;  // reuse the cached prompt opening of the previous request
 };
 
-const char* usage();
+std::string usage();  // lists the compiled-in copy-speculation defaults
 Options parse_args(int argc, char** argv);  // throws UsageError
 
 }  // namespace runner

@@ -1,3 +1,5 @@
+// The runner side of the protocol specified in docs/runner_protocol.md (the host side:
+// device_bench/protocol.py). Requests in, results and summary out.
 #include "protocol.h"
 
 #include <algorithm>

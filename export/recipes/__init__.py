@@ -54,7 +54,8 @@ def recipe_names() -> list[str]:
 
 def get_recipe(name: str) -> Recipe:
     if name not in _REGISTRY:
-        raise UnknownRecipeError(f"unknown export recipe {name!r}; known recipes: {', '.join(recipe_names())}")
+        raise UnknownRecipeError(f"unknown export recipe {name!r}; "
+                                 f"known recipes: {', '.join(recipe_names())}")
     return _REGISTRY[name]
 
 

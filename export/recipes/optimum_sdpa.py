@@ -19,9 +19,11 @@ from export.recipes import Recipe, register
 
 
 def _unavailable() -> str | None:
-    if importlib.util.find_spec("optimum") is None or importlib.util.find_spec("optimum.exporters.executorch") is None:
+    if (importlib.util.find_spec("optimum") is None
+            or importlib.util.find_spec("optimum.exporters.executorch") is None):
         return ("needs optimum-executorch (not installed: its pins break peft) and transformers 5.0.0rc1; "
-                "see export/recipes/optimum_sdpa.py for the separate-venv recipe and which runner loads the file")
+                "see export/recipes/optimum_sdpa.py for the separate-venv recipe "
+                "and which runner loads the file")
     return ("run optimum-cli directly (see export/recipes/optimum_sdpa.py); the file needs a runner "
             "built from ExecuTorch source with the custom LLM ops")
 
@@ -30,7 +32,8 @@ def quantize(model, group_size):
     raise NotImplementedError("optimum-xnnpack-int4-sdpa is exported by optimum-cli, not by this pipeline")
 
 
-register(Recipe("optimum-xnnpack-int4-sdpa", "8da4w + custom SDPA/KV-cache ops via optimum-executorch (documented option)",
+register(Recipe("optimum-xnnpack-int4-sdpa",
+                "8da4w + custom SDPA/KV-cache ops via optimum-executorch (documented option)",
                 "8da4w", quantize, uses_group_size=True,
                 loadable_by=("Android typo_runner built from ExecuTorch source with the custom LLM ops",),
                 unavailable=_unavailable))

@@ -23,7 +23,8 @@ def quantize_embedding(model: torch.nn.Module, bits: int, group_size: int | None
     from torchao.quantization import quantize_
     from torchao.quantization.quant_api import IntxWeightOnlyConfig
 
-    cfg = IntxWeightOnlyConfig(weight_dtype=getattr(torch, f"int{bits}"), granularity=_granularity(group_size))
+    cfg = IntxWeightOnlyConfig(weight_dtype=getattr(torch, f"int{bits}"),
+                               granularity=_granularity(group_size))
     quantize_(model, cfg, filter_fn=lambda mod, fqn: isinstance(mod, torch.nn.Embedding))
     return _label(bits, group_size) + " weight-only"
 

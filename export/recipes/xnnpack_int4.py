@@ -14,5 +14,5 @@ def quantize(model, group_size):
     return facts("8da4w", lin, emb, group_size)
 
 
-register(Recipe("xnnpack-int4", "8da4w: int4 grouped weights, dynamic int8 activations, int4 embedding", "8da4w",
-                quantize, uses_group_size=True))
+register(Recipe("xnnpack-int4", "8da4w: int4 grouped weights, dynamic int8 activations, int4 embedding",
+                "8da4w", quantize, uses_group_size=True))

@@ -10,4 +10,5 @@ def quantize(model, group_size):
     return facts("8da8w", lin, emb, None)
 
 
-register(Recipe("xnnpack-int8", "8da8w: int8 per-channel weights, dynamic int8 activations", "8da8w", quantize))
+register(Recipe("xnnpack-int8", "8da8w: int8 per-channel weights, dynamic int8 activations", "8da8w",
+                quantize))
