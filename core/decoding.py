@@ -19,16 +19,22 @@ KEYS = ("draft_len", "prefill_draft", "max_ngram")
 MINIMUM = {"draft_len": 1, "prefill_draft": 0, "max_ngram": 1}  # as the runner's flags accept
 
 
+def check_value(key: str, value: object, where: str, error: type[Exception] = ValueError,
+                prefix: str = "") -> int:
+    """`value` as setting `key`: an integer the runner's flag accepts, else `error` naming
+    `where` and the field (`prefix` + key). The defaults file and the copies recorded in .pte
+    metadata are checked alike."""
+    if type(value) is not int or value < MINIMUM[key]:
+        raise error(f"{where}: {prefix}{key} must be an integer >= {MINIMUM[key]}, got {value!r}")
+    return value
+
+
 def _load(path: Path = DEFAULTS_FILE) -> dict[str, int]:
     """The defaults, checked: a broken file fails at import, naming the field, not mid-decode."""
     data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict) or set(data) != set(KEYS):
         raise ValueError(f"{path}: expected exactly the keys {list(KEYS)}, got {data!r}")
-    for key in KEYS:
-        value = data[key]
-        if type(value) is not int or value < MINIMUM[key]:
-            raise ValueError(f"{path}: {key} must be an integer >= {MINIMUM[key]}, got {value!r}")
-    return {key: data[key] for key in KEYS}
+    return {key: check_value(key, data[key], str(path)) for key in KEYS}
 
 
 _DEFAULTS = _load()

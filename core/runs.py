@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as _dt
+import hashlib
 import json
 import os
 import platform
@@ -28,6 +29,22 @@ TRACKED_LIBRARIES = (
     "torch", "transformers", "peft", "tokenizers", "datasets", "executorch", "torchao",
     "accelerate", "adbutils", "symspellpy", "rapidfuzz", "numpy",
 )
+
+
+_SHA256_CACHE: dict[tuple, str] = {}
+
+
+def sha256_file(path: str | Path) -> str:
+    """sha256 of a local file, cached by (path, size, mtime): models are big."""
+    st = os.stat(path)
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _SHA256_CACHE:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        _SHA256_CACHE[key] = h.hexdigest()
+    return _SHA256_CACHE[key]
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:

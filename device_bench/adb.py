@@ -7,7 +7,6 @@ user passes is interpreted by the device shell. adb failures become typed errors
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shlex
 import shutil
@@ -21,6 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from core.errors import BenchError
+from core.runs import sha256_file
 
 REMOTE_DIR = "/data/local/tmp/typo_bench"
 ADVICE = ("check: the phone is plugged in with a data cable, Developer options > USB debugging "
@@ -58,23 +58,6 @@ class CmdResult:
     @property
     def timed_out(self) -> bool:
         return self.returncode in (124, 137)  # `timeout` exit, or killed after -k grace
-
-
-_SHA256_CACHE: dict[tuple, str] = {}
-
-
-def sha256_file(path: str | Path) -> str:
-    """sha256 of a local file, cached by (path, size, mtime): models are big."""
-    _cache = _SHA256_CACHE
-    st = os.stat(path)
-    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _cache:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        _cache[key] = h.hexdigest()
-    return _cache[key]
 
 
 def deadline_argv(argv: list[str], timeout_s: float) -> list[str]:

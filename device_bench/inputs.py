@@ -8,7 +8,7 @@ from typing import Any
 
 from core import decoding, prompt
 from core.errors import BenchError
-from device_bench.adb import sha256_file
+from core.runs import sha256_file
 from evaluation.eval_sets import BenchmarkError, read_jsonl
 
 
@@ -54,11 +54,7 @@ def _recorded_decoding(metadata: dict, where: Path) -> dict[str, int]:
     out = decoding.defaults()
     for key in out:
         if key in recorded:
-            value = recorded[key]
-            if type(value) is not int or value < decoding.MINIMUM[key]:
-                raise BenchInputError(f"{where}: decoding.{key} must be an integer "
-                                      f">= {decoding.MINIMUM[key]}, got {value!r}")
-            out[key] = value
+            out[key] = decoding.check_value(key, recorded[key], str(where), BenchInputError, "decoding.")
     return out
 
 

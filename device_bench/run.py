@@ -6,9 +6,8 @@ import dataclasses
 from core.config import to_dict
 from core.errors import BenchError
 from core.paths import input_path, output_path
-from core.runs import atomic_write_json
+from core.runs import atomic_write_json, sha256_file
 from device_bench import adb, bench, report
-from device_bench.adb import sha256_file
 from device_bench.config import BenchConfig
 from device_bench.inputs import load_eval, load_model_info
 
