@@ -14,7 +14,6 @@ measured on them must say so.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
@@ -25,7 +24,7 @@ from pathlib import Path
 
 from core.loading import ModelLoadError
 from core.paths import output_path
-from core.runs import atomic_path, atomic_write_json
+from core.runs import atomic_path, atomic_write_json, sha256_file
 
 PREFIX = "gguf:"
 CACHE = "models/base/gguf"
@@ -34,14 +33,6 @@ PROVENANCE = "provenance.json"
 
 def is_gguf(spec: str) -> bool:
     return spec.startswith(PREFIX)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _package_dir(name: str) -> tuple[str, Path] | None:
@@ -105,8 +96,11 @@ def dequantize(path: Path, out: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder, name = str(path.parent), path.name
-    tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
+    try:
+        tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
+    except ValueError as exc:  # transformers' GGUF reader: bad magic, version, architecture
+        raise ModelLoadError(f"{path}: not a GGUF file transformers can load: {exc}") from exc
     config = loaded.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
