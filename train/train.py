@@ -23,11 +23,11 @@ from train.config import TrainConfig, config_hash
 
 
 def train(cfg: TrainConfig) -> Path:
-    """Run (or resume) training; returns the run directory."""
+    """Run (or resume) training; returns the run directory. `cfg.model.base` is used as
+    given: main() has already swapped in the offline base where the Hub one cannot load."""
     from train.loop import run
 
     name = cfg.run_name or f"train-{config_hash(cfg)}"
-    cfg.model.base = pick_base(cfg.model.base, cfg.model.offline_base)  # config.yaml records the one used
     dist = _dist_info()
     run_dir = output_path(cfg.output.root) / "train" / name
     if run_dir.exists() and not cfg.resume and dist["rank"] == 0:
@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int:
         cfg = load_config(TrainConfig, args.config, args.overrides)
+        # Before naming the run: a run on the offline GGUF hashes to another name than one on
+        # the Hub weights, so the same command never resumes one from the other's checkpoints.
+        cfg.model.base = pick_base(cfg.model.base, cfg.model.offline_base)
         if not cfg.run_name:  # same command -> same name -> resumes
             cfg.run_name = f"{Path(args.config).stem}-{config_hash(cfg)}"
         run_dir = train(cfg)
