@@ -8,9 +8,11 @@ input, never a rewrite.
 The input and the output are split into whitespace tokens and aligned (rapidfuzz
 Levenshtein opcodes over tokens, then a small DP inside each changed block). Every
 aligned unit must be one of: a 1:1 word edit within a bounded edit distance (case is
-free), a merge of two neighbours into one word or a split of one word into two, the
-removal of a doubled word, or the insertion/removal/change of a short punctuation-only
-token. Anything else (added or dropped content words, reordering, synonyms, commentary
+free), a re-segmentation (up to three words written as up to three others with the word
+breaks moved: "some times" -> "sometimes", "ia amfi ne" -> "I am fine"), the expansion
+of a listed chat abbreviation ("u" -> "you", "pls" -> "please"; an option), the removal
+of a doubled word, or the insertion/removal/change of a short punctuation-only token.
+Common short words ("in", "it", "of", ...) never become other words. Anything else (added or dropped content words, reordering, synonyms, commentary
 before or after) is reverted to the input, word by word, keeping the accepted edits.
 Protected spans (URLs, e-mails, numbers, code; core/spans.py) stay byte-identical.
 Properties (tested with hypothesis): guard(x, x) == x and the guard is idempotent.
@@ -38,7 +40,10 @@ class GuardConfig:
     max_edits: int = 4               # ... and never more than this
     min_word_len: int = 2            # shorter words (a, I) may only change case
     max_punct_len: int = 3           # punctuation-only tokens / edge punctuation up to this length may change
-    allow_merge_split: bool = True   # "some times" -> "sometimes", "alot" -> "a lot"
+    allow_merge_split: bool = True   # "some times" -> "sometimes", "alot" -> "a lot", "ia amfi ne" -> "I am fine"
+    max_resegment: int = 3           # ... over at most this many words on either side
+    expand_abbreviations: bool = True  # "u" -> "you", "pls" -> "please" (the ABBREVIATIONS table only)
+    short_word_len: int = 2          # common words this short (SHORT_WORDS) may only change case
     allow_duplicate_removal: bool = True  # "the the" -> "the"
     max_block_cells: int = 10_000    # a changed block bigger than this (n*m words) is reverted whole
     max_rejected_share: float = 0.5  # more of the input's words than this rejected:
@@ -51,10 +56,28 @@ class GuardConfig:
         check(self.min_word_len >= 1, "guard.min_word_len must be >= 1")
         check(self.max_punct_len >= 0, "guard.max_punct_len must be >= 0")
         check(self.max_block_cells >= 1, "guard.max_block_cells must be >= 1")
+        check(2 <= self.max_resegment <= 4, f"guard.max_resegment must be in [2, 4], got {self.max_resegment}")
+        check(0 <= self.short_word_len <= 3, f"guard.short_word_len must be in [0, 3], got {self.short_word_len}")
         check(0.0 <= self.max_rejected_share <= 1.0, "guard.max_rejected_share must be in [0, 1]")
 
 
 DEFAULT = GuardConfig()
+# Real words so short that one edit turns them into another real word ("in" -> "on",
+# "it" -> "is"): that is a grammar rewrite, not a spelling fix, so they only change case.
+SHORT_WORDS = frozenset("a i am an as at be by do go he hi if in is it me my no of oh ok on or so to up "
+                        "us we".split())
+# Chat abbreviations a user would expect written out. Only these exact expansions pass:
+# anything else a model "expands" is a rewrite.
+ABBREVIATIONS: dict[str, frozenset[str]] = {k: frozenset(v.split("|")) for k, v in {
+    "u": "you", "ur": "your|you're", "r": "are", "k": "ok|okay",
+    "pls": "please", "plz": "please", "thx": "thanks", "thnx": "thanks", "tnx": "thanks",
+    "ty": "thank you", "tmrw": "tomorrow", "tmr": "tomorrow", "tmw": "tomorrow",
+    "b4": "before", "bc": "because", "cuz": "because", "coz": "because", "cos": "because",
+    "ppl": "people", "msg": "message", "idk": "I don't know", "btw": "by the way",
+    "gr8": "great", "l8r": "later", "abt": "about",
+    "wat": "what", "wht": "what", "bday": "birthday", "rn": "right now", "tho": "though",
+    "thru": "through", "nite": "night", "becuz": "because", "ya": "you", "yr": "your|year",
+}.items()}
 _TOKEN_RE = re.compile(r"\S+")
 _REJECT = 100.0  # DP cost of one reverted token: alignments keep as many accepted edits as they can
 
@@ -117,9 +140,32 @@ def _word_cost(src: str, dst: str, cfg: GuardConfig, budget_chars: int | None = 
         if a != b and max(len(a), len(b)) > cfg.max_punct_len:
             return None
     d = OSA.distance(cs.lower(), cd.lower())
+    if d and budget_chars is None and _short_word(cs, cfg):
+        return None
     if d > allowed_edits(len(cs) if budget_chars is None else budget_chars, cfg):
         return None
     return d + (0.1 if cs != cd else 0.0) + 0.1 * ((ps != pd) + (ss != sd))
+
+
+def _short_word(core: str, cfg: GuardConfig) -> bool:
+    return len(core) <= cfg.short_word_len and core.lower() in SHORT_WORDS
+
+
+def _abbrev_cost(src: str, ys: list[str], cfg: GuardConfig) -> float | None:
+    """"u" -> "you", "idk?" -> "I don't know?": a listed expansion, edge punctuation kept."""
+    ps, cs, ss = split_edges(src)
+    expansions = ABBREVIATIONS.get(cs.lower()) if cfg.expand_abbreviations else None
+    if not expansions or any(is_punct(t) for t in ys):
+        return None
+    pd, _, _ = split_edges(ys[0])
+    _, _, sd = split_edges(ys[-1])
+    words = " ".join(ys)[len(pd): len(" ".join(ys)) - len(sd)]
+    if words.lower() not in {e.lower() for e in expansions}:
+        return None
+    for a, b in ((ps, pd), (ss, sd)):
+        if a != b and max(len(a), len(b)) > cfg.max_punct_len:
+            return None
+    return 1.0 + 0.5 * (len(ys) - 1)
 
 
 def _protected_ok(xs: list[str], ys: list[str]) -> bool:
@@ -138,8 +184,8 @@ def unit_cost(x: list[str], y: list[str], u: Unit, cfg: GuardConfig = DEFAULT) -
 
 def _shape_cost(x: list[str], xs: list[str], ys: list[str], u: Unit, cfg: GuardConfig) -> float | None:
     n, m = len(xs), len(ys)
-    if n == 1 and m == 1:
-        return _word_cost(xs[0], ys[0], cfg)
+    if n == 1 and m == 1 and (c := _word_cost(xs[0], ys[0], cfg)) is not None:
+        return c
     if n == 0 or m == 0:
         toks = xs or ys
         if all(is_punct(t) and len(t) <= cfg.max_punct_len for t in toks):
@@ -147,14 +193,41 @@ def _shape_cost(x: list[str], xs: list[str], ys: list[str], u: Unit, cfg: GuardC
         if m == 0 and n == 1 and cfg.allow_duplicate_removal and _is_doubled(x, u.i1):
             return 1.0
         return None
-    if cfg.allow_merge_split and (n, m) in ((2, 1), (1, 2)):
-        if any(is_punct(t) for t in xs + ys):
-            return None
-        # budget of the shorter part: "not happy" -> "happy" is a dropped word, not a merge
-        shorter = min(len(split_edges(t)[1]) for t in (xs if n == 2 else ys))
-        c = _word_cost("".join(xs), "".join(ys), cfg, budget_chars=shorter)
-        return None if c is None else c + 0.5
+    if n == 1 and (c := _abbrev_cost(xs[0], ys, cfg)) is not None:
+        return c
+    if cfg.allow_merge_split and max(n, m) <= cfg.max_resegment:
+        return _resegment_cost(xs, ys, cfg)
     return None
+
+
+def _breaks(toks: list[str]) -> set[int]:
+    """Where the word breaks fall in the tokens written together."""
+    out, at = set(), 0
+    for t in toks[:-1]:
+        at += len(t)
+        out.add(at)
+    return out
+
+
+def _resegment_cost(xs: list[str], ys: list[str], cfg: GuardConfig) -> float | None:
+    """n words written as m with the breaks moved: "some times" -> "sometimes", "ia amfi ne"
+    -> "I am fine". The edit budget is that of the shortest word on the side with more
+    words, so no word can hide in it: "not happy" -> "happy" is a dropped word, not a merge."""
+    if any(is_punct(t) for t in xs + ys):
+        return None
+    n, m = len(xs), len(ys)
+    if n == m:
+        # same count: every break must move (else it is 1:1 edits in disguise), and a
+        # common short word must survive ("is it" -> "its it" is not a re-segmentation)
+        if _breaks(xs) & _breaks(ys):
+            return None
+        ys_cores = {split_edges(t)[1].lower() for t in ys}
+        if any(_short_word(c, cfg) and c.lower() not in ys_cores for c in (split_edges(t)[1] for t in xs)):
+            return None
+    many = xs if n >= m else ys
+    shorter = min(len(split_edges(t)[1]) for t in many)
+    c = _word_cost("".join(xs), "".join(ys), cfg, budget_chars=shorter)
+    return None if c is None else c + 0.5 * (n + m - 2)
 
 
 def _is_doubled(x: list[str], i: int) -> bool:
@@ -165,7 +238,8 @@ def _is_doubled(x: list[str], i: int) -> bool:
 
 
 # ---------------------------------------------------------------- alignment
-_SHAPES = ((1, 1), (1, 0), (0, 1), (2, 1), (1, 2))
+_SHAPES = tuple((da, db) for da in range(5) for db in range(5) if (da, db) != (0, 0)
+                and (da + db == 1 or (da and db)))
 
 
 def _block_cost_fn(x: list[str], y: list[str], i1: int, i2: int, j1: int, j2: int, cfg: GuardConfig):
@@ -177,24 +251,25 @@ def _block_cost_fn(x: list[str], y: list[str], i1: int, i2: int, j1: int, j2: in
     xc, yc = [e[1].lower() for e in xe], [e[1].lower() for e in ye]
     dist = process.cdist(xc, yc, scorer=OSA.distance, workers=1) if xc and yc else None
     budget = [allowed_edits(len(c), cfg) for c in xc]
+    abbrev = [cfg.expand_abbreviations and c in ABBREVIATIONS for c in xc]
     memo: dict[tuple[int, int, int, int], float] = {}
 
-    def joined(e, k: int) -> tuple[int, int]:
-        """(core length of two neighbours written together, letters of the shorter core)."""
-        (_, c1, t1), (l2, c2, _) = e[k], e[k + 1]
-        return len(c1) + len(t1) + len(l2) + len(c2), min(len(c1), len(c2))
+    def inner(e, k: int, cnt: int) -> int:
+        """Length of cnt neighbours written together, without the outer edge punctuation."""
+        return sum(len(p) + len(c) + len(t) for p, c, t in e[k:k + cnt]) - len(e[k][0]) - len(e[k + cnt - 1][2])
 
     def hopeless(a: int, b: int, da: int, db: int) -> bool:
         """Length bounds that unit_cost's exact check would reject anyway (OSA >= length gap)."""
+        if not (da and db):
+            return False
+        if da == 1 and abbrev[a]:
+            return False
         if da == 1 and db == 1:
             return dist[a][b] > budget[a]
-        if (da, db) == (2, 1):
-            n_join, short = joined(xe, a)
-            return abs(n_join - len(yc[b])) > allowed_edits(short, cfg)
-        if (da, db) == (1, 2):
-            n_join, short = joined(ye, b)
-            return abs(n_join - len(xc[a])) > allowed_edits(short, cfg)
-        return False
+        if max(da, db) > cfg.max_resegment or not cfg.allow_merge_split:
+            return True
+        short = min(len(e[1]) for e in (xe[a:a + da] if da >= db else ye[b:b + db]))
+        return abs(inner(xe, a, da) - inner(ye, b, db)) > allowed_edits(short, cfg)
 
     def cost(a: int, b: int, da: int, db: int) -> float:
         key = (a if da else -1, b if db else -1, da, db)  # insert/delete costs depend on one side only
