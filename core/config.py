@@ -8,6 +8,7 @@ Deliberately plain: no interpolation, no includes, no magic.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -183,12 +184,28 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
             raise ConfigError(f"{path}: not valid YAML: {exc}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: top level must be a mapping of keys")
-    data = apply_overrides(_deep_copy(data), overrides or [])
+    merged = apply_overrides(_deep_copy(data), overrides or [])
     try:
-        return _build(cls, data, "")
+        return _build(cls, merged, "")
     except ConfigError as exc:
-        where = f"{path}: " if path is not None else ""
-        raise ConfigError(f"{where}{exc}") from None
+        raise ConfigError(f"{_blame(cls, path, data, overrides or [], str(exc))}{exc}") from None
+
+
+def _blame(cls: type, path: Path | None, file_data: dict, overrides: list[str], message: str) -> str:
+    """Which input the error is in: the file when it fails on its own, else the command line
+    (a bad `key=value` must not be reported as a fault of the shipped YAML)."""
+    if overrides:
+        try:
+            _build(cls, _deep_copy(file_data), "")
+        except ConfigError:
+            pass  # the file alone is already wrong
+        else:
+            head = message.split("; allowed", 1)[0]  # the key lists name every key
+            named = [o for o in overrides if re.search(rf"\b{re.escape(o.split('=', 1)[0])}\b", head)]
+            named = named or overrides
+            shown = " ".join(o if len(o) <= 80 else o[:77] + "..." for o in named[:3])
+            return f"command-line override {shown}: "
+    return f"{path}: " if path is not None else ""
 
 
 def to_dict(cfg: Any) -> dict:

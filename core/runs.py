@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import socket
 import subprocess
@@ -22,7 +23,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
-from core.config import dump_yaml, to_dict
+from core.config import ConfigError, dump_yaml, to_dict
+from core.errors import PipelineError
 from core.paths import REPO_ROOT
 
 TRACKED_LIBRARIES = (
@@ -51,7 +53,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write to a temp file beside `path`, fsync, then rename: never half-written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # the pid in the name lets a later start tell a dead writer's leftover (remove_stale_temps)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -148,11 +151,104 @@ def default_run_name() -> str:
     return _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
+_RUN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+=@,-]*$")
+
+
+def check_run_name(name: str, what: str = "run name") -> str:
+    """A run name is one plain folder name: no `/`, no `..`, no leading dot (a hidden or
+    parent folder), no spaces or control characters, so it can never leave its stage folder."""
+    if not isinstance(name, str) or not _RUN_NAME.fullmatch(name) or ".." in name or len(name) > 128:
+        raise ConfigError(f"{what} {name!r} is not a plain name: use letters, digits and _ . - + = @ , "
+                          "(no '/', no '..', no leading dot, at most 128 characters)")
+    return name
+
+
+class ResumeError(PipelineError, ValueError):
+    """A rerun with an existing run name whose results came from other inputs or settings."""
+
+
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def config_diff(old: dict, new: dict, ignore: tuple[str, ...] = ()) -> list[tuple[str, Any, Any]]:
+    """(dotted key, old, new) for every key whose value changed; a key in `ignore`, or under
+    one (`output.` prefix), does not count."""
+    a, b = _flat(old), _flat(new)
+    diffs = []
+    for key in sorted(set(a) | set(b)):
+        if any(key == i or key.startswith(i + ".") for i in ignore):
+            continue
+        if a.get(key, "<absent>") != b.get(key, "<absent>"):
+            diffs.append((key, a.get(key, "<absent>"), b.get(key, "<absent>")))
+    return diffs
+
+
+def refuse_mismatch(where: Path | str, diffs: list[tuple[str, Any, Any]], way_out: str) -> None:
+    """The one resume rule (docs/ARCHITECTURE.md, "Run folder"): results made with other
+    settings are never reused or relabelled; the error names the first differing field."""
+    if not diffs:
+        return
+    key, old, new = diffs[0]
+    more = f" (and {len(diffs) - 1} more: {', '.join(d[0] for d in diffs[1:4])})" if len(diffs) > 1 else ""
+    raise ResumeError(f"{where} was made with {key}={old!r}, this run has {key}={new!r}{more}: "
+                      f"{way_out}")
+
+
+def saved_config(run_dir: Path) -> dict | None:
+    """The config.yaml a run folder holds (None: none, or unreadable)."""
+    import yaml
+
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        return None
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+_STALE = re.compile(r"^\..+?\.(\d+)(\.[^./]+)?\.tmp$|^\..+\.(?:tmp|old|lnk)-(\d+)$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def remove_stale_temps(folder: str | Path) -> list[Path]:
+    """Delete hidden temp files/folders that writers killed with -9 left in `folder`
+    (their pid in the name is no longer alive); a live writer's are kept."""
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for p in folder.iterdir():
+        m = _STALE.match(p.name)
+        pid = m and int(m.group(1) or m.group(3))
+        if pid and pid != os.getpid() and not _alive(pid):
+            _remove(p)
+            removed.append(p)
+    return removed
+
+
 def make_run_dir(stage: str, name: str | None, config: Any, seed: int | None,
                  root: str | Path | None = None) -> Path:
-    """Create runs/<stage>/<name>/ with config.yaml and env.json; reuse it when resuming."""
+    """Create runs/<stage>/<name>/ with config.yaml and env.json; reuse it when resuming.
+    Callers check a reused folder's config first (config_diff, refuse_mismatch)."""
     base = Path(root) if root is not None else REPO_ROOT / "runs"
-    run_dir = base / stage / (name or default_run_name())
+    run_dir = base / stage / (check_run_name(name) if name else default_run_name())
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", dump_yaml(config))
     env = env_info(seed)

@@ -12,21 +12,36 @@ place only when the build succeeds. If the corpus runs out, later passes make se
 noisy variants per sentence."""
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import math
 import multiprocessing as mp
 import os
+import signal
 import sys
+import threading
 import time
 import zlib
 from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Iterator
 
 from tqdm import tqdm
 
-from core.paths import REPO_ROOT, input_path, output_path
-from core.runs import atomic_write_json, atomic_write_text, make_run_dir
+from core.paths import REPO_ROOT, check_output_dir, input_path, output_path
+from core.runs import (
+    atomic_write_json,
+    atomic_write_text,
+    check_run_name,
+    config_diff,
+    make_run_dir,
+    refuse_mismatch,
+    remove_stale_temps,
+    saved_config,
+)
 from datagen.config import DataConfig
 from datagen.decontam import dedup_key, load_eval_keys
 from datagen.noise import Noiser, sentence_rng
@@ -35,6 +50,10 @@ from datagen.stats import Stats, cer
 from datagen.text import normalize, reject_reason, split_sentences
 
 _STATE: dict = {}
+# Test hook: pool workers exit at once on their first chunk when this environment variable is
+# "exit" in the main process (read there and passed in the worker state, since a forkserver may
+# predate the variable), so the tests can prove a dead worker is noticed. No real code sets it.
+WORKER_EXIT_ENV = "DATAGEN_TEST_WORKER_EXIT"
 _q = json.encoder.encode_basestring  # the C string encoder json.dumps(ensure_ascii=False) uses
 PAIR_SOURCES = ("pairs", "hf_pairs")
 
@@ -42,6 +61,24 @@ PAIR_SOURCES = ("pairs", "hf_pairs")
 def _init_worker(state: dict) -> None:
     global _STATE
     _STATE = state
+
+
+def _worker_chunk(task: tuple) -> tuple[list[tuple], dict[str, int], list[str]]:
+    """process_chunk in a pool worker (the test hook lives here, never in the main process)."""
+    if _STATE.get("test_worker_exit") == "exit":
+        os._exit(3)
+    return process_chunk(task)
+
+
+class WorkerDied(RuntimeError):
+    """A pool worker exited without a result (killed, out of memory, crashed)."""
+
+
+def _h(*parts: object) -> int:
+    """A 64-bit hash that is the same in every process: workers no longer share the main
+    process's salted str hash() since they are not forked from it."""
+    data = "\x00".join(map(str, parts)).encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
 
 
 def eval_hash(key: str, seed: int) -> float:
@@ -55,9 +92,8 @@ def _record(key: str, to_eval: bool, inp: str, out: str, errors: list[str], sour
     the JSON line) so the single-threaded main loop stays cheap."""
     line = (f'{{"input": {_q(inp)}, "output": {_q(out)}, "source": {_q(source)}, '
             f'"errors": [{", ".join(map(_q, errors))}]}}')
-    # hash() of str is salted per interpreter, but forked workers share the main's salt
-    kh = hash(key) if not variant else hash((key, variant))  # dedup is per variant
-    return kh, hash(out), hash((inp, out)), to_eval, errors, line, cer(inp, out), inp == out, given, source
+    kh = _h(key) if not variant else _h(key, variant)  # dedup is per variant
+    return kh, _h(out), _h(inp, out), to_eval, errors, line, cer(inp, out), inp == out, given, source
 
 
 def process_chunk(task: tuple) -> tuple[list[tuple], dict[str, int], list[str]]:
@@ -123,25 +159,35 @@ def _sentences(kind: str, a: str, b: str | None, clean) -> tuple[list[str], str 
     return ([text] if kind == "sent" else split_sentences(text)), None
 
 
+def _pool_context():
+    """forkserver where there is one: a worker is forked from a clean server process, never
+    from this one after threads exist (tqdm's monitor, BLAS), which can leave it dead."""
+    methods = mp.get_all_start_methods()
+    return mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
 def _run_chunks(tasks: Iterator[tuple], workers: int, state: dict) -> Iterator[tuple]:
-    """Results in task order; at most 2 chunks per worker in flight (bounded memory)."""
-    if workers > 1 and "fork" not in mp.get_all_start_methods():
-        print("warning: no fork() on this platform; building in one process", file=sys.stderr)
-        workers = 1
+    """Results in task order; at most 2 chunks per worker in flight (bounded memory). A
+    worker that dies breaks the pool, which raises WorkerDied here instead of waiting forever."""
     if workers <= 1:
         _init_worker(state)
         for t in tasks:
             yield process_chunk(t)
         return
-    ctx = mp.get_context("fork")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(state,)) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=_pool_context(), initializer=_init_worker,
+                               initargs=(state,))
+    try:
         pending: deque = deque()
         for t in tasks:
-            pending.append(pool.apply_async(process_chunk, (t,)))
+            pending.append(pool.submit(_worker_chunk, t))
             if len(pending) >= 2 * workers:
-                yield pending.popleft().get()
+                yield pending.popleft().result()
         while pending:
-            yield pending.popleft().get()
+            yield pending.popleft().result()
+    except BrokenProcessPool as exc:
+        raise WorkerDied(str(exc)) from exc
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _chunked(units: Iterator[tuple], budget: int) -> Iterator[tuple[int, list[tuple]]]:
@@ -159,10 +205,16 @@ def _chunked(units: Iterator[tuple], budget: int) -> Iterator[tuple[int, list[tu
 
 
 def _tasks(cfg: DataConfig, pass_no: int, variants: int = 1) -> Iterator[tuple]:
-    """Chunks from every source, round-robin, in a fixed order."""
+    """Chunks in a fixed order: the user's pairs files first (so a small train_pairs never
+    crowds them out), then every other source round-robin."""
     streams = [(no, src.name, _chunked(source_units(src, cfg.bad_lines, cfg.clean.max_line_chars),
                                        cfg.chunk_chars))
                for no, src in enumerate(cfg.sources) if pass_no == 0 or src.kind not in PAIR_SOURCES]
+    given = [s for s in streams if cfg.sources[s[0]].kind in PAIR_SOURCES]
+    for entry in given:
+        for chunk in entry[2]:
+            yield (pass_no, variants, entry[0], entry[1]) + chunk
+    streams = [s for s in streams if s not in given]
     while streams:
         for entry in list(streams):
             chunk = next(entry[2], None)
@@ -178,6 +230,7 @@ class _PairWriter:
 
     def __init__(self, out_dir: Path) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(out_dir)  # what a build killed with -9 left behind
         self.final = {s: out_dir / f"{s}_data.json" for s in ("train", "eval")}
         self.tmp = {s: out_dir / f".{p.name}.{os.getpid()}.tmp" for s, p in self.final.items()}
         self.fh = {s: open(p, "w", encoding="utf-8") for s, p in self.tmp.items()}
@@ -214,29 +267,57 @@ def _state(cfg: DataConfig, contam: set[str]) -> dict:
     real = load_misspellings(input_path(cfg.noise.misspellings_path)) if cfg.noise.misspellings_path else None
     share = cfg.eval_pairs / (cfg.train_pairs + cfg.eval_pairs)
     return {"seed": cfg.seed, "clean": cfg.clean, "noiser": Noiser(cfg.noise, real), "contam": contam,
-            "clean_share": cfg.noise.clean_share,
+            "clean_share": cfg.noise.clean_share, "test_worker_exit": os.environ.get(WORKER_EXIT_ENV),
             "eval_share": share}
+
+
+DATA_RESUME_IGNORES = ("run_name", "runs_root", "progress", "workers", "chunk_chars", "min_fill", "fresh")
+
+
+def check_startup(cfg: DataConfig) -> Path:
+    """Names and output folders, checked before any corpus is read; returns the run folder."""
+    if cfg.run_name:
+        check_run_name(cfg.run_name, "--run")
+    check_output_dir(output_path(cfg.out_dir), "out_dir")
+    runs = check_output_dir(output_path(cfg.runs_root), "runs_root")
+    run_dir = runs / "data" / (cfg.run_name or "")
+    if cfg.run_name and (run_dir / "stats.json").exists() and not cfg.fresh:
+        from core.config import to_dict
+
+        old = saved_config(run_dir) or {}
+        refuse_mismatch(run_dir, config_diff(old, to_dict(cfg), DATA_RESUME_IGNORES),
+                        "use another --run, or fresh=true to replace that run's stats")
+    return run_dir
+
+
+@contextlib.contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so the temp files are removed (kill -9 cannot be caught:
+    the next build removes those, remove_stale_temps)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def build_dataset(cfg: DataConfig) -> dict:
     """Build train/eval pairs as configured; returns the stats (also in stats.json)."""
     t0 = time.perf_counter()
+    check_startup(cfg)
     run_dir = make_run_dir("data", cfg.run_name or None, cfg, cfg.seed, root=output_path(cfg.runs_root))
     dpaths = decontamination_paths(cfg)
     contam, per_file = load_eval_keys(dpaths)
     state = _state(cfg, contam)
     workers = cfg.workers or os.cpu_count() or 1
-    writer = _PairWriter(output_path(cfg.out_dir))
-    stats = Stats()
-    try:
-        passes = _fill(cfg, state, workers, writer, stats)
-        if not stats.split:
-            raise DataError("empty corpus: no usable sentence in " + ", ".join(s.name for s in cfg.sources)
-                            + f" (dropped: {dict(stats.dropped) or 'nothing read'})")
-        writer.commit()
-    except BaseException:
-        writer.abort()
-        raise
+    with _sigterm_as_exit():
+        writer, stats, passes, workers = _build_files(cfg, state, workers)
     out = stats.to_dict()
     elapsed = time.perf_counter() - t0
     out.update(passes=passes, workers=workers, seconds=round(elapsed, 2),
@@ -249,6 +330,55 @@ def build_dataset(cfg: DataConfig) -> dict:
     atomic_write_json(run_dir / "stats.json", out)
     atomic_write_text(run_dir / "samples.txt", _samples(writer.final["train"]))
     return out
+
+
+def _build_files(cfg: DataConfig, state: dict, workers: int) -> tuple[_PairWriter, Stats, int, int]:
+    """Fill the temp files and rename them into place; a dead pool worker makes one retry in
+    this process (the result does not depend on the number of workers), said on stderr."""
+    while True:
+        writer, stats = _PairWriter(output_path(cfg.out_dir)), Stats()
+        try:
+            passes = _fill(cfg, state, workers, writer, stats)
+            check_result(cfg, stats, writer)
+            writer.commit()
+            return writer, stats, passes, workers
+        except WorkerDied as exc:
+            writer.abort()
+            if workers <= 1:
+                raise
+            print(f"warning: a datagen worker died ({exc}); building again in one process",
+                  file=sys.stderr, flush=True)
+            workers = 1
+        except BaseException:
+            writer.abort()
+            raise
+
+
+def check_result(cfg: DataConfig, stats: Stats, writer: _PairWriter) -> None:
+    """Before anything is replaced: not empty, every pairs file used, and not a much smaller
+    dataset than the one already in out_dir (unless min_fill=0)."""
+    if not stats.split:
+        raise DataError("empty corpus: no usable sentence in " + ", ".join(s.name for s in cfg.sources)
+                        + f" (dropped: {dict(stats.dropped) or 'nothing read'})")
+    for src in cfg.sources:
+        if src.kind in PAIR_SOURCES and not sum(stats.per_source.get(src.name, {}).values()):
+            raise DataError(f"none of the pairs in {src.name} were used (dropped: "
+                            f"{dict(stats.dropped) or 'nothing read'}); nothing was replaced")
+    want = {"train": cfg.train_pairs, "eval": cfg.eval_pairs}
+    for split, n in want.items():
+        have, old = stats.split[split], _count_lines(writer.final[split])
+        if n and have < cfg.min_fill * n and have < old:
+            raise DataError(f"{split}: only {have} of the requested {n} pairs (the corpus ran out), and "
+                            f"{writer.final[split]} holds {old}: kept the existing dataset. Give more "
+                            "text, lower the sizes, or set min_fill=0 to replace it anyway")
+
+
+def _count_lines(path: Path) -> int:
+    """Non-blank lines of an existing pairs file (0 when there is none)."""
+    if not path.is_file():
+        return 0
+    with open(path, "rb") as fh:
+        return sum(1 for line in fh if line.strip())
 
 
 def _fill(cfg: DataConfig, state: dict, workers: int, writer: _PairWriter, stats: Stats) -> int:

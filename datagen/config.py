@@ -52,6 +52,10 @@ class DataConfig:
     # at a bad line in a pairs file; "error" always stops; "skip" always counts and goes on
     bad_lines: Literal["auto", "error", "skip"] = "auto"
     progress: bool = True
+    # A build that fills less than this share of train_pairs or eval_pairs, and fewer pairs than
+    # the dataset already in out_dir, fails instead of replacing it (0 = replace whatever it is).
+    min_fill: float = 0.5
+    fresh: bool = False                # true: reuse a run_name whose stats came from another config
     clean: CleanConfig = field(default_factory=CleanConfig)
     noise: NoiseConfig = field(default_factory=NoiseConfig)
 
@@ -62,3 +66,4 @@ class DataConfig:
         check(self.max_passes >= 1, "max_passes must be >= 1")
         check(self.workers >= 0, "workers must be >= 0")
         check(self.chunk_chars >= 1024, "chunk_chars must be >= 1024")
+        check(0.0 <= self.min_fill <= 1.0, f"min_fill must be in [0, 1], got {self.min_fill}")

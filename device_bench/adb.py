@@ -206,13 +206,52 @@ class _Progress:
 
 
 # -- discovery -------------------------------------------------------------------
+def server_port(port: int | None = None) -> int:
+    """--adb-port, else ANDROID_ADB_SERVER_PORT, else 5037; a bad value names where it came from."""
+    if port is not None:
+        where, raw = "--adb-port", str(port)
+    else:
+        where, raw = "environment variable ANDROID_ADB_SERVER_PORT", os.environ.get("ANDROID_ADB_SERVER_PORT")
+        if raw is None or raw.strip() == "":
+            return 5037
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise BenchError(f"{where}={raw!r} is not a port number (1..65535)") from None
+    if not 1 <= value <= 65535:
+        raise BenchError(f"{where}={raw!r} is out of range: a port is 1..65535")
+    return value
+
+
 def adb_client(host: str | None = None, port: int | None = None):
     """adbutils client for the adb server at host:port (env ANDROID_ADB_SERVER_PORT)."""
+    port = server_port(port)  # before the import: adbutils reads the variable at import time
     import adbutils
 
     host = host or os.environ.get("ANDROID_ADB_SERVER_HOST", "127.0.0.1")
-    port = port or int(os.environ.get("ANDROID_ADB_SERVER_PORT", "5037"))
     return adbutils.AdbClient(host=host, port=port, socket_timeout=30)
+
+
+# Ports of the adb servers this process started (device_listing): the bench stops them when it
+# ends, so a run never leaves a server listening behind it.
+STARTED_SERVERS: set[int] = set()
+
+
+def stop_started_servers() -> list[int]:
+    """`adb kill-server` for every server this process started; returns their ports."""
+    adb = find_adb()
+    stopped = []
+    for port in sorted(STARTED_SERVERS):
+        STARTED_SERVERS.discard(port)
+        if adb is None:
+            continue
+        env = dict(os.environ, ANDROID_ADB_SERVER_PORT=str(port))
+        try:
+            subprocess.run([adb, "kill-server"], env=env, capture_output=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            continue  # best effort: nothing more to do about a server that will not stop
+        stopped.append(port)
+    return stopped
 
 
 def find_adb() -> str | None:
@@ -244,6 +283,7 @@ def device_listing(client) -> list:
         if proc.returncode != 0:
             raise NoDeviceError(f"`adb start-server` on port {client.port} failed ({proc.returncode}): "
                                 f"{proc.stderr.strip()[-500:]}") from first
+        STARTED_SERVERS.add(int(client.port))
         try:
             return client.list()
         except (adbutils.AdbError, ConnectionError, OSError) as exc:

@@ -27,6 +27,7 @@ from device_bench.config import BenchConfig
 from device_bench.inputs import ModelInfo, build_requests, load_tokenizer
 
 RUNNER_NAME = "typo_runner"
+FINISHED = ("ok", "truncated")  # a rerun keeps these units; "truncated" would only repeat itself
 
 
 class BenchUnit(TypedDict):
@@ -34,7 +35,7 @@ class BenchUnit(TypedDict):
     device: str
     model: str
     mode: str                     # "plain" | "copy"
-    status: str                   # "ok" | "failed"
+    status: str                   # "ok" | "truncated" (outputs cut at max_seq_len) | "failed"
     error: str | None
     reps: list[dict]              # one per runner process: results, summary, metrics
     metrics: dict                 # measure.unit_metrics over the reps
@@ -45,6 +46,7 @@ class BenchUnit(TypedDict):
     output_ids: NotRequired[dict]
     accuracy: NotRequired[dict]   # {"guarded": metrics, "raw": metrics}
     rows: NotRequired[list[dict]]
+    truncation: NotRequired[dict]  # {"capped_requests", "hit_cap"}: budgets cut by max_seq_len
 
 
 def copy_settings(cfg: BenchConfig, model: ModelInfo) -> dict[str, int]:
@@ -128,8 +130,36 @@ def run_rep(target, remote: dict, local_dir: Path, cfg: BenchConfig, mode: str, 
     if target.pull(sum_r, sum_l):  # a fatal runner error still leaves a summary saying why
         rec["summary"] = protocol.read_summary(sum_l)
     if out.returncode != 0:
-        rec["error"] = f"{describe_exit(out.returncode)}: {out.stderr.strip()[-300:]}"
+        rec["error"] = f"{describe_exit(out.returncode)}: {runner_error(rec['summary'], out.stderr)}"
     return rec
+
+
+def runner_error(summary: dict, stderr: str) -> str:
+    """The runner's own reason, not the last bytes of stderr (ExecuTorch's cpuinfo and log
+    noise follow it): the summary's "error", else its `typo_runner:` lines, else the tail."""
+    if isinstance(summary, dict) and summary.get("error"):
+        return str(summary["error"])[:500]
+    own = [line.strip() for line in stderr.splitlines() if line.strip().startswith("typo_runner:")]
+    if own:
+        return " | ".join(own)[-500:]
+    return stderr.strip()[-300:]
+
+
+def capped_requests(requests: list[dict], max_new_tokens: int, max_seq_len: int | None) -> dict[str, int]:
+    """Requests whose new-token budget the model's static cache cut below the configured one:
+    id -> the budget they got (inputs.build_requests caps at max_seq_len - prompt length)."""
+    if max_seq_len is None:
+        return {}
+    return {r["id"]: r["max_new_tokens"] for r in requests
+            if r["max_new_tokens"] == max_seq_len - len(r["prompt_ids"])
+            and r["max_new_tokens"] < max_new_tokens}
+
+
+def truncation(results: list[dict], capped: dict[str, int]) -> dict[str, int]:
+    """How many requests were capped, and how many of those outputs ran into the cap (cut)."""
+    hit = sum(1 for r in results if not r.get("warmup") and not r.get("error") and r["id"] in capped
+              and int(r.get("new_tokens") or 0) >= capped[r["id"]])
+    return {"capped_requests": len(capped), "hit_cap": hit}
 
 
 def score_unit(unit: BenchUnit, prep: Prepared, model: ModelInfo) -> None:
@@ -172,6 +202,10 @@ def run_unit(target, model: ModelInfo, mode: str, prep: Prepared, runner: Path) 
             unit["error"] = rec["error"]
             break  # a crash or timeout is recorded; the bench moves on to the next unit
     unit["status"] = "ok" if unit["error"] is None else "failed"
+    capped = capped_requests(prep.requests[model.name], cfg.max_new_tokens, model.max_seq_len)
+    unit["truncation"] = truncation(unit["reps"][0]["results"] if unit["reps"] else [], capped)
+    if unit["status"] == "ok" and unit["truncation"]["hit_cap"]:
+        unit["status"] = "truncated"  # finished, but some outputs were cut by the cache length
     unit["metrics"] = measure.unit_metrics(unit["reps"])
     score_unit(unit, prep, model)
     unit["finished"] = time.time()
@@ -247,7 +281,7 @@ def load_done(run_dir: Path, prep: Prepared) -> dict:
         except (OSError, json.JSONDecodeError):
             continue  # unreadable = not done; it will be redone
         model = next((m for m in prep.models if m.name == unit.get("model")), None)
-        if model is None or unit.get("status") != "ok":
+        if model is None or unit.get("status") not in FINISHED:
             continue
         want = fingerprint(prep.cfg, model, unit["mode"], len(prep.samples), prep.eval_sha)
         if unit.get("fingerprint") == want:

@@ -26,8 +26,10 @@ def compare_modes(units: list[dict]) -> list[dict]:
         copy = by.get((dev, model, "copy"))
         if mode != "plain" or copy is None:
             continue
-        row = {"device": dev, "model": model, "status": "ok" if plain["status"] == copy["status"] == "ok"
-               else "failed"}
+        statuses = {plain["status"], copy["status"]}
+        row = {"device": dev, "model": model,
+               "status": "failed" if statuses - {"ok", "truncated"}
+               else "truncated" if "truncated" in statuses else "ok"}
         for key in ("latency_p50_ms", "latency_mean_ms", "forwards_per_token", "acceptance_rate"):
             row[f"plain_{key}"], row[f"copy_{key}"] = med(plain, key), med(copy, key)
         p, c = row["plain_latency_mean_ms"], row["copy_latency_mean_ms"]
@@ -40,12 +42,17 @@ def compare_modes(units: list[dict]) -> list[dict]:
 
 def build_report(run: str, cfg_dict: dict, models: list, samples: list[dict], eval_info: dict,
                  units: list[dict], devices: dict, baselines: dict) -> dict:
-    failed = [u for u in units if u["status"] != "ok"]
+    failed = [u for u in units if u["status"] not in ("ok", "truncated")]
+    cut = [u for u in units if u["status"] == "truncated"]
     return {
         "schema": SCHEMA, "run": run, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "status": "complete" if not failed else "partial",
+        "status": "partial" if failed else "truncated" if cut else "complete",
         "errors": [f"{u['device']} / {u['model']} / {u['mode']}: {u['error']}" for u in failed]
         + [f"{s}: {d['error']}" for s, d in devices.items() if d.get("error")],
+        "warnings": [f"{u['device']} / {u['model']} / {u['mode']}: truncated: "
+                     f"{u['truncation']['hit_cap']} of {u['truncation']['capped_requests']} capped requests "
+                     "ran into max_new_tokens cut to fit the model's max_seq_len (raise max_seq_len at "
+                     "export, or shorten the sentences)" for u in cut],
         "config": cfg_dict, "env": env_info(None), "eval": eval_info,
         "definitions": {
             "sentence latency": "runner total_ms per request (prefill + decode), warm-up excluded",
@@ -75,7 +82,7 @@ def benchmark_results(report: dict) -> list[dict]:
         name = u["model"] if u["mode"] == "plain" else f"{u['model']}+copy"
         head = {"benchmarkModel": {"name": name, "backend": m["backend"], "quantization": m["quantization"]},
                 "deviceInfo": _device_info(report["devices"].get(u["device"], {}).get("facts", {}))}
-        values = {"load_status": 0 if u["status"] == "ok" else 1,
+        values = {"load_status": 0 if u["status"] in ("ok", "truncated") else 1,
                   "model_load_time(ms)": med(u, "model_load_ms"), "ttft(ms)": med(u, "ttft_mean_ms"),
                   "prefill_token_per_sec": med(u, "prefill_tok_s"), "token_per_sec": med(u, "decode_tok_s"),
                   "avg_inference_latency(ms)": med(u, "latency_mean_ms"),
@@ -172,6 +179,8 @@ def markdown(report: dict) -> str:
              f"warm-up {report['config']['warmup']}.", ""]
     if report["errors"]:
         parts += ["## Errors", ""] + [f"- {e}" for e in report["errors"]] + [""]
+    if report.get("warnings"):
+        parts += ["## Warnings", ""] + [f"- {w}" for w in report["warnings"]] + [""]
     parts += ["## Devices", "", _table(DEVICE_HEADERS, device_rows(report)), "",
               "## Speed and memory", "", _table(PERF_HEADERS, perf_rows(report)), "",
               "## Plain vs copy-speculative decoding", "", _table(MODE_HEADERS, mode_rows(report)), "",

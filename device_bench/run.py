@@ -5,8 +5,8 @@ import dataclasses
 
 from core.config import to_dict
 from core.errors import BenchError
-from core.paths import input_path, output_path
-from core.runs import atomic_write_json, sha256_file
+from core.paths import check_output_dir, input_path, output_path
+from core.runs import atomic_write_json, check_run_name, sha256_file
 from device_bench import adb, bench, report
 from device_bench.config import BenchConfig
 from device_bench.inputs import load_eval, load_model_info
@@ -33,8 +33,18 @@ def run_baselines(names: list[str], samples: list[dict], case_insensitive: bool)
 
 def run_bench(cfg: BenchConfig, model_paths: list[str], eval_path: str, devices: str, run: str,
               runner: str | None = None, adb_port: int | None = None, html: bool = True) -> dict:
+    check_run_name(run, "--run")  # a report never lands outside reports_dir
+    check_output_dir(output_path(cfg.reports_dir), "reports_dir")
     cfg = dataclasses.replace(cfg, runner_host=str(input_path(cfg.runner_host)),
                               runner_android=str(input_path(cfg.runner_android)))
+    try:
+        return _run_bench(cfg, model_paths, eval_path, devices, run, runner, adb_port, html)
+    finally:
+        adb.stop_started_servers()  # the adb server this run started does not outlive it
+
+
+def _run_bench(cfg: BenchConfig, model_paths: list[str], eval_path: str, devices: str, run: str,
+               runner: str | None, adb_port: int | None, html: bool) -> dict:
     models = [load_model_info(p) for p in model_paths]
     if len({m.name for m in models}) != len(models):
         raise BenchError(f"two models share a name: {[m.name for m in models]}")

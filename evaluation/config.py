@@ -33,6 +33,8 @@ class EvalConfig:
     chunk_size: int = 64
     run_name: str = ""
     root_copy: str = "."
+    root_copy_force: bool = False   # replace the root metrics.json even when this run covers less
+    fresh: bool = False             # discard this run's cached outputs made with another model/inputs
     runs_root: str = ""
     seed: int = 0
     hf: HFOptions = field(default_factory=HFOptions)

@@ -11,6 +11,7 @@ Scoring itself (`evaluation.scoring.score_outputs`) is shared with the other sta
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
@@ -21,10 +22,20 @@ import yaml
 
 from core.cli import Flag, flag_overrides, run_cli, stage_parser
 from core.config import ConfigError, load_config
+from core.errors import EvalError
 from core.loading import pick_base
-from core.paths import REPO_ROOT, input_path, output_path
+from core.paths import REPO_ROOT, check_output_dir, input_path, output_path
 from core.progress import progress
-from core.runs import atomic_write_json, atomic_write_text, make_run_dir
+from core.runs import (
+    ResumeError,
+    atomic_write_json,
+    atomic_write_text,
+    check_run_name,
+    config_diff,
+    make_run_dir,
+    refuse_mismatch,
+    sha256_file,
+)
 from evaluation.config import DEFAULT_CONFIG, EvalConfig
 from evaluation.correctors import CorrectorError, make_corrector
 from evaluation.eval_sets import Benchmark, load_benchmark, load_benchmarks
@@ -69,11 +80,65 @@ def backend_options(cfg: EvalConfig, backend: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- running
+BASELINES = ("identity", "symspell", "pyspellchecker")  # their outputs depend on no model
+
+
+def model_identity(spec: str | None) -> dict[str, Any]:
+    """What a model is, for the resume key: a local file or folder is its real path plus the
+    sha256 of its top-level files (models/checkpoint is a link that moves with every training
+    run); anything else (a Hub id, builtin:tiny) is its name."""
+    if not spec:
+        return {"path": None}
+    p = Path(spec)
+    if p.is_file():
+        return {"path": str(p.resolve()), "sha256": sha256_file(p)}
+    if p.is_dir():
+        h = hashlib.sha256()
+        for f in sorted(x for x in p.iterdir() if x.is_file()):
+            h.update(f"{f.name}:{sha256_file(f)}\n".encode())
+        return {"path": str(p.resolve()), "sha256": h.hexdigest()}
+    return {"path": spec}
+
+
+def cache_key(cfg: EvalConfig, backend: str, model: str | None) -> dict[str, Any]:
+    """Everything that decides a backend's raw outputs, besides the inputs (checked per line)."""
+    spec = cfg.backend_models.get(backend) or (None if backend in BASELINES else model)
+    opts = {k: v for k, v in backend_options(cfg, backend).items() if k in ("device", "dtype")}
+    return {"backend": backend, "model": model_identity(spec), "options": opts}
+
+
+def _input_id(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def open_cache(cache: Path, key: dict[str, Any], fresh: bool) -> None:
+    """Check (or start) the cache's key file: outputs made by another model or with other
+    options are never reused under this run's label; `fresh=true` discards them."""
+    key_path = cache.with_suffix(".key.json")
+    old = _read_json(key_path)
+    if fresh or (old is None and not cache.exists()):
+        cache.unlink(missing_ok=True)
+        atomic_write_json(key_path, key)
+        return
+    if old is None:
+        raise ResumeError(f"{cache} has no key file (made by an older version): "
+                          "use another --run, or fresh=true to discard the cached outputs")
+    refuse_mismatch(cache, config_diff(old, key),
+                    "use another --run, or fresh=true to discard the cached outputs")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
 def run_backend(corrector, bench: Benchmark, cache: Path, chunk: int) -> tuple[list[str], list[float]]:
     """Raw outputs and per-sample latency (ms, the chunk's time shared out), resumable:
     finished chunks are appended to `cache` (JSON Lines) and reused on a rerun."""
-    done = _read_cache(cache)
     inputs = [p.input for p in bench.pairs]
+    done = _read_cache(cache, inputs)
     cache.parent.mkdir(parents=True, exist_ok=True)
     bar = progress(desc=f"eval {bench.name}/{corrector.name}", total=len(inputs), unit="sent",
                    initial=len(done))
@@ -88,14 +153,21 @@ def run_backend(corrector, bench: Benchmark, cache: Path, chunk: int) -> tuple[l
                                      f"for {len(batch)} inputs")
             for k, o in enumerate(outs):
                 done.append((o, ms))
-                fh.write(json.dumps({"i": s + k, "output": o, "latency_ms": ms}, ensure_ascii=False) + "\n")
+                fh.write(_cache_line(s + k, batch[k], o, ms))
             fh.flush()
             bar.update(len(batch))
     done = done[:len(inputs)]
     return [o for o, _ in done], [ms for _, ms in done]
 
 
-def _read_cache(path: Path) -> list[tuple[str, float]]:
+def _cache_line(i: int, inp: str, out: str, ms: float) -> str:
+    return json.dumps({"i": i, "in": _input_id(inp), "output": out, "latency_ms": ms},
+                      ensure_ascii=False) + "\n"
+
+
+def _read_cache(path: Path, inputs: list[str]) -> list[tuple[str, float]]:
+    """Cached outputs in order; a torn last line is dropped, an output cached for another
+    input (the pairs file changed) is an error naming the line."""
     if not path.exists():
         return []
     lines, out = path.read_text(encoding="utf-8").splitlines(), []
@@ -104,12 +176,15 @@ def _read_cache(path: Path) -> list[tuple[str, float]]:
             obj = json.loads(line)
         except json.JSONDecodeError:
             break  # an interrupted write: redo from here
-        if obj.get("i") != k:
+        if not isinstance(obj, dict) or obj.get("i") != k:
             break
+        if k < len(inputs) and obj.get("in") != _input_id(inputs[k]):
+            raise ResumeError(f"{path}: line {k + 1} was cached for another input than line {k + 1} of "
+                              "the evaluation set now (the set changed): use another --run, or "
+                              "fresh=true to discard the cached outputs")
         out.append((obj["output"], float(obj["latency_ms"])))
     if len(out) != len(lines):
-        atomic_write_text(path, "".join(json.dumps({"i": k, "output": o, "latency_ms": ms},
-                                                   ensure_ascii=False) + "\n"
+        atomic_write_text(path, "".join(_cache_line(k, inputs[k] if k < len(inputs) else "", o, ms)
                                         for k, (o, ms) in enumerate(out)))
     return out
 
@@ -120,6 +195,9 @@ def load_all(cfg: EvalConfig) -> list[Benchmark]:
     if own is not None and own.is_file() and not any(Path(b.source).resolve() == own.resolve()
                                                      for b in benches):
         benches.append(load_benchmark(own))
+    for b in benches:
+        if not b.pairs:  # metrics over nothing would read as a result
+            raise EvalError(f"evaluation set {b.source} holds no pairs")
     return [b.head(cfg.limit) for b in unique_names(benches)]
 
 
@@ -137,8 +215,11 @@ def unique_names(benches: list[Benchmark]) -> list[Benchmark]:
 
 def evaluate(cfg: EvalConfig) -> Path:
     """Run every backend on every benchmark; returns the run directory."""
+    check_paths(cfg)
     benches = load_all(cfg)
     model = resolve_model(cfg.model) if "hf" in cfg.backends else None
+    # The config is rewritten on a rerun: metrics.json is rebuilt beside it from caches whose
+    # own keys (open_cache) refuse outputs of another model or input.
     run_dir = make_run_dir("eval", cfg.run_name or None, cfg, cfg.seed, root=cfg.runs_root or None)
     report: dict[str, Any] = {"model": model, "run_dir": str(run_dir), "benchmarks": {}}
     rows: list[dict[str, Any]] = []
@@ -150,14 +231,24 @@ def evaluate(cfg: EvalConfig) -> Path:
             entry = report["benchmarks"].setdefault(bench.name, {
                 "n": len(bench.pairs), "case_insensitive": bench.case_insensitive,
                 "source": bench.source, "backends": {}})
-            entry["backends"][backend], bench_rows = _score_one(corrector, bench, run_dir, cfg)
+            cache = run_dir / "outputs" / f"{bench.name}__{corrector.name}.jsonl"
+            open_cache(cache, cache_key(cfg, backend, model), cfg.fresh)
+            entry["backends"][backend], bench_rows = _score_one(corrector, bench, cache, cfg)
             rows += [{"benchmark": bench.name, "backend": backend, **r} for r in bench_rows]
-    write_outputs(run_dir, report, rows, cfg.root_copy)
+    write_outputs(run_dir, report, rows, cfg.root_copy, cfg.root_copy_force)
     return run_dir
 
 
-def _score_one(corrector, bench: Benchmark, run_dir: Path, cfg: EvalConfig):
-    cache = run_dir / "outputs" / f"{bench.name}__{corrector.name}.jsonl"
+def check_paths(cfg: EvalConfig) -> None:
+    """Output folders and the run name, before any model loads or any backend runs."""
+    if cfg.run_name:
+        check_run_name(cfg.run_name, "--run")
+    check_output_dir(Path(cfg.runs_root) if cfg.runs_root else REPO_ROOT / "runs", "runs_root")
+    if cfg.root_copy:
+        check_output_dir(output_path(cfg.root_copy), "root_copy")
+
+
+def _score_one(corrector, bench: Benchmark, cache: Path, cfg: EvalConfig):
     outs, lat = run_backend(corrector, bench, cache, cfg.chunk_size)
     t0 = time.perf_counter()
     scored = score_outputs([p.input for p in bench.pairs], [p.reference for p in bench.pairs], outs,
@@ -173,13 +264,41 @@ def _score_one(corrector, bench: Benchmark, run_dir: Path, cfg: EvalConfig):
 
 
 # ---------------------------------------------------------------- outputs
-def write_outputs(run_dir: Path, report: dict[str, Any], rows: list[dict[str, Any]], root_copy: str) -> None:
+def write_outputs(run_dir: Path, report: dict[str, Any], rows: list[dict[str, Any]], root_copy: str,
+                  force: bool = False) -> None:
     text = csv_text(rows)
-    targets = [run_dir] + ([output_path(root_copy)] if root_copy else [])
+    targets = [run_dir]
+    if root_copy:
+        root = output_path(root_copy)
+        lacking = missing_scope(report, _read_json(root / "metrics.json"))
+        if lacking and not force:
+            print(f"eval: kept {root / 'metrics.json'}: it covers {lacking}, this run does not "
+                  "(root_copy_force=true replaces it)", file=sys.stderr)
+        else:
+            targets.append(root)
     for d in targets:
         atomic_write_json(d / "metrics.json", report)
         atomic_write_text(d / "model_test_results.csv", text)
     atomic_write_text(run_dir / "summary.md", summary_markdown(report))
+
+
+def missing_scope(new: dict[str, Any], old: Any) -> str | None:
+    """What an existing metrics.json covers that `new` does not (a benchmark, more pairs of
+    one, or a backend), so a quick run (limit=3, identity only) never replaces a full one."""
+    if not isinstance(old, dict) or not isinstance(old.get("benchmarks"), dict):
+        return None
+    for name, entry in old["benchmarks"].items():
+        mine = new["benchmarks"].get(name)
+        if not isinstance(entry, dict):
+            continue
+        if mine is None:
+            return f"benchmark {name}"
+        if isinstance(entry.get("n"), int) and mine["n"] < entry["n"]:
+            return f"{entry['n']} pairs of {name} (this run: {mine['n']})"
+        gone = sorted(set(entry.get("backends") or ()) - set(mine["backends"]))
+        if gone:
+            return f"backend {gone[0]} on {name}"
+    return None
 
 
 # ---------------------------------------------------------------- CLI
@@ -190,7 +309,8 @@ FLAGS = (
     Flag("--backends", "backends", "comma-separated: hf,identity,symspell,pyspellchecker; pte and device "
          "come from later stages", as_list=True),
     Flag("--limit", "limit", "first N pairs of each evaluation set"),
-    Flag("--run", "run_name", "run name: runs/eval/<run>/ (reusing one resumes)"),
+    Flag("--run", "run_name", "run name: runs/eval/<run>/ (reusing one resumes; fresh=true discards "
+         "outputs cached with another model or inputs)"),
 )
 
 

@@ -23,7 +23,9 @@ class ExportConfig:
         check(self.group_size in (16, 32, 64, 128, 256),
               f"group_size must be 16, 32, 64, 128 or 256, got {self.group_size}")
         check(len(self.recipes) > 0, "recipes must name at least one recipe")
-        check(bool(self.name), "name must not be empty")
+        check(bool(self.name) and "/" not in self.name and "\\" not in self.name
+              and not self.name.startswith("."),
+              f"name must be a plain file name (no '/', no leading dot), got {self.name!r}")
 
 
 def pte_name(name: str, recipe: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 from core.cli import Flag, flag_overrides, run_cli, stage_parser
 from core.config import load_config
-from core.paths import output_path
+from core.paths import check_output_dir, check_output_file, output_path
 from core.runs import atomic_write_bytes, atomic_write_json, library_versions
 from export.config import ExportConfig, pte_name
 from export.memory import PeakRss
@@ -128,9 +128,9 @@ def export_all(cfg: ExportConfig) -> list[dict]:
 
     for r in cfg.recipes:
         get_recipe(r).check_available()
+    out_dir = check_outputs(cfg)  # minutes of lowering must not end in an unwritable folder
     src = resolve_source(cfg.model, cfg.base)
     eval_data = resolve_eval_data(cfg.eval_data)
-    out_dir = output_path(cfg.out_dir)
     metas = []
     for r in cfg.recipes:
         out = out_dir / pte_name(cfg.name, r)
@@ -140,6 +140,17 @@ def export_all(cfg: ExportConfig) -> list[dict]:
               f"peak RSS {meta['peak_export_rss_mb']} MB)", flush=True)
         metas.append(meta)
     return metas
+
+
+def check_outputs(cfg: ExportConfig) -> Path:
+    """out_dir and every file the export will write there, checked before any slow work."""
+    out_dir = check_output_dir(output_path(cfg.out_dir), "out_dir")
+    for r in cfg.recipes:
+        pte = out_dir / pte_name(cfg.name, r)
+        check_output_file(pte, "output")
+        check_output_file(pte.with_suffix(".json"), "metadata")
+    check_output_file(out_dir / "tokenizer.json", "tokenizer")
+    return out_dir
 
 
 FLAGS = (

@@ -139,11 +139,12 @@ def test_previous_eval_file_is_kept_out_of_training_by_default(tmp_path):
     src = corpus(tmp_path)
     build_dataset(config(tmp_path, src=src))
     old_eval = (tmp_path / "data/eval_data.json").read_bytes()
-    again = build_dataset(config(tmp_path, "decontaminate_defaults=true", src=src))
+    # same run name, another config: refused unless fresh=true (the one resume rule)
+    again = build_dataset(config(tmp_path, "decontaminate_defaults=true", "fresh=true", src=src))
     assert (tmp_path / "data/eval_data.json").read_bytes() == old_eval  # a rebuild keeps eval stable
     assert again["dropped"].get("contaminated", 0) == 0
     old = {r["output"] for r in load_pairs(tmp_path / "data/eval_data.json")}
-    other = build_dataset(config(tmp_path, "decontaminate_defaults=true", "seed=5", src=src))
+    other = build_dataset(config(tmp_path, "decontaminate_defaults=true", "seed=5", "fresh=true", src=src))
     assert other["dropped"]["contaminated"] > 0  # old eval sentences that seed 5 sends to train
     assert not old & {r["output"] for r in read(tmp_path / "data/train_data.json")}
 
@@ -164,7 +165,7 @@ def test_interrupted_build_leaves_no_half_written_file(tmp_path):
     bad = tmp_path / "pairs.jsonl"
     bad.write_text("".join(json.dumps({"input": f"a{i}", "output": f"This is pair number {i}."}) + "\n"
                            for i in range(3000)) + "{broken\n")
-    cfg = config(tmp_path, "train_pairs=100000", "chunk_chars=1024",
+    cfg = config(tmp_path, "train_pairs=100000", "chunk_chars=1024", "fresh=true",
                  f"sources=[{{kind: pairs, path: '{bad}'}}]")
     with pytest.raises(DataError, match=r"pairs.jsonl:3001: not valid JSON"):
         build_dataset(cfg)

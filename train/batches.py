@@ -30,8 +30,13 @@ def load_pairs(path: str | Path, limit: int = 0) -> list[dict[str, str]]:
         raise PairsFileError(f"dataset not found: {path} "
                              "(build it with `make data`, or set data.train / data.eval)")
     pairs = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+    with path.open("rb") as fh:  # bytes: a non-UTF-8 line is named, not a traceback
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise PairsFileError(f"{path}:{lineno}: not UTF-8 ({exc.reason} at byte {exc.start}); "
+                                     "a pairs file is UTF-8 JSON Lines") from None
             if not line.strip():
                 continue
             pairs.append(_parse_line(path, lineno, line))

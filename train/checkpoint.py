@@ -1,9 +1,12 @@
 """Checkpoints that survive `kill -9` at any instant: each is written to a temp folder
 and renamed into place (core.runs.atomic_path), so a folder named step-N is complete.
-They hold the trainable weights, optimizer, scheduler, data position and every RNG."""
+They hold the trainable weights, optimizer, scheduler, data position and every RNG, all as
+tensors and plain dicts/lists/numbers, so they load with torch.load(weights_only=True): a
+checkpoint file from someone else cannot run code when it is resumed."""
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import random
 import re
 import shutil
@@ -13,7 +16,7 @@ from pathlib import Path
 import torch
 
 from core.errors import TrainError
-from core.runs import atomic_path
+from core.runs import atomic_path, remove_stale_temps
 
 _NAME = re.compile(r"^step-(\d{8})$")
 
@@ -27,24 +30,33 @@ class Position:
     index: int = 0
     tokens: int = 0
     seconds: float = 0.0
+    skipped: int = 0  # optimizer steps skipped for non-finite gradients (fp16 overflow, NaN)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> Position:
-        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)})
+        # fields added later (skipped) default when an older checkpoint lacks them
+        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
 
 
 def rng_state() -> dict:
-    state = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    """Every RNG as tensors and plain lists (Python's state tuple becomes a list of ints)."""
+    version, internal, gauss = random.getstate()
+    state = {"python": {"version": version, "state": list(internal), "gauss": gauss},
+             "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
+    py = state["python"]
+    if isinstance(py, dict):
+        random.setstate((py["version"], tuple(py["state"]), py["gauss"]))
+    else:  # written before the plain-list form: random.getstate()'s own tuple
+        random.setstate((py[0], tuple(py[1]), py[2]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -55,13 +67,17 @@ def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
-def save(ckpt_dir: Path, model, optimizer, scheduler, pos: Position, keep: int) -> Path:
+def save(ckpt_dir: Path, model, optimizer, scheduler, pos: Position, keep: int, scaler=None) -> Path:
+    """`scaler`: an enabled fp16 GradScaler; its state (plain numbers) resumes the loss scale."""
     path = ckpt_dir / f"step-{pos.step:08d}"
+    state = {"model": trainable_state(model), "optimizer": optimizer.state_dict(),
+             "scheduler": scheduler.state_dict(), "progress": pos.to_dict(), "rng": rng_state()}
+    if scaler is not None and scaler.is_enabled():
+        state["scaler"] = scaler.state_dict()
+    remove_stale_temps(ckpt_dir)  # half-written step folders of a run killed with -9
     with atomic_path(path) as tmp:
         tmp.mkdir(parents=True)
-        torch.save({"model": trainable_state(model), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "progress": pos.to_dict(), "rng": rng_state()},
-                   tmp / "state.pt")
+        torch.save(state, tmp / "state.pt")
     for old in list_checkpoints(ckpt_dir)[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     return path
@@ -75,12 +91,36 @@ def list_checkpoints(ckpt_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.name)
 
 
-def load_latest(ckpt_dir: Path, model, optimizer, scheduler) -> Position | None:
+def read_state(path: Path) -> dict:
+    """A checkpoint's state, loaded with weights_only=True: tensors and plain data only."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise TrainError(f"{path}: refused: it holds Python objects other than tensors and plain data "
+                         "(an old-style or foreign checkpoint could run code when loaded); delete "
+                         f"{path.parent} or use a new run_name ({_first_line(exc)})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise TrainError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {_first_line(exc)}); "
+                         f"delete {path.parent} to resume from the one before") from None
+    missing = [k for k in ("model", "optimizer", "scheduler", "progress", "rng")
+               if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise TrainError(f"{path}: not a checkpoint of this trainer (no {missing[0]!r} entry); "
+                         f"delete {path.parent} or use a new run_name")
+    return state
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else "no message"
+
+
+def load_latest(ckpt_dir: Path, model, optimizer, scheduler, scaler=None) -> Position | None:
     """Restore the newest checkpoint into the given objects; returns its position."""
     ckpts = list_checkpoints(ckpt_dir)
     if not ckpts:
         return None
-    state = torch.load(ckpts[-1] / "state.pt", map_location="cpu", weights_only=False)
+    state = read_state(ckpts[-1] / "state.pt")
     params = dict(model.named_parameters())
     missing = set(state["model"]) - set(params)
     if missing:
@@ -92,4 +132,6 @@ def load_latest(ckpt_dir: Path, model, optimizer, scheduler) -> Position | None:
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     set_rng_state(state["rng"])
+    if scaler is not None and scaler.is_enabled() and "scaler" in state:
+        scaler.load_state_dict(state["scaler"])
     return Position.from_dict(state["progress"])

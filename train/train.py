@@ -15,11 +15,15 @@ import sys
 from pathlib import Path
 
 from core.cli import run_cli, stage_parser
-from core.config import ConfigError, load_config
+from core.config import ConfigError, load_config, to_dict
 from core.loading import pick_base
-from core.paths import input_path, output_path
-from core.runs import make_run_dir, point_latest
+from core.paths import check_output_dir, input_path, output_path
+from core.runs import check_run_name, config_diff, make_run_dir, point_latest, refuse_mismatch, saved_config
 from train.config import TrainConfig, config_hash
+
+# Settings that change neither the weights nor the figures: a rerun may differ in these.
+RESUME_IGNORES = ("run_name", "resume", "output.log_every", "output.wandb", "output.tensorboard",
+                  "output.link", "output.root", "checkpoint.keep")
 
 
 def train(cfg: TrainConfig) -> Path:
@@ -27,17 +31,42 @@ def train(cfg: TrainConfig) -> Path:
     given: main() has already swapped in the offline base where the Hub one cannot load."""
     from train.loop import run
 
-    name = cfg.run_name or f"train-{config_hash(cfg)}"
+    name = check_run_name(cfg.run_name or f"train-{config_hash(cfg)}", "run_name")
     dist = _dist_info()
     run_dir = output_path(cfg.output.root) / "train" / name
     if run_dir.exists() and not cfg.resume and dist["rank"] == 0:
         raise ConfigError(f"run {run_dir} exists and resume=false: pick a new run_name")
     if dist["rank"] == 0:
+        check_outputs(cfg)
+        check_resume(run_dir, cfg)
         run_dir = make_run_dir("train", name, cfg, cfg.seed, root=output_path(cfg.output.root))
     merged = run(cfg, run_dir, dist, input_path(cfg.data.train), input_path(cfg.data.eval))
     if dist["rank"] == 0 and cfg.output.link:
         point_latest(output_path(cfg.output.link), merged)
     return run_dir
+
+
+def check_outputs(cfg: TrainConfig) -> None:
+    """The run folder and the model link can be written: checked before any model loads."""
+    check_output_dir(output_path(cfg.output.root), "output.root")
+    if cfg.output.link:
+        link = output_path(cfg.output.link)
+        if link.is_dir() and not link.is_symlink():
+            raise ConfigError(f"output.link {link} is a real folder, not a link: move it away or set "
+                              "output.link to another path")
+        check_output_dir(link.parent, "output.link's folder")
+
+
+def check_resume(run_dir: Path, cfg: TrainConfig) -> None:
+    """A run folder with checkpoints or results is resumed only by the config that made them:
+    anything else would relabel old weights with a new config.yaml (refused, naming the field)."""
+    if not (any((run_dir / "checkpoints").glob("step-*")) or (run_dir / "summary.json").exists()):
+        return  # nothing trained yet: the new config simply starts the run
+    old = saved_config(run_dir)
+    if old is None:
+        raise ConfigError(f"{run_dir} holds checkpoints but no readable config.yaml: use a new run_name")
+    refuse_mismatch(run_dir, config_diff(old, to_dict(cfg), RESUME_IGNORES),
+                    "use a new run_name (the default name follows the config), or delete the folder")
 
 
 def _dist_info() -> dict:

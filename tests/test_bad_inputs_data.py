@@ -1,0 +1,169 @@
+"""Bad inputs to the data stage (issue 16): a degenerate rebuild never replaces a good
+dataset, the user's pairs are always used, names and paths are checked first, a dead worker
+is noticed, and no temp file outlives a build."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core.runs import ResumeError
+from datagen import DataError, build_dataset
+from datagen.build import WORKER_EXIT_ENV, eval_hash
+from datagen.decontam import dedup_key
+from datagen.generate_typos import main
+from datagen.text import normalize
+from tests.fixtures.base import REPO
+from tests.test_data_build import SENTENCES, config, corpus
+
+
+def _files(d: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(d.iterdir())}
+
+
+def test_a_one_sentence_corpus_does_not_replace_a_good_dataset(tmp_path):
+    build_dataset(config(tmp_path, src=corpus(tmp_path)))
+    good = _files(tmp_path / "data")
+    one = corpus(tmp_path, SENTENCES[:1], "one.txt")
+    with pytest.raises(DataError, match=r"only \d+ of the requested 400 pairs .* kept the existing dataset"):
+        build_dataset(config(tmp_path, "run_name=t2", src=one))
+    assert _files(tmp_path / "data") == good  # nothing replaced, no temp file left
+    forced = build_dataset(config(tmp_path, "run_name=t3", "min_fill=0", src=one))
+    assert forced["pairs"]["train"] < 200 and _files(tmp_path / "data") != good
+
+
+def test_an_empty_eval_split_does_not_replace_a_good_one(tmp_path):
+    build_dataset(config(tmp_path, src=corpus(tmp_path)))
+    good = _files(tmp_path / "data")
+    # only the sentences whose split hash sends them to train: train fills, eval stays empty
+    share = 40 / (400 + 40)
+    to_train = [s for s in SENTENCES if eval_hash(dedup_key(normalize(s)), 0) >= share]
+    with pytest.raises(DataError, match="eval: only 0 of the requested 40 pairs .* holds 40"):
+        build_dataset(config(tmp_path, "run_name=t2", src=corpus(tmp_path, to_train, "train_only.txt")))
+    assert _files(tmp_path / "data") == good
+
+
+def test_user_pairs_are_used_even_with_a_small_train_size(tmp_path):
+    pairs = tmp_path / "mine.jsonl"
+    pairs.write_text("".join(json.dumps({"input": f"teh number {i} iz here", "output": f"The number {i}."})
+                             + "\n" for i in range(5)))
+    rc = main(["--pairs", str(pairs), "--out", str(tmp_path / "d"), f"runs_root={tmp_path / 'runs'}",
+               "train_pairs=20", "eval_pairs=0", "progress=false", "workers=1",
+               "decontaminate_defaults=false"])
+    assert rc == 0
+    rows = [json.loads(line) for line in (tmp_path / "d/train_data.json").read_text().splitlines()]
+    assert len(rows) == 20 and sum(r["source"] == f"pairs:{pairs}" for r in rows) == 5
+
+
+def test_a_pairs_file_with_no_usable_pair_is_an_error(tmp_path):
+    pairs = tmp_path / "blank.jsonl"
+    pairs.write_text(json.dumps({"input": "x", "output": "   "}) + "\n")
+    sources = f"sources=[{{kind: pairs, path: '{pairs}'}}, {{kind: everyday}}]"
+    cfg = config(tmp_path, "eval_pairs=0", sources)
+    with pytest.raises(DataError, match="none of the pairs in pairs:.*blank.jsonl were used"):
+        build_dataset(cfg)
+    assert not (tmp_path / "data/train_data.json").exists()
+
+
+def _cli(tmp_path, *args):
+    return main(["--corpus", str(corpus(tmp_path)), f"runs_root={tmp_path / 'runs'}", "train_pairs=50",
+                 "eval_pairs=5", "progress=false", "workers=1", "decontaminate_defaults=false", *args])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--run", "../../x"], "--run '../../x' is not a plain name"),
+    (["--run", "a/b"], "--run 'a/b' is not a plain name"),
+    (["--out", "{file}"], "out_dir .* is a file, not a folder"),
+    (["--out", "{file}/sub"], "is a file, so the folder cannot be created"),
+    (["runs_root={file}"], "runs_root .* is a file"),
+    (["min_fill=2"], "min_fill must be in"),
+    (["max_steps=200"], "command-line override max_steps=200: unknown key"),
+])
+def test_cli_rejects_names_and_paths_before_reading(tmp_path, capsys, args, message):
+    f = tmp_path / "a_file"
+    f.write_text("x")
+    rc = _cli(tmp_path, *[a.replace("{file}", str(f)) for a in args])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: ") and re.search(message, err), err
+    assert not (tmp_path.parent / "x").exists() and not list(tmp_path.glob("**/train_data.json"))
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "empty corpus"),
+    (b"\xff\xfe\x00\x01binary\x00\x00", "empty corpus.*skipped_not_utf8"),
+    (b"x" * 300_000, "empty corpus"),  # one huge line, no sentence
+])
+def test_unusable_text_is_a_clear_error(tmp_path, content, message):
+    src = tmp_path / "c.txt"
+    src.write_bytes(content)
+    with pytest.raises(DataError, match=message):
+        build_dataset(config(tmp_path, src=src))
+    assert not (tmp_path / "data/train_data.json").exists()
+
+
+def test_a_non_utf8_pairs_file_names_the_line(tmp_path):
+    pairs = tmp_path / "p.jsonl"
+    good = json.dumps({"input": "a b c d", "output": "A b c d."}).encode()
+    pairs.write_bytes(good + b'\n{"input": "caf\xe9"}\n')
+    with pytest.raises(DataError, match=r"p.jsonl:2: not UTF-8"):
+        build_dataset(config(tmp_path, f"sources=[{{kind: pairs, path: '{pairs}'}}]"))
+
+
+def test_rerunning_a_run_name_with_another_config_is_refused(tmp_path):
+    src = corpus(tmp_path)
+    build_dataset(config(tmp_path, src=src))
+    stats = (tmp_path / "runs/data/t/stats.json").read_bytes()
+    with pytest.raises(ResumeError, match="runs/data/t was made with seed=0, this run has seed=3.*fresh="):
+        build_dataset(config(tmp_path, "seed=3", src=src))
+    assert (tmp_path / "runs/data/t/stats.json").read_bytes() == stats
+    build_dataset(config(tmp_path, "workers=2", src=src))  # workers do not change the result
+    build_dataset(config(tmp_path, "seed=3", "fresh=true", src=src))
+    assert (tmp_path / "runs/data/t/stats.json").read_bytes() != stats
+
+
+def test_a_dead_worker_is_noticed_and_the_build_retries_in_one_process(tmp_path, monkeypatch, capsys):
+    src = corpus(tmp_path)
+    ref = build_dataset(config(tmp_path / "ref", src=src))
+    monkeypatch.setenv(WORKER_EXIT_ENV, "exit")  # every pool worker exits on its first chunk
+    t0 = time.monotonic()
+    got = build_dataset(config(tmp_path / "b", "workers=2", "chunk_chars=2048", src=src))
+    assert time.monotonic() - t0 < 60  # no hang
+    assert "a datagen worker died" in capsys.readouterr().err and got["workers"] == 1
+    assert got["pairs"] == ref["pairs"]
+    for s in ("train", "eval"):
+        got_bytes = (tmp_path / f"b/data/{s}_data.json").read_bytes()
+        assert got_bytes == (tmp_path / f"ref/data/{s}_data.json").read_bytes()
+
+
+def test_leftover_temp_files_are_removed_on_the_next_start(tmp_path):
+    (tmp_path / "data").mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    stale = tmp_path / "data" / f".train_data.json.{dead}.tmp"
+    stale.write_bytes(b"x" * 1000)
+    build_dataset(config(tmp_path, src=corpus(tmp_path)))
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["eval_data.json", "train_data.json"]
+
+
+def test_sigterm_during_a_build_leaves_no_temp_file(tmp_path):
+    out = tmp_path / "d"
+    proc = subprocess.Popen([sys.executable, "-m", "datagen", "--corpus", "everyday", "--out", str(out),
+                             f"runs_root={tmp_path / 'runs'}", "train_pairs=2000000", "eval_pairs=0",
+                             "workers=1", "progress=false", "decontaminate_defaults=false"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(os.environ, PYTHONPATH=str(REPO)))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(p.stat().st_size > 0 for p in out.glob(".*.tmp")):
+        time.sleep(0.05)
+    assert list(out.glob(".*.tmp")), "the build never started writing"
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert list(out.iterdir()) == []

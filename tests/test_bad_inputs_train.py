@@ -1,0 +1,162 @@
+"""Bad inputs to the train stage (issue 16): a changed config never resumes an old run,
+checkpoints load with weights_only=True, and output paths and names are checked before any
+model loads."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from core.runs import ResumeError
+from tests.fixtures.base import REPO
+from train import checkpoint
+from train.batches import PairsFileError, load_pairs
+from train.train import main
+
+TINY = str(REPO / "train/configs/tiny.yaml")
+
+
+def _data(tmp_path: Path) -> Path:
+    f = tmp_path / "d.json"
+    f.write_text("".join(json.dumps({"input": f"teh cat {i}", "output": f"The cat {i}."}) + "\n"
+                         for i in range(8)))
+    return f
+
+
+def _train(tmp_path: Path, tiny_base: Path, *extra: str) -> int:
+    data = _data(tmp_path)
+    return main(["--config", TINY, f"data.train={data}", f"data.eval={data}", f"model.base={tiny_base}",
+                 f"output.root={tmp_path / 'runs'}", "output.link=", "run_name=r1", "train.max_steps=2",
+                 "checkpoint.every=1", "eval.samples=1", "eval.max_new_tokens=2", "eval.every=0",
+                 "data.max_eval_samples=2", *extra])
+
+
+def test_a_changed_config_does_not_resume_an_old_run(tmp_path, tiny_base, capsys):
+    assert _train(tmp_path, tiny_base) == 0
+    run = tmp_path / "runs/train/r1"
+    config, summary = (run / "config.yaml").read_bytes(), (run / "summary.json").read_bytes()
+    assert _train(tmp_path, tiny_base, "optim.lr=0.01") == 2
+    err = capsys.readouterr().err
+    assert "was made with optim.lr=" in err and "this run has optim.lr=0.01" in err and "new run_name" in err
+    assert (run / "config.yaml").read_bytes() == config and (run / "summary.json").read_bytes() == summary
+    # settings that change no result may differ; the same config resumes (from the last checkpoint)
+    assert _train(tmp_path, tiny_base, "output.log_every=5", "checkpoint.keep=1") == 0
+
+
+def _plain_state() -> tuple[torch.nn.Module, torch.optim.Optimizer, object]:
+    model = torch.nn.Linear(4, 2)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model(torch.ones(1, 4)).sum().backward()
+    opt.step()
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    return model, opt, sched
+
+
+def test_checkpoints_round_trip_with_weights_only(tmp_path):
+    import random
+
+    model, opt, sched = _plain_state()
+    random.seed(7)
+    checkpoint.save(tmp_path, model, opt, sched, checkpoint.Position(step=3, tokens=9), keep=2)
+    expected = random.random()
+    state = torch.load(tmp_path / "step-00000003/state.pt", weights_only=True)  # no error: plain data
+    assert set(state) >= {"model", "optimizer", "scheduler", "progress", "rng"}
+    m2, o2, s2 = _plain_state()
+    pos = checkpoint.load_latest(tmp_path, m2, o2, s2)
+    assert pos.step == 3 and random.random() == expected
+    torch.testing.assert_close(m2.weight, model.weight)
+
+
+class Payload:
+    """Anything not plain data: an old-style or foreign checkpoint may hold such objects
+    (or worse, a __reduce__ that runs code)."""
+
+
+@pytest.mark.parametrize("content, message", [
+    ("object", "refused: it holds Python objects other than tensors"),
+    ("namespace", "refused: it holds Python objects other than tensors"),
+    ("truncated", "not a readable checkpoint"),
+    ("empty", "not a readable checkpoint"),
+    ("not_a_dict", "not a checkpoint of this trainer"),
+    ("missing_key", "not a checkpoint of this trainer \\(no 'rng' entry\\)"),
+])
+def test_unsafe_or_broken_checkpoints_are_refused(tmp_path, content, message):
+    model, opt, sched = _plain_state()
+    path = checkpoint.save(tmp_path, model, opt, sched, checkpoint.Position(step=1), keep=2) / "state.pt"
+    good = torch.load(path, weights_only=True)
+    if content == "object":
+        torch.save({**good, "extra": Payload()}, path)
+    elif content == "namespace":
+        torch.save({**good, "rng": argparse.Namespace(python=None)}, path)
+    elif content == "truncated":
+        path.write_bytes(path.read_bytes()[:100])
+    elif content == "empty":
+        path.write_bytes(b"")
+    elif content == "not_a_dict":
+        torch.save([1, 2, 3], path)
+    else:
+        torch.save({k: v for k, v in good.items() if k != "rng"}, path)
+    with pytest.raises(checkpoint.TrainError, match=message):
+        checkpoint.load_latest(tmp_path, *_plain_state())
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run_name=../../x"], "run_name '../../x' is not a plain name"),
+    (["run_name=a/b"], "is not a plain name"),
+    (["output.root={file}"], "output.root .* is a file, not a folder"),
+    (["output.link={dir}"], "output.link .* is a real folder"),
+    (["output.link={file}/ckpt"], "output.link's folder .* is a file"),
+    (["max_steps=200"], "command-line override max_steps=200: unknown key max_steps"),
+])
+def test_names_and_output_paths_are_checked_before_any_model_loads(tmp_path, capsys, args, message):
+    import re
+
+    f, d = tmp_path / "a_file", tmp_path / "real_dir"
+    f.write_text("x")
+    d.mkdir()
+    (d / "keep.txt").write_text("mine")
+    data = _data(tmp_path)
+    # model.base names nothing loadable: reaching the model would be another error
+    rc = main(["--config", TINY, f"data.train={data}", f"data.eval={data}", "model.base=/nonexistent",
+               f"output.root={tmp_path / 'runs'}",
+               *[a.replace("{file}", str(f)).replace("{dir}", str(d)) for a in args]])
+    err = capsys.readouterr().err
+    assert rc == 2 and re.search(message, err), err
+    assert (d / "keep.txt").read_text() == "mine" and not (tmp_path.parent / "x").exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\xff\xfe{}\n", r"d.json:1: not UTF-8"),
+    (b'{"input": "a", "output": "b"}\n\x00\x01\x02\n', r"d.json:2: not valid JSON"),
+    (b"", "dataset is empty"),
+    (b'["input", "output"]\n', r"d.json:1: expected a JSON object"),
+    (b'{"input": "a", "output": "' + b"x" * 1_000_000 + b'"}\n{"input": 1, "output": "b"}\n',
+     r"d.json:2: field 'input' must be a string"),
+])
+def test_bad_pairs_files_name_file_and_line(tmp_path, content, message):
+    f = tmp_path / "d.json"
+    f.write_bytes(content)
+    with pytest.raises(PairsFileError, match=message):
+        load_pairs(f)
+
+
+def test_a_resumed_run_with_a_wrong_config_leaves_no_rewritten_config(tmp_path):
+    """The unit under the CLI: the refusal happens before config.yaml is written."""
+    from core.config import load_config
+    from train.config import TrainConfig
+    from train.train import check_resume
+
+    run = tmp_path / "runs/train/r"
+    (run / "checkpoints/step-00000001").mkdir(parents=True)
+    cfg = load_config(TrainConfig, TINY, ["run_name=r"])
+    from core.runs import make_run_dir
+
+    make_run_dir("train", "r", cfg, 0, root=tmp_path / "runs")
+    before = (run / "config.yaml").read_text()
+    other = load_config(TrainConfig, TINY, ["run_name=r", "lora.r=4"])
+    with pytest.raises(ResumeError, match="lora.r=.*this run has lora.r=4"):
+        check_resume(run, other)
+    assert (run / "config.yaml").read_text() == before
