@@ -18,9 +18,24 @@ INSTRUCTION = (
 END_OF_TURN_TOKENS = ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>")
 
 
-def messages(text: str, system: bool = True) -> list[dict[str, str]]:
+# Worked examples for prompt-only use of a base model (the `few_shot` baseline): never part
+# of training, which teaches the task without them.
+FEW_SHOT = (
+    ("i tought we were meting tomorow at teh station", "I thought we were meeting tomorrow at the station."),
+    ("she dosent like apples but she loves oranges", "She doesn't like apples, but she loves oranges."),
+    ("My brother recieved a leter from his freind in london.",
+     "My brother received a letter from his friend in London."),
+)
+
+
+def messages(text: str, system: bool = True, few_shot: int = 0) -> list[dict[str, str]]:
+    shots = [m for src, ref in FEW_SHOT[:few_shot]
+             for m in ({"role": "user", "content": src}, {"role": "assistant", "content": ref})]
     if system:
-        return [{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": text}]
+        return [{"role": "system", "content": INSTRUCTION}, *shots, {"role": "user", "content": text}]
+    if shots:  # no system role (Gemma): the instruction opens the first user turn
+        shots[0] = {"role": "user", "content": f"{INSTRUCTION}\n\n{shots[0]['content']}"}
+        return [*shots, {"role": "user", "content": text}]
     return [{"role": "user", "content": f"{INSTRUCTION}\n\n{text}"}]
 
 
@@ -34,21 +49,24 @@ def template_kind(tokenizer: Any) -> str:
     return "chat" if getattr(tokenizer, "chat_template", None) else "plain"
 
 
-def build_prompt(tokenizer: Any, text: str) -> str:
-    """The prompt string for `text` (generation prompt open, thinking off)."""
+def build_prompt(tokenizer: Any, text: str, few_shot: int = 0) -> str:
+    """The prompt string for `text` (generation prompt open, thinking off); `few_shot` > 0
+    puts that many FEW_SHOT examples before it (prompt-only baselines only)."""
     if template_kind(tokenizer) == "plain":
-        return PLAIN_TEMPLATE.format(bos=tokenizer.bos_token or "", instruction=INSTRUCTION, text=text)
+        shots = "".join(f"Text: {s}\nCorrected:\n{r}\n\n" for s, r in FEW_SHOT[:few_shot])
+        return PLAIN_TEMPLATE.format(bos=tokenizer.bos_token or "", instruction=INSTRUCTION,
+                                     text=text).replace("Text: ", shots + "Text: ", 1)
     kwargs = dict(tokenize=False, add_generation_prompt=True, enable_thinking=False)
     try:
-        return tokenizer.apply_chat_template(messages(text, system=True), **kwargs)
+        return tokenizer.apply_chat_template(messages(text, True, few_shot), **kwargs)
     except Exception as exc:  # e.g. Gemma's template raises on a system role
         if "system" not in str(exc).lower():
             raise
-        return tokenizer.apply_chat_template(messages(text, system=False), **kwargs)
+        return tokenizer.apply_chat_template(messages(text, False, few_shot), **kwargs)
 
 
-def prompt_ids(tokenizer: Any, text: str) -> list[int]:
-    return tokenizer(build_prompt(tokenizer, text), add_special_tokens=False)["input_ids"]
+def prompt_ids(tokenizer: Any, text: str, few_shot: int = 0) -> list[int]:
+    return tokenizer(build_prompt(tokenizer, text, few_shot), add_special_tokens=False)["input_ids"]
 
 
 def prompt_ids_and_span(tokenizer: Any, text: str) -> tuple[list[int], tuple[int, int] | None]:

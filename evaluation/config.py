@@ -16,9 +16,11 @@ class HFOptions:
     device: str = ""
     dtype: str = ""
     static_cache: bool | None = None
+    few_shot: int = 0               # worked examples in the prompt (prompt-only baselines of a base model)
 
     def __post_init__(self) -> None:
         check(self.batch_size >= 1, f"hf.batch_size must be >= 1, got {self.batch_size}")
+        check(0 <= self.few_shot <= 3, f"hf.few_shot must be in [0, 3], got {self.few_shot}")
 
 
 @dataclass

@@ -16,6 +16,7 @@ Formats:
 """
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from dataclasses import dataclass, field
@@ -71,9 +72,24 @@ def read_parallel(folder: Path, name: str | None = None) -> Benchmark:
         raise BenchmarkError(
             f"{folder}: corrupt.txt has {len(src)} lines but correct.txt has {len(ref)}; "
             "the two files must be aligned line by line")
-    pairs = [Pair(a, b) for a, b in zip(src, ref) if a.strip() or b.strip()]
     name = name or folder.name
-    return Benchmark(name, pairs, str(folder), case_insensitive="bea" in name.lower())
+    ci = "bea" in name.lower()
+    pairs = [Pair(a, b, derive_errors(a, b, ci)) for a, b in zip(src, ref) if a.strip() or b.strip()]
+    return Benchmark(name, pairs, str(folder), case_insensitive=ci)
+
+
+def derive_errors(src: str, ref: str, case_insensitive: bool = False) -> list[dict[str, str]]:
+    """The word errors a parallel pair implies (input vs reference, aligned by words), typed
+    like the tagged sets' errors, so every benchmark gets a per-error-type breakdown."""
+    a, b = src.split(), ref.split()
+    fold = (lambda w: w.lower()) if case_insensitive else (lambda w: w)
+    ops = difflib.SequenceMatcher(None, [fold(w) for w in a], [fold(w) for w in b], autojunk=False)
+    errors = []
+    for tag, i1, i2, j1, j2 in ops.get_opcodes():
+        if tag != "equal":
+            wrong, right = " ".join(a[i1:i2]), " ".join(b[j1:j2])
+            errors.append({"type": edit_type(wrong, right), "wrong": wrong, "right": right})
+    return errors
 
 
 def read_ukp(path: Path, name: str = "ukp-realword") -> Benchmark:
@@ -142,10 +158,20 @@ def _holbrook_pair(line: str) -> Pair:
     return Pair(" ".join(src.split()), " ".join(ref.split()), errors or None)
 
 
+def _letters(text: str) -> str:
+    return "".join(c for c in text if c.isalnum() or c.isspace()).strip()
+
+
 def edit_type(wrong: str, right: str) -> str:
     """A coarse type for a recorded word error (for the per-type breakdown)."""
+    if not wrong or not right:
+        return "missing word" if not wrong else "extra word"
     if wrong.lower() == right.lower():
         return "case"
+    if _letters(wrong) == _letters(right):
+        return "punctuation"
+    if max(len(wrong.split()), len(right.split())) > 2:
+        return "rewrite"
     if wrong.replace(" ", "") == right.replace(" ", ""):
         return "merge" if " " in wrong else "split"
     if len(wrong) == len(right) and sorted(wrong) == sorted(right):

@@ -39,7 +39,7 @@ from core.runs import (
 from evaluation.config import DEFAULT_CONFIG, EvalConfig
 from evaluation.correctors import CorrectorError, make_corrector
 from evaluation.eval_sets import Benchmark, load_benchmark, load_benchmarks
-from evaluation.scoring import csv_text, score_outputs, summary_markdown
+from evaluation.scoring import csv_text, guard_review, review_markdown, score_outputs, summary_markdown
 
 
 def resolve_model(spec: str) -> str:
@@ -75,7 +75,7 @@ def backend_options(cfg: EvalConfig, backend: str) -> dict[str, Any]:
         return {}
     h = cfg.hf
     opts: dict[str, Any] = {"batch_size": h.batch_size, "static_cache": h.static_cache}
-    opts.update({k: v for k, v in (("device", h.device), ("dtype", h.dtype)) if v})
+    opts.update({k: v for k, v in (("device", h.device), ("dtype", h.dtype), ("few_shot", h.few_shot)) if v})
     return opts
 
 
@@ -103,7 +103,7 @@ def model_identity(spec: str | None) -> dict[str, Any]:
 def cache_key(cfg: EvalConfig, backend: str, model: str | None) -> dict[str, Any]:
     """Everything that decides a backend's raw outputs, besides the inputs (checked per line)."""
     spec = cfg.backend_models.get(backend) or (None if backend in BASELINES else model)
-    opts = {k: v for k, v in backend_options(cfg, backend).items() if k in ("device", "dtype")}
+    opts = {k: v for k, v in backend_options(cfg, backend).items() if k in ("device", "dtype", "few_shot")}
     return {"backend": backend, "model": model_identity(spec), "options": opts}
 
 
@@ -223,6 +223,7 @@ def evaluate(cfg: EvalConfig) -> Path:
     run_dir = make_run_dir("eval", cfg.run_name or None, cfg, cfg.seed, root=cfg.runs_root or None)
     report: dict[str, Any] = {"model": model, "run_dir": str(run_dir), "benchmarks": {}}
     rows: list[dict[str, Any]] = []
+    reviews: dict[str, dict[str, list]] = {}
     for backend in cfg.backends:
         print(f"eval: loading backend {backend}", file=sys.stderr, flush=True)
         corrector = make_corrector(backend, cfg.backend_models.get(backend, model),
@@ -235,8 +236,26 @@ def evaluate(cfg: EvalConfig) -> Path:
             open_cache(cache, cache_key(cfg, backend, model), cfg.fresh)
             entry["backends"][backend], bench_rows = _score_one(corrector, bench, cache, cfg)
             rows += [{"benchmark": bench.name, "backend": backend, **r} for r in bench_rows]
+            if backend in MODEL_BACKENDS:
+                reviews[f"{bench.name} / {backend}"] = guard_review(bench_rows, bench.case_insensitive)
     write_outputs(run_dir, report, rows, cfg.root_copy, cfg.root_copy_force)
+    write_review(run_dir, reviews)
     return run_dir
+
+
+MODEL_BACKENDS = ("hf", "pte", "device")  # the ones whose raw outputs the guard filters in earnest
+
+
+def write_review(run_dir: Path, reviews: dict[str, dict[str, list]]) -> None:
+    """guard_review.json, and its tables appended to summary.md."""
+    if not reviews:
+        return
+    atomic_write_json(run_dir / "guard_review.json", reviews)
+    lines = ["## Guard review", ""]
+    for name, review in reviews.items():
+        lines += review_markdown(name, review)
+    summary = run_dir / "summary.md"
+    atomic_write_text(summary, summary.read_text(encoding="utf-8") + "\n" + "\n".join(lines))
 
 
 def check_paths(cfg: EvalConfig) -> None:

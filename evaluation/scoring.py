@@ -8,7 +8,7 @@ import io
 from typing import Any
 
 from evaluation.guard import GuardConfig, guard
-from evaluation.metrics import compute_metrics, format_edits, norm, word_edits
+from evaluation.metrics import compute_metrics, format_edits, norm, sample_counts, word_edits
 
 CSV_COLUMNS = ["benchmark", "backend", "input", "reference", "raw_output", "guarded_output",
                "correct", "raw_correct", "paraphrased", "edits", "latency_ms"]
@@ -39,6 +39,46 @@ def _row(inp: str, ref: str, raw: str, grd: str, para: bool, ci: bool) -> dict[s
     return {"input": inp, "reference": ref, "raw_output": raw, "guarded_output": grd,
             "correct": norm(grd, ci) == norm(ref, ci), "raw_correct": norm(raw, ci) == norm(ref, ci),
             "paraphrased": para, "edits": format_edits(src, word_edits(src, norm(grd, ci).split()))}
+
+
+# ---------------------------------------------------------------- guard review
+def guard_review(rows: list[dict[str, Any]], case_insensitive: bool = False, n: int = 30) -> dict[str, list]:
+    """The `n` worst changes the guard let through (right words it let the model break) and
+    the `n` worst it blocked (wrong words the raw output fixed and the guard undid)."""
+    through, blocked = [], []
+    for r in rows:
+        inp, ref, raw, grd = r["input"], r["reference"], r["raw_output"], r["guarded_output"]
+        g = sample_counts(inp, ref, grd, case_insensitive)
+        if grd != inp and not r["correct"] and (g["over"] or g["hyp"] > g["tp"]):
+            through.append(((g["over"], g["hyp"] - g["tp"]), _review_item(r, broke=g["over"])))
+        if r["paraphrased"]:
+            w = sample_counts(inp, ref, raw, case_insensitive)
+            lost = w["corrected"] - g["corrected"]
+            if lost > 0:
+                blocked.append(((int(r["raw_correct"]), lost), _review_item(r, fixes_lost=lost)))
+    top = lambda items: [it for _, it in sorted(items, key=lambda t: t[0], reverse=True)[:n]]  # noqa: E731
+    return {"let_through": top(through), "blocked": top(blocked)}
+
+
+def _review_item(r: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {k: r[k] for k in ("input", "reference", "raw_output", "guarded_output")} | extra
+
+
+def review_markdown(name: str, review: dict[str, list]) -> list[str]:
+    lines = [f"### {name}: the {len(review['let_through'])} worst changes the guard let through", "",
+             "| input | reference | guarded output | right words broken |", "|---|---|---|---|"]
+    lines += [f"| {_cell(it['input'])} | {_cell(it['reference'])} | {_cell(it['guarded_output'])} | "
+              f"{it['broke']} |" for it in review["let_through"]]
+    lines += ["", f"### {name}: the {len(review['blocked'])} worst changes the guard blocked", "",
+              "| input | reference | raw output (blocked) | fixes lost |", "|---|---|---|---|"]
+    lines += [f"| {_cell(it['input'])} | {_cell(it['reference'])} | {_cell(it['raw_output'])} | "
+              f"{it['fixes_lost']} |" for it in review["blocked"]]
+    return lines + [""]
+
+
+def _cell(text: str, limit: int = 160) -> str:
+    text = text if len(text) <= limit else text[:limit - 1] + "…"
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 # ---------------------------------------------------------------- models
@@ -78,4 +118,23 @@ def summary_markdown(report: dict[str, Any]) -> str:
                 cells.append(_fmt(g) + (f" ({_fmt(r)})" if shown_raw else ""))
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
         lines.append("")
+        lines += _type_table(entry, backends)
     return "\n".join(lines)
+
+
+def _type_table(entry: dict[str, Any], backends: list[str]) -> list[str]:
+    """Correction rate (over-correction in brackets) per error type, guarded, per backend."""
+    types = sorted({t for b in backends for t in entry["backends"][b]["guarded"].get("by_error_type") or {}})
+    if not types:
+        return []
+    lines = ["Per error type: correction rate (over-correction), guarded; pairs of that type.", "",
+             "| error type | pairs | " + " | ".join(backends) + " |", "|---" * (len(backends) + 2) + "|"]
+    for t in types:
+        cells, n = [], None
+        for b in backends:
+            m = (entry["backends"][b]["guarded"].get("by_error_type") or {}).get(t)
+            n = n or (m or {}).get("n")
+            cells.append("-" if not m else
+                         f"{_fmt(m['correction_rate'])} ({_fmt(m['over_correction_rate'])})")
+        lines.append(f"| {t} | {n} | " + " | ".join(cells) + " |")
+    return lines + [""]
