@@ -12,7 +12,8 @@ free), a re-segmentation (up to three words written as up to three others with t
 breaks moved: "some times" -> "sometimes", "ia amfi ne" -> "I am fine"), the expansion
 of a listed chat abbreviation ("u" -> "you", "pls" -> "please"; an option), the removal
 of a doubled word, or the insertion/removal/change of a short punctuation-only token.
-Common short words ("in", "it", "of", ...) never become other words. Anything else (added or dropped content words, reordering, synonyms, commentary
+Common short words ("in", "it", "of", ...) never become other words. Anything else
+(added or dropped content words, reordering, synonyms, commentary
 before or after) is reverted to the input, word by word, keeping the accepted edits.
 Protected spans (URLs, e-mails, numbers, code; core/spans.py) stay byte-identical.
 Properties (tested with hypothesis): guard(x, x) == x and the guard is idempotent.
@@ -40,7 +41,7 @@ class GuardConfig:
     max_edits: int = 4               # ... and never more than this
     min_word_len: int = 2            # shorter words (a, I) may only change case
     max_punct_len: int = 3           # punctuation-only tokens / edge punctuation up to this length may change
-    allow_merge_split: bool = True   # "some times" -> "sometimes", "alot" -> "a lot", "ia amfi ne" -> "I am fine"
+    allow_merge_split: bool = True   # "some times" -> "sometimes", "ia amfi ne" -> "I am fine"
     max_resegment: int = 3           # ... over at most this many words on either side
     expand_abbreviations: bool = True  # "u" -> "you", "pls" -> "please" (the ABBREVIATIONS table only)
     short_word_len: int = 2          # common words this short (SHORT_WORDS) may only change case
@@ -56,8 +57,10 @@ class GuardConfig:
         check(self.min_word_len >= 1, "guard.min_word_len must be >= 1")
         check(self.max_punct_len >= 0, "guard.max_punct_len must be >= 0")
         check(self.max_block_cells >= 1, "guard.max_block_cells must be >= 1")
-        check(2 <= self.max_resegment <= 4, f"guard.max_resegment must be in [2, 4], got {self.max_resegment}")
-        check(0 <= self.short_word_len <= 3, f"guard.short_word_len must be in [0, 3], got {self.short_word_len}")
+        check(2 <= self.max_resegment <= 4,
+              f"guard.max_resegment must be in [2, 4], got {self.max_resegment}")
+        check(0 <= self.short_word_len <= 3,
+              f"guard.short_word_len must be in [0, 3], got {self.short_word_len}")
         check(0.0 <= self.max_rejected_share <= 1.0, "guard.max_rejected_share must be in [0, 1]")
 
 
@@ -256,7 +259,8 @@ def _block_cost_fn(x: list[str], y: list[str], i1: int, i2: int, j1: int, j2: in
 
     def inner(e, k: int, cnt: int) -> int:
         """Length of cnt neighbours written together, without the outer edge punctuation."""
-        return sum(len(p) + len(c) + len(t) for p, c, t in e[k:k + cnt]) - len(e[k][0]) - len(e[k + cnt - 1][2])
+        total = sum(len(p) + len(c) + len(t) for p, c, t in e[k:k + cnt])
+        return total - len(e[k][0]) - len(e[k + cnt - 1][2])
 
     def hopeless(a: int, b: int, da: int, db: int) -> bool:
         """Length bounds that unit_cost's exact check would reject anyway (OSA >= length gap)."""
