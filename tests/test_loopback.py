@@ -15,15 +15,25 @@ def _device(adb_server, dev):
     return adb.adb_client(port=adb_server.port).device(dev.serial)
 
 
+def _push_script(dev, name: str, body: str) -> str:
+    """A program in the device's push folder (the sandbox runs only pushed programs)."""
+    path = dev.root / "data/local/tmp" / name
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+    return f"/data/local/tmp/{name}"
+
+
 def test_shell_v2_exit_code_stdout_stderr(adb_server, loopback):
-    d = _device(adb_server, loopback())
-    r = d.shell2("echo out; echo err >&2; exit 7", v2=True)
+    dev = loopback()
+    prog = _push_script(dev, "streams.sh", "echo out; echo err >&2; exit 7\n")
+    r = _device(adb_server, dev).shell2(prog, v2=True)
     assert (r.returncode, r.stdout, r.stderr) == (7, "out\n", "err\n")
 
 
 def test_adb_cli_shell_exit_code_and_stdin(adb_server, loopback):
     dev = loopback()
-    assert adb_server.run("-s", dev.serial, "shell", "exit 3").returncode == 3
+    prog = _push_script(dev, "exit3.sh", "exit 3\n")
+    assert adb_server.run("-s", dev.serial, "shell", prog).returncode == 3
     data = "line one\nline two\n" * 500
     import subprocess
 
@@ -88,18 +98,20 @@ def test_arguments_are_quoted_not_interpreted(adb_server, loopback, tmp_path):
 
 
 def test_device_command_deadline(adb_server, loopback):
-    target = adb.AdbTarget(_device(adb_server, loopback()), progress=False)
+    dev = loopback()
+    target = adb.AdbTarget(_device(adb_server, dev), progress=False)
     t0 = time.monotonic()
-    r = target.run(["sleep", "30"], timeout_s=1)
+    r = target.run([_push_script(dev, "slow.sh", "sleep 30\n")], timeout_s=1)
     assert r.timed_out and time.monotonic() - t0 < 20
 
 
 def test_unplugged_mid_command_is_device_lost(adb_server, loopback):
     dev = loopback()
     target = adb.AdbTarget(_device(adb_server, dev), progress=False)
+    slow = _push_script(dev, "slow.sh", "sleep 30\n")
     threading.Timer(1.0, dev.stop).start()
     with pytest.raises(adb.DeviceLostError, match="unplugged"):
-        target.run(["sleep", "30"], timeout_s=60)
+        target.run([slow], timeout_s=60)
 
 
 def test_discovery_errors(adb_server, loopback):
@@ -128,3 +140,5 @@ def test_facts_from_getprop_and_proc(adb_server, loopback):
     facts = adb.AdbTarget(_device(adb_server, dev), progress=False).facts()
     assert facts["soc"] == "SM8650" and facts["abi"] == "arm64-v8a" and facts["android_version"] == "14"
     assert facts["ram_total_kb"] > 0
+    assert facts["thermal_c"] == {"cpu-therm": 35.0, "battery": 25.0}  # the fake /sys, read by grep
+    assert facts["emulated"] is False and facts["emulated_cpu"] is None

@@ -12,23 +12,35 @@ import subprocess
 import threading
 from pathlib import Path
 
+from device_bench.testing._sandbox import REFUSED_EXIT, Refused
 from device_bench.testing.loopback_adbd import SYNC_DATA_MAX, LoopbackDevice, Stream
 
 ID_STDIN, ID_STDOUT, ID_STDERR, ID_EXIT, ID_CLOSE_STDIN, ID_WINDOW = 0, 1, 2, 3, 4, 5
 
 
-def _spawn(dev: LoopbackDevice, command: str, merged: bool) -> subprocess.Popen:
-    args = ["/bin/sh", "-c", dev.translate_command(command)] if command.strip() else ["/bin/sh"]
-    return subprocess.Popen(
-        args, cwd=dev.root, env=dev.shell_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT if merged else subprocess.PIPE,
-        start_new_session=True,  # its own process group: killed as a whole on CLSE / unplug
-    )
+def _spawn(dev: LoopbackDevice, command: str, merged: bool) -> subprocess.Popen | tuple[int, bytes]:
+    """The command's process, or (exit code, message) when the sandbox refuses it or the
+    program cannot be executed (126, as a shell reports a file it cannot run)."""
+    try:
+        argv = dev.sandbox.argv(command)
+        return subprocess.Popen(
+            argv, cwd=dev.root, env=dev.sandbox.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if merged else subprocess.PIPE,
+            start_new_session=True,  # its own process group: killed as a whole on CLSE / unplug
+        )
+    except Refused as exc:
+        return REFUSED_EXIT, f"loopback sandbox: refused: {exc}\n".encode()
+    except OSError as exc:
+        return REFUSED_EXIT, f"loopback: cannot execute: {exc.strerror or exc}\n".encode()
 
 
 def shell_v1(dev: LoopbackDevice, s: Stream, command: str) -> None:
     """Old shell protocol: stdout and stderr merged, raw bytes, no exit code."""
-    proc = s.proc = _spawn(dev, command, merged=True)
+    proc = _spawn(dev, command, merged=True)
+    if isinstance(proc, tuple):
+        s.write(dev.untranslate_output(proc[1]))
+        return
+    s.proc = proc
     if s.closed:
         proc.kill()
     proc.stdin.close()
@@ -41,14 +53,20 @@ def shell_v1(dev: LoopbackDevice, s: Stream, command: str) -> None:
 
 def shell_v2(dev: LoopbackDevice, s: Stream, command: str, options: list[str]) -> None:
     """Shell protocol v2: frames (id u8, length u32 LE, data) for stdin/stdout/stderr/exit."""
-    proc = s.proc = _spawn(dev, command, merged=False)
-    if s.closed:
-        proc.kill()
     frame_lock = threading.Lock()  # a frame may span several WRTEs: never interleave two
 
     def send(kind: int, data: bytes) -> None:
         with frame_lock:
             s.write(struct.pack("<BI", kind, len(data)) + data)
+
+    proc = _spawn(dev, command, merged=False)
+    if isinstance(proc, tuple):
+        send(ID_STDERR, dev.untranslate_output(proc[1]))
+        send(ID_EXIT, bytes([proc[0]]))
+        return
+    s.proc = proc
+    if s.closed:
+        proc.kill()
 
     def pump(pipe, kind: int) -> None:
         try:
@@ -145,11 +163,11 @@ def _send(dev: LoopbackDevice, s: Stream, spec: str) -> None:
         path, mode_text = spec, "33188"
     error = None
     try:
-        target = dev.host_path(path)
+        target = dev.host_path(path, write=True)
         target.parent.mkdir(parents=True, exist_ok=True)  # fixed_push_mkdir
         tmp = target.with_name(f".{target.name}.adb-tmp")
         fh = open(tmp, "wb")
-    except OSError as exc:
+    except OSError as exc:  # PermissionError: outside the sandbox's writable folders
         error, fh = f"{path}: {exc.strerror or exc}", None
     while True:  # consume the whole transfer even after an error, as adbd does
         word, length = struct.unpack("<4sI", s.read_exact(8))

@@ -32,6 +32,12 @@ class AdbServer:
             raise AdbServerError("no adb binary: install the Debian package `adb`")
 
     @property
+    def public_key(self) -> Path:
+        """This server's adb public key (made by `adb start-server` in its private HOME): what
+        a loopback device must be given so that this server, and no other, may connect."""
+        return self.home / ".android" / "adbkey.pub"
+
+    @property
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(HOME=str(self.home), ANDROID_ADB_SERVER_PORT=str(self.port),
@@ -47,6 +53,8 @@ class AdbServer:
         res = self.run("start-server", timeout=60)
         if res.returncode != 0:
             raise AdbServerError(f"adb start-server failed: {res.stderr.strip()}")
+        if not self.public_key.is_file():
+            raise AdbServerError(f"adb start-server made no key at {self.public_key}")
         return self
 
     def connect(self, serial: str, timeout: float = 20) -> None:

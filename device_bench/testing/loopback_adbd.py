@@ -1,19 +1,31 @@
 """A loopback Android device for tests: a device-side adb daemon on 127.0.0.1.
 
 The real adb server attaches it with `adb connect 127.0.0.1:PORT` and then talks the
-ordinary adb transport protocol to it (CNXN/OPEN/OKAY/WRTE/CLSE packets). Services:
+ordinary adb transport protocol to it (CNXN/AUTH/OPEN/OKAY/WRTE/CLSE packets). Services:
 `shell:` (v1: merged output, no exit code), `shell,v2,...:` (framed stdout/stderr/exit),
-`exec:` and `sync:` (STAT/LIST/SEND/RECV/QUIT). Commands run on THIS host with /bin/sh
-inside a sandbox folder laid out like Android: `/data/local/tmp` (and `/sdcard`) map
-into the sandbox, `getprop` answers from fake device properties. No AUTH is asked for.
+`exec:` and `sync:` (STAT/LIST/SEND/RECV/QUIT).
 
-Run one by hand:  python -m device_bench.testing.loopback_adbd --root /tmp/phone
-then:             adb connect 127.0.0.1:<printed port>
+It is a sandbox, not a door:
+- connecting needs adb's RSA authentication, like a phone: only an adb server holding the
+  private key of one of `adb_keys` (its `adbkey.pub`; the tests' private server has its
+  own, made at start) gets in; anyone else sees `unauthorized` and can open nothing;
+- commands are checked against an allowlist and run without a shell, confined to the root
+  folder, with a scrubbed environment (`_sandbox.py` lists what is allowed);
+- `/data/local/tmp`, `/sdcard`, `/sys` (a fake one: cores, governors, battery, thermal) and
+  `/system` map into the root folder; `getprop` answers from fake device properties.
+
+Flavours: `native` reports this host's ABI and runs pushed binaries natively; `arm64`
+reports `arm64-v8a` and runs pushed aarch64 binaries under qemu-aarch64 with a pinned CPU
+model (`ro.kernel.qemu=1`, as Android's own emulator says, marks its timings as emulated).
+
+Run one by hand:  python -m device_bench.testing.loopback_adbd --root /tmp/phone [--flavour arm64]
+then:             adb connect 127.0.0.1:<printed port>   (your ~/.android/adbkey.pub is the key)
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
 import signal
 import socket
@@ -22,14 +34,15 @@ import subprocess
 import threading
 from pathlib import Path
 
+from device_bench.testing import _adbauth
+from device_bench.testing._sandbox import Flavour, Refused, Sandbox, default_sysfs, native_flavour
+
 A_CNXN, A_OPEN, A_OKAY = 0x4E584E43, 0x4E45504F, 0x59414B4F
 A_CLSE, A_WRTE, A_AUTH = 0x45534C43, 0x45545257, 0x48545541
 A_VERSION = 0x01000001
-AUTH_TOKEN, AUTH_SIGNATURE = 1, 2
+AUTH_TOKEN, AUTH_SIGNATURE, AUTH_RSAPUBLICKEY = 1, 2, 3
 MAX_PAYLOAD = 256 * 1024
 SYNC_DATA_MAX = 64 * 1024
-# Folders the device shell sees at these absolute paths live inside the sandbox.
-MAPPED_PREFIXES = ("/data/local/tmp", "/sdcard")
 # The adb server probes 5555-5585 on its own; stay clear of that range.
 RESERVED_PORTS = range(5555, 5586)
 
@@ -42,7 +55,6 @@ DEFAULT_PROPS = {
     "ro.soc.manufacturer": "loopback",
     "ro.build.version.release": "14",
     "ro.build.version.sdk": "34",
-    "ro.product.cpu.abi": os.uname().machine,
 }
 # Only these make the banner (the real adbd sends the same three).
 BANNER_PROPS = ("ro.product.name", "ro.product.model", "ro.product.device")
@@ -150,6 +162,8 @@ class Connection:
         self._streams: dict[int, Stream] = {}
         self._lock = threading.Lock()
         self._next_id = 1
+        self._token = b""
+        self.online = False  # True once the adb server proved it holds an authorised key
 
     def send(self, cmd: int, arg0: int, arg1: int, data: bytes = b"") -> None:
         with self._send_lock:
@@ -176,15 +190,12 @@ class Connection:
             self.shutdown()
 
     def _dispatch(self, cmd: int, arg0: int, arg1: int, data: bytes) -> None:
-        if cmd == A_CNXN:
-            self.max_payload = max(4096, min(arg1, MAX_PAYLOAD))
-            if self.device.authorized:
-                self.send(A_CNXN, A_VERSION, MAX_PAYLOAD, self.device.banner())
-            else:  # ask for a signature we will never accept: the host shows `unauthorized`
-                self.send(A_AUTH, AUTH_TOKEN, 0, os.urandom(20))
-        elif cmd == A_AUTH and arg0 == AUTH_SIGNATURE and not self.device.authorized:
-            self.send(A_AUTH, AUTH_TOKEN, 0, os.urandom(20))
-        elif cmd == A_OPEN:
+        if cmd in (A_CNXN, A_AUTH):
+            self._handshake(cmd, arg0, arg1, data)
+            return
+        if not self.online:
+            raise ProtocolError("a packet before authentication")  # drop the connection
+        if cmd == A_OPEN:
             self._open(arg0, data.rstrip(b"\0").decode("utf-8", "replace"))
         elif cmd == A_WRTE:
             stream = self._get(arg1)
@@ -200,7 +211,21 @@ class Connection:
             if stream is not None:
                 stream.mark_closed()
                 self.forget(arg1)
-        # A_AUTH and anything else: we never asked for auth, ignore.
+
+    def _handshake(self, cmd: int, arg0: int, arg1: int, data: bytes) -> None:
+        """CNXN -> AUTH TOKEN; a SIGNATURE one of the device's keys verifies -> CNXN (online).
+        A wrong signature gets a fresh token (the server tries its next key, then offers its
+        public key, which nobody accepts: `unauthorized`, like a phone nobody taps)."""
+        if cmd == A_CNXN:
+            self.max_payload = max(4096, min(arg1, MAX_PAYLOAD))
+        elif arg0 == AUTH_SIGNATURE and self._token and self.device.accepts(self._token, data):
+            self.online = True
+            self.send(A_CNXN, A_VERSION, MAX_PAYLOAD, self.device.banner())
+            return
+        elif arg0 != AUTH_SIGNATURE:
+            return  # AUTH_RSAPUBLICKEY: the "Allow USB debugging?" prompt nobody answers
+        self._token = os.urandom(_adbauth.TOKEN_SIZE)
+        self.send(A_AUTH, AUTH_TOKEN, 0, self._token)
 
     def _get(self, local_id: int) -> Stream | None:
         with self._lock:
@@ -240,18 +265,40 @@ class Connection:
 
 
 class LoopbackDevice:
-    """The daemon: listens on 127.0.0.1:port, serves each adb server connection."""
+    """The daemon: listens on 127.0.0.1:port, serves each adb server connection.
+
+    adb_keys: public key files (`adbkey.pub`) whose private keys may connect; none = nobody.
+    authorized=False: nobody, whatever the key (a phone whose user never taps "Allow").
+    flavour: `_sandbox.native_flavour()` (default) or `_sandbox.arm64_flavour(cpu=...)`.
+    sysfs: files of the fake /sys to add or replace, {"class/power_supply/battery/capacity": "12"}.
+    """
 
     def __init__(self, root: str | Path, port: int = 0, props: dict[str, str] | None = None,
-                 authorized: bool = True):
+                 authorized: bool = True, adb_keys=(), flavour: Flavour | None = None,
+                 sysfs: dict[str, str] | None = None, selinux: str = "Enforcing"):
         self.root = Path(root).resolve()
-        self.authorized = authorized  # False: behave like a phone whose user never taps "Allow"
-        self.props = {**DEFAULT_PROPS, **(props or {})}
+        self.authorized = authorized
+        self._keys = _adbauth.load_public_keys(adb_keys)
+        self.flavour = flavour or native_flavour()
+        self.props = {**DEFAULT_PROPS, **self.flavour_props(), **(props or {})}
+        self.sysfs = {**default_sysfs(os.cpu_count() or 1), **(sysfs or {})}
+        self.selinux = selinux
+        self.sandbox = Sandbox(self.root, self.flavour)
         self._want_port = port
         self.port = 0
         self._listener: socket.socket | None = None
         self._connections: set[Connection] = set()
         self._prepare_sandbox()
+
+    def flavour_props(self) -> dict[str, str]:
+        props = {"ro.product.cpu.abi": self.flavour.abi, "ro.product.cpu.abilist": self.flavour.abi}
+        if self.flavour.emulated:  # what Android's emulator sets; the bench marks timings emulated
+            cpu = self.flavour.emulator[-1]
+            props |= {"ro.kernel.qemu": "1", "ro.boot.qemu.cpu": cpu, "ro.soc.model": f"qemu-aarch64 {cpu}"}
+        return props
+
+    def accepts(self, token: bytes, signature: bytes) -> bool:
+        return self.authorized and _adbauth.verify(self._keys, token, signature)
 
     @property
     def serial(self) -> str:
@@ -267,41 +314,33 @@ class LoopbackDevice:
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         lines = "\n".join(f"{k}={v}" for k, v in sorted(self.props.items()))
         (self.root / "system/build.prop").write_text(lines + "\n")
-        getprop = self.root / "system/bin/getprop"
         # Android's getprop: no argument lists all as [k]: [v], one argument prints the value.
-        getprop.write_text(
-            "#!/bin/sh\nf=\"$(dirname \"$0\")/../build.prop\"\n"
-            "if [ $# -eq 0 ]; then sed 's/^\\([^=]*\\)=\\(.*\\)$/[\\1]: [\\2]/' \"$f\"; exit 0; fi\n"
-            "grep -m1 \"^$1=\" \"$f\" | cut -d= -f2-\n")
-        getprop.chmod(0o755)
+        self._script("getprop", "f=\"$(dirname \"$0\")/../build.prop\"\n"
+                     "if [ $# -eq 0 ]; then sed 's/^\\([^=]*\\)=\\(.*\\)$/[\\1]: [\\2]/' \"$f\"; exit 0; fi\n"
+                     "grep -m1 \"^$1=\" \"$f\" | cut -d= -f2-\n")
+        self._script("getenforce", f"echo {shlex.quote(self.selinux)}\n")
+        for rel, text in self.sysfs.items():
+            path = self.root / "sys" / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text + "\n")
 
-    def host_path(self, device_path: str) -> Path:
-        """Where a device path lives on this host (mapped folders) - never outside root."""
-        if device_path.startswith("/proc/"):
-            return Path(device_path)  # read-only facts (meminfo) come from the real host
-        p = (self.root / device_path.lstrip("/")).resolve()
-        if p != self.root and self.root not in p.parents:
-            raise PermissionError(f"{device_path}: outside the device sandbox")
-        return p
+    def _script(self, name: str, body: str) -> None:
+        path = self.root / "system/bin" / name
+        path.write_text("#!/bin/sh\n" + body)
+        path.chmod(0o755)
 
-    def translate_command(self, command: str) -> str:
-        for prefix in MAPPED_PREFIXES:
-            command = command.replace(prefix, str(self.root) + prefix)
-        return command
+    def host_path(self, device_path: str, write: bool = False) -> Path:
+        """Where a device path lives on this host - never outside root (PermissionError)."""
+        try:
+            return self.sandbox.host_path(device_path, write)
+        except Refused as exc:
+            raise PermissionError(str(exc)) from exc
 
     def untranslate_output(self, data: bytes) -> bytes:
         """Sandbox paths in command output read as device paths again (best effort: a path
         split across two output chunks stays as it is)."""
         root = str(self.root).encode()
-        return data.replace(root + b"/", b"/") if root in data else data
-
-    def shell_env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env["PATH"] = f"{self.root / 'system/bin'}:{env.get('PATH', '/usr/bin:/bin')}"
-        env["HOME"] = str(self.root / "data/local/tmp")
-        env["TMPDIR"] = str(self.root / "data/local/tmp")
-        env["ANDROID_DATA"] = str(self.root / "data")
-        return env
+        return re.sub(re.escape(root) + rb"(?:/|(?![\w.-]))", b"/", data) if root in data else data
 
     # -- services -----------------------------------------------------------
     def service_handler(self, service: str):
@@ -368,13 +407,26 @@ class LoopbackDevice:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from device_bench.testing._sandbox import arm64_flavour
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--root", required=True, help="sandbox folder (created)")
     ap.add_argument("--port", type=int, default=0, help="0 = any free port")
     ap.add_argument("--model", default=DEFAULT_PROPS["ro.product.model"])
+    ap.add_argument("--flavour", choices=("native", "arm64"), default="native")
+    ap.add_argument("--cpu", default="cortex-a76", help="qemu CPU model of the arm64 flavour")
+    ap.add_argument("--adb-key", action="append", default=None,
+                    help="public key allowed to connect (repeatable; default ~/.android/adbkey.pub)")
     args = ap.parse_args(argv)
-    dev = LoopbackDevice(args.root, args.port, {"ro.product.model": args.model}).start()
-    print(f"loopback device on {dev.serial}: adb connect {shlex.quote(dev.serial)}", flush=True)
+    keys = args.adb_key or [str(Path.home() / ".android/adbkey.pub")]
+    try:
+        flavour = arm64_flavour(args.cpu) if args.flavour == "arm64" else None
+        dev = LoopbackDevice(args.root, args.port, {"ro.product.model": args.model}, adb_keys=keys,
+                             flavour=flavour).start()
+    except (FileNotFoundError, _adbauth.AdbKeyError) as exc:
+        ap.error(str(exc))  # exit 2 with the reason: no qemu, no sysroot, no usable key
+    print(f"loopback {dev.flavour.abi} device on {dev.serial}, accepting the adb key(s) {', '.join(keys)}: "
+          f"adb connect {shlex.quote(dev.serial)}", flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
