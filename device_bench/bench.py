@@ -24,10 +24,11 @@ from core.runs import atomic_write_json
 from device_bench import measure, protocol
 from device_bench.adb import DeviceError, DeviceLostError
 from device_bench.config import BenchConfig
-from device_bench.inputs import ModelInfo, build_requests, load_tokenizer
+from device_bench.inputs import ModelInfo, build_requests, fits, load_tokenizer
 
 RUNNER_NAME = "typo_runner"
 FINISHED = ("ok", "truncated")  # a rerun keeps these units; "truncated" would only repeat itself
+MAIN_SET = "eval"  # the main set's name when run.py names none
 
 
 class BenchUnit(TypedDict):
@@ -44,7 +45,8 @@ class BenchUnit(TypedDict):
     finished: float
     outputs: NotRequired[list[str]]
     output_ids: NotRequired[dict]
-    accuracy: NotRequired[dict]   # {"guarded": metrics, "raw": metrics}
+    accuracy: NotRequired[dict]   # {"guarded": metrics, "raw": metrics} on the main (synthetic) set
+    accuracy_by_set: NotRequired[dict]  # set -> {"guarded", "raw", "n", "latency_p50_ms"} for every set
     rows: NotRequired[list[dict]]
     truncation: NotRequired[dict]  # {"capped_requests", "hit_cap"}: budgets cut by max_seq_len
 
@@ -56,11 +58,14 @@ def copy_settings(cfg: BenchConfig, model: ModelInfo) -> dict[str, int]:
             for key, default in model.decoding.items()}
 
 
-def fingerprint(cfg: BenchConfig, model: ModelInfo, mode: str, n: int, eval_sha: str) -> dict:
+def fingerprint(cfg: BenchConfig, model: ModelInfo, mode: str, n: int, eval_sha: str,
+                real_sha: str | None = None) -> dict:
     """What must match for a finished unit to be reused by a rerun (it also records the
-    resolved copy-mode settings the runner got)."""
+    resolved copy-mode settings the runner got). A real slice adds its path and the sha256
+    of its samples (the keys are absent without one, so older units still resume)."""
     copy = copy_settings(cfg, model) if mode == "copy" else dict.fromkeys(decoding.KEYS)
-    return {"model_sha256": model.sha256, "mode": mode, "n": n, "eval_sha256": eval_sha,
+    real = {"real_eval": cfg.real_eval, "real_sha256": real_sha} if cfg.real_eval else {}
+    return {"model_sha256": model.sha256, "mode": mode, "n": n, "eval_sha256": eval_sha, **real,
             "max_new_tokens": cfg.max_new_tokens, "warmup": cfg.warmup, "reps": cfg.reps,
             "threads": cfg.threads, **copy, "prefix_cache": cfg.prefix_cache}
 
@@ -71,19 +76,44 @@ def unit_path(run_dir: Path, device: str, model: str, mode: str) -> Path:
 
 
 class Prepared:
-    """Host-side inputs shared by every device: tokenizers, requests files, eval set."""
+    """Host-side inputs shared by every device: tokenizers, requests files, eval sets.
+
+    `sets`: set name -> {"case_insensitive", "main", "sha256", ...}; a sample's "set" names its
+    set (none = the main set). Real-slice sentences whose answer cannot fit a model's max_seq_len
+    are left out (counted in the set's "left_out"): the main set is never cut."""
 
     def __init__(self, cfg: BenchConfig, models: list[ModelInfo], samples: list[dict],
-                 run_dir: Path, eval_sha: str):
-        self.cfg, self.models, self.samples, self.run_dir = cfg, models, samples, run_dir
+                 run_dir: Path, eval_sha: str, sets: dict[str, dict] | None = None):
+        self.cfg, self.models, self.run_dir = cfg, models, run_dir
         self.eval_sha = eval_sha
-        self.tokenizers, self.requests, self.request_files = {}, {}, {}
+        self.sets = sets or {MAIN_SET: {"name": MAIN_SET, "case_insensitive": cfg.case_insensitive,
+                                        "main": True}}
+        self.main = next(name for name, info in self.sets.items() if info.get("main"))
+        self.real_sha = next((i.get("sha256") for i in self.sets.values() if not i.get("main")), None)
+        self.tokenizers = {m.name: load_tokenizer(m) for m in models}
+        self.samples = self._fitting(samples)
+        self.requests, self.request_files = {}, {}
         for m in models:
-            tok = load_tokenizer(m)
-            reqs = build_requests(tok, samples, cfg.max_new_tokens, m.max_seq_len)
+            tok = self.tokenizers[m.name]
+            reqs = build_requests(tok, self.samples, cfg.max_new_tokens, m.max_seq_len)
             path = run_dir / "inputs" / f"requests-{m.name}.jsonl"
             protocol.write_requests(path, reqs)
-            self.tokenizers[m.name], self.requests[m.name], self.request_files[m.name] = tok, reqs, path
+            self.requests[m.name], self.request_files[m.name] = reqs, path
+
+    def unit_fingerprint(self, model: ModelInfo, mode: str) -> dict:
+        return fingerprint(self.cfg, model, mode, len(self.samples), self.eval_sha, self.real_sha)
+
+    def set_of(self, sample: dict) -> str:
+        return sample.get("set") or self.main
+
+    def _fitting(self, samples: list[dict]) -> list[dict]:
+        keep = [s for s in samples if self.set_of(s) == self.main
+                or all(fits(self.tokenizers[m.name], s["input"], m.max_seq_len) for m in self.models)]
+        for name, info in self.sets.items():
+            if not info.get("main"):
+                info["n"] = sum(1 for s in keep if self.set_of(s) == name)
+                info["left_out"] = sum(1 for s in samples if self.set_of(s) == name) - info["n"]
+        return keep
 
 
 def runner_argv(runner: str, model: str, req: str, res: str, summ: str, cfg: BenchConfig,
@@ -162,31 +192,65 @@ def truncation(results: list[dict], capped: dict[str, int]) -> dict[str, int]:
     return {"capped_requests": len(capped), "hit_cap": hit}
 
 
-def score_unit(unit: BenchUnit, prep: Prepared, model: ModelInfo) -> None:
-    """Detokenize the first complete repetition and score it with the eval metrics."""
-    from core.prompt import decode_answer
+def score_sets(samples: list[dict], outputs: list[str], sets: dict[str, dict],
+               main: str) -> tuple[dict, list[dict]]:
+    """Score each set on its own (its case_insensitive flag): set -> {"guarded", "raw", "n"},
+    and the per-sentence rows in sample order, each tagged with its set."""
     from evaluation.scoring import score_outputs
 
-    rep = next((r for r in unit["reps"] if not r.get("error") and r["results"]), None)
+    by_set, rows = {}, [{}] * len(samples)
+    for name, info in sets.items():
+        idx = [i for i, s in enumerate(samples) if (s.get("set") or main) == name]
+        if not idx:
+            continue
+        scores = score_outputs([samples[i]["input"] for i in idx], [samples[i]["output"] for i in idx],
+                               [outputs[i] for i in idx], case_insensitive=bool(info.get("case_insensitive")))
+        by_set[name] = {"guarded": scores["guarded"], "raw": scores["raw"], "n": len(idx)}
+        for i, row in zip(idx, scores.get("rows", [])):
+            rows[i] = {**row, "set": name}
+    return by_set, rows
+
+
+def set_latency_p50(reps: list[dict], ids: set[str]) -> float | None:
+    """Median over the repetitions of the p50 sentence latency of the requests in `ids`."""
+    per = [measure.percentile([measure.sentence_ms(r) for r in rep["results"] if r["id"] in ids
+                               and not r.get("error") and not r.get("warmup")], 50)
+           for rep in unit_reps(reps)]
+    return measure.spread(per).get("median")
+
+
+def unit_reps(reps: list[dict]) -> list[dict]:
+    return [r for r in reps if not r.get("error") and r.get("results")]
+
+
+def score_unit(unit: BenchUnit, prep: Prepared, model: ModelInfo) -> None:
+    """Detokenize the first complete repetition and score each eval set with the eval metrics."""
+    from core.prompt import decode_answer
+
+    rep = next(iter(unit_reps(unit["reps"])), None)
     if rep is None:
         return
     tok = prep.tokenizers[model.name]
     by_id = {r["id"]: r for r in rep["results"] if not r.get("warmup")}
     outputs = [decode_answer(tok, by_id[s["id"]]["output_ids"]) if s["id"] in by_id
                and not by_id[s["id"]].get("error") else "" for s in prep.samples]
-    scores = score_outputs([s["input"] for s in prep.samples], [s["output"] for s in prep.samples],
-                           outputs, case_insensitive=prep.cfg.case_insensitive)
+    by_set, rows = score_sets(prep.samples, outputs, prep.sets, prep.main)
+    for name, acc in by_set.items():
+        acc["latency_p50_ms"] = set_latency_p50(unit["reps"], {s["id"] for s in prep.samples
+                                                               if prep.set_of(s) == name})
     unit["outputs"] = outputs
     unit["output_ids"] = {s["id"]: by_id[s["id"]].get("output_ids") for s in prep.samples if s["id"] in by_id}
-    unit["accuracy"] = {"guarded": scores["guarded"], "raw": scores["raw"]}
-    unit["rows"] = scores.get("rows", [])
+    main = by_set.get(prep.main, {})
+    unit["accuracy"] = {"guarded": main.get("guarded", {}), "raw": main.get("raw", {})}
+    unit["accuracy_by_set"] = by_set
+    unit["rows"] = rows
 
 
 def run_unit(target, model: ModelInfo, mode: str, prep: Prepared, runner: Path) -> BenchUnit:
     cfg = prep.cfg
     unit: BenchUnit = {"device": target.serial, "model": model.name, "mode": mode, "status": "failed",
                        "error": None, "reps": [], "metrics": {}, "started": time.time(), "finished": 0.0,
-                       "fingerprint": fingerprint(cfg, model, mode, len(prep.samples), prep.eval_sha)}
+                       "fingerprint": prep.unit_fingerprint(model, mode)}
     local_dir = prep.run_dir / "raw" / target.serial.replace(":", "_")
     local_dir.mkdir(parents=True, exist_ok=True)
     remote = {"runner": target.push(runner, RUNNER_NAME), "model": target.push(model.path, model.path.name),
@@ -213,16 +277,19 @@ def run_unit(target, model: ModelInfo, mode: str, prep: Prepared, runner: Path) 
 
 
 def pick_runner(target, facts: dict, cfg: BenchConfig, override: str | None) -> Path:
+    arm64 = target.kind != "host" and "arm64" in str(facts.get("abi") or "")
     if override:
         path = Path(override)
-    elif target.kind == "host" or "arm64" not in str(facts.get("abi") or ""):
+    elif not arm64:
         path = Path(cfg.runner_host)  # host mode, or an x86_64 device (emulator, loopback)
     else:
         path = Path(cfg.runner_android)
     path = input_path(path)
     if not path.is_file():
-        hint = "make android-runner" if "android" in path.parent.name else "make runner"
-        raise DeviceError(f"runner binary not found: {path} (build it with `{hint}`)")
+        hint = ("make android-runner (Docker) or make android-runner-static; for the emulated arm64 "
+                "loopback device: make runner-arm64 and runner_android=android_runner/build/linux-arm64/"
+                "typo_runner") if arm64 and not override else "make runner"
+        raise DeviceError(f"runner binary not found: {path} (build it with: {hint})")
     return path
 
 
@@ -269,7 +336,7 @@ def failed_unit(serial: str, model: ModelInfo, mode: str, prep: Prepared, error:
     return {"device": serial, "model": model.name, "mode": mode, "status": "failed", "error": error,
             "reps": [], "metrics": measure.unit_metrics([]), "started": time.time(),
             "finished": time.time(),
-            "fingerprint": fingerprint(prep.cfg, model, mode, len(prep.samples), prep.eval_sha)}
+            "fingerprint": prep.unit_fingerprint(model, mode)}
 
 
 def load_done(run_dir: Path, prep: Prepared) -> dict:
@@ -283,7 +350,7 @@ def load_done(run_dir: Path, prep: Prepared) -> dict:
         model = next((m for m in prep.models if m.name == unit.get("model")), None)
         if model is None or unit.get("status") not in FINISHED:
             continue
-        want = fingerprint(prep.cfg, model, unit["mode"], len(prep.samples), prep.eval_sha)
+        want = prep.unit_fingerprint(model, unit["mode"])
         if unit.get("fingerprint") == want:
             done[(unit["device"], unit["model"], unit["mode"])] = unit
     return done

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from core.config import check
 from core.decoding import MINIMUM as DECODING_MINIMUM
+from core.paths import input_path
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 MODES = ("plain", "copy")
@@ -32,6 +33,11 @@ class BenchConfig:
     keep_files: bool = False
     baselines: list[str] = field(default_factory=lambda: ["identity", "symspell"])
     case_insensitive: bool = False
+    # A real human-typo slice scored beside the eval set, in the same runner calls: a benchmark path
+    # evaluation/eval_sets.py reads (e.g. ../shared/data/eval/neuspell-bea4660); "" = none.
+    real_eval: str = ""
+    real_limit: int = 200          # its first N pairs (0 = all)
+    note: str = ""                 # shown at the top of report.md / report.html
     runner_host: str = "android_runner/build/host/typo_runner"
     runner_android: str = "android_runner/build/android-arm64/typo_runner"
     reports_dir: str = "reports"
@@ -48,5 +54,9 @@ class BenchConfig:
             value = getattr(self, key)
             check(value is None or value >= low, f"{key} must be >= {low} or null (the default), got {value}")
         check(self.cooldown_s >= 0 and self.timeout_s > 0, "cooldown_s >= 0 and timeout_s > 0")
+        check(self.real_limit >= 0, f"real_limit must be >= 0 (0 = all pairs), got {self.real_limit}")
+        check(not self.real_eval or input_path(self.real_eval).exists(),
+              f"real_eval {self.real_eval!r}: not found (a benchmark folder such as "
+              "../shared/data/eval/neuspell-bea4660, or a pairs .json file; \"\" = none)")
         check(self.remote_dir.startswith("/data/local/tmp/") and ".." not in self.remote_dir,
               f"remote_dir must be inside /data/local/tmp/, got {self.remote_dir!r}")

@@ -1,6 +1,7 @@
 """Bench inputs on the host: eval pairs, models (+ tokenizer and metadata), requests."""
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -8,8 +9,9 @@ from typing import Any
 
 from core import decoding, prompt
 from core.errors import BenchError
+from core.paths import input_path
 from core.runs import sha256_file
-from evaluation.eval_sets import BenchmarkError, read_jsonl
+from evaluation.eval_sets import BenchmarkError, load_benchmark, read_jsonl
 
 
 class BenchInputError(BenchError, ValueError):
@@ -31,6 +33,43 @@ def load_eval(path: str | Path, limit: int = 0) -> list[dict]:
     if not rows:
         raise BenchInputError(f"{path}: no eval pairs")
     return rows
+
+
+def main_set(eval_path: str | Path) -> str:
+    """The name of the main (synthetic) eval set in the report: its file's stem."""
+    return Path(eval_path).stem or "eval"
+
+
+def load_real(path: str | Path, limit: int, main: str) -> tuple[list[dict], dict]:
+    """The real human-typo slice (any benchmark evaluation.eval_sets reads), its first `limit`
+    pairs -> samples {"id": "r00000", "input", "output", "set"} and the set's record
+    {"name", "path", "sha256" (of the samples), "n", "case_insensitive", "main": False}."""
+    where = input_path(path)
+    if not where.exists():
+        raise BenchInputError(f"real_eval {path}: not found (a benchmark folder such as "
+                              "../shared/data/eval/neuspell-bea4660, or a pairs .json file)")
+    try:
+        full = load_benchmark(where)
+    except BenchmarkError as exc:
+        raise BenchInputError(f"real_eval {path}: {exc}") from None
+    bench = full.head(limit)
+    name = f"{full.name}[:{limit}]" if 0 < limit < len(full.pairs) else full.name
+    name = f"{name} (real)" if name == main else name
+    rows = [{"id": f"r{i:05d}", "input": p.input, "output": p.reference, "set": name}
+            for i, p in enumerate(bench.pairs)]
+    if not rows:
+        raise BenchInputError(f"real_eval {path}: no pairs")
+    digest = hashlib.sha256(json.dumps([[r["input"], r["output"]] for r in rows]).encode()).hexdigest()
+    return rows, {"name": name, "path": str(path), "sha256": digest, "n": len(rows),
+                  "case_insensitive": bench.case_insensitive, "main": False}
+
+
+def fits(tok, text: str, max_seq_len: int | None) -> bool:
+    """Whether a copy of `text` as the answer fits the model's static cache after its prompt."""
+    if max_seq_len is None:
+        return True
+    n_prompt = len(prompt.prompt_ids_and_span(tok, text)[0])
+    return n_prompt + len(tok(text, add_special_tokens=False)["input_ids"]) + 1 <= max_seq_len
 
 
 def _find_key(obj: Any, key: str) -> Any:

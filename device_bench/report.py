@@ -14,6 +14,17 @@ ACCURACY_KEYS = ("exact_match", "f0_5", "word_accuracy", "correction_rate", "ove
                  "cer_after")
 
 
+def emulated_devices(devices: dict) -> dict[str, str]:
+    """serial -> what emulates it, for devices whose facts say emulated (ro.kernel.qemu=1): their
+    timings measure an emulator on the host, never a phone, and are not compared with real ones."""
+    return {s: f"qemu -cpu {(d.get('facts') or {}).get('emulated_cpu') or 'unknown'}"
+            for s, d in devices.items() if (d.get("facts") or {}).get("emulated")}
+
+
+def device_label(report: dict, serial: str) -> str:
+    return f"{serial} (emulated)" if serial in report.get("emulated_devices", {}) else serial
+
+
 def med(unit: dict, key: str):
     return (unit.get("metrics") or {}).get(key, {}).get("median")
 
@@ -49,10 +60,15 @@ def build_report(run: str, cfg_dict: dict, models: list, samples: list[dict], ev
         "status": "partial" if failed else "truncated" if cut else "complete",
         "errors": [f"{u['device']} / {u['model']} / {u['mode']}: {u['error']}" for u in failed]
         + [f"{s}: {d['error']}" for s, d in devices.items() if d.get("error")],
+        "emulated_devices": emulated_devices(devices),
         "warnings": [f"{u['device']} / {u['model']} / {u['mode']}: truncated: "
                      f"{u['truncation']['hit_cap']} of {u['truncation']['capped_requests']} capped requests "
                      "ran into max_new_tokens cut to fit the model's max_seq_len (raise max_seq_len at "
-                     "export, or shorten the sentences)" for u in cut],
+                     "export, or shorten the sentences)" for u in cut]
+        + [f"{s}: emulated ({how}): its timings are the emulator's, not a phone's; they are marked "
+           "'(emulated)' and left out of the cross-device plots (tokens and accuracy are real)"
+           for s, how in emulated_devices(devices).items()],
+        "note": cfg_dict.get("note") or None,
         "config": cfg_dict, "env": env_info(None), "eval": eval_info,
         "definitions": {
             "sentence latency": "runner total_ms per request (prefill + decode), warm-up excluded",
@@ -71,7 +87,7 @@ def _device_info(facts: dict) -> dict:
     os_name = f"Android {facts['android_version']}" if facts.get("android_version") else facts.get("os")
     return {"device": facts.get("model"), "arch": facts.get("abi"), "os": os_name,
             "totalMem": facts.get("ram_total_kb"), "availMem": facts.get("ram_available_kb"),
-            "soc": facts.get("soc"), "serial": facts.get("serial")}
+            "soc": facts.get("soc"), "serial": facts.get("serial"), "emulated": bool(facts.get("emulated"))}
 
 
 def benchmark_results(report: dict) -> list[dict]:
@@ -122,7 +138,7 @@ def perf_rows(report: dict) -> list[list]:
     rows = []
     for u in report["units"]:
         m = report["models"][u["model"]]
-        rows.append([u["device"], u["model"], m["quantization"], u["mode"], u["status"],
+        rows.append([device_label(report, u["device"]), u["model"], m["quantization"], u["mode"], u["status"],
                      med(u, "model_load_ms"), med(u, "ttft_mean_ms"), med(u, "prefill_tok_s"),
                      med(u, "decode_tok_s"), med(u, "latency_p50_ms"), _range(u, "latency_p50_ms"),
                      med(u, "latency_p90_ms"),
@@ -134,26 +150,61 @@ PERF_HEADERS = ["device", "model", "quant", "mode", "status", "load ms", "TTFT m
                 "decode tok/s", "p50 ms", "p50 min-max (reps)", "p90 ms", "p99 ms", "peak RSS kB", "size MB"]
 
 
+def main_set(report: dict) -> str:
+    return (report.get("eval") or {}).get("main_set") or "eval"
+
+
+def set_names(report: dict) -> list[str]:
+    """The eval sets of the report, main (synthetic) set first."""
+    sets = (report.get("eval") or {}).get("sets") or {}
+    main = main_set(report)
+    return [main] + [n for n in sets if n != main]
+
+
+def by_set(report: dict, holder: dict) -> dict:
+    """set -> {"guarded", "raw", ...} of a unit or baseline (older records: the main set only)."""
+    found = holder.get("accuracy_by_set")
+    if found:
+        return found
+    return {main_set(report): holder.get("accuracy") if "accuracy" in holder else holder}
+
+
 def accuracy_rows(report: dict) -> list[list]:
+    """One row per unit and per baseline for each eval set, set by set (main set first)."""
     rows = []
-    for u in report["units"]:
-        acc = u.get("accuracy") or {}
-        rows.append([f"{u['model']} ({u['mode']}) on {u['device']}"] +
-                    [acc.get("guarded", {}).get(k) for k in ACCURACY_KEYS]
-                    + [acc.get("raw", {}).get("exact_match")])
-    for name, b in report["baselines"].items():
-        rows.append([f"baseline: {name} (host)"] + [b.get("guarded", {}).get(k) for k in ACCURACY_KEYS]
-                    + [b.get("raw", {}).get("exact_match")])
+    named = [(f"{u['model']} ({u['mode']}) on {u['device']}", u) for u in report["units"]]
+    named += [(f"baseline: {name} (host)", b) for name, b in report["baselines"].items()]
+    for set_name in set_names(report):
+        for label, holder in named:
+            acc = by_set(report, holder).get(set_name) or {}
+            rows.append([label, set_name, (acc.get("guarded") or {}).get("n")]
+                        + [(acc.get("guarded") or {}).get(k) for k in ACCURACY_KEYS]
+                        + [(acc.get("raw") or {}).get("exact_match")])
     return rows
 
 
-ACC_HEADERS = ["corrector"] + list(ACCURACY_KEYS) + ["exact_match (raw)"]
+ACC_HEADERS = ["corrector", "set", "n"] + list(ACCURACY_KEYS) + ["exact_match (raw)"]
+
+
+def set_lines(report: dict) -> list[str]:
+    """One line per real typo slice, beside the main set (plain text, for md and html)."""
+    out = []
+    for name, info in ((report.get("eval") or {}).get("sets") or {}).items():
+        if info.get("main"):
+            continue
+        left = f", {info['left_out']} left out (answer would not fit a model's max_seq_len)" \
+            if info.get("left_out") else ""
+        case = ", scored case-insensitively" if info.get("case_insensitive") else ""
+        out.append(f"Real typo slice: {name} from {info.get('path')}, {info.get('n')} sentences{case}{left}; "
+                   "scored beside the eval set in the same runner calls (latency figures cover both sets).")
+    return out
 MODE_HEADERS = ["device", "model", "plain p50 ms", "copy p50 ms", "speedup (mean)", "plain fwd/tok",
                 "copy fwd/tok", "acceptance", "identical outputs"]
 
 
 def mode_rows(report: dict) -> list[list]:
-    return [[r["device"], r["model"], r["plain_latency_p50_ms"], r["copy_latency_p50_ms"],
+    return [[device_label(report, r["device"]), r["model"], r["plain_latency_p50_ms"],
+             r["copy_latency_p50_ms"],
              r["speedup_mean_latency"], r["plain_forwards_per_token"], r["copy_forwards_per_token"],
              r["copy_acceptance_rate"], r["outputs_identical"]] for r in report["mode_comparison"]]
 
@@ -164,7 +215,8 @@ def device_rows(report: dict) -> list[list]:
         f = d.get("facts") or {}
         thermal = list((f.get("thermal_c") or {}).items())[:3]
         rows.append([serial, f.get("model"), f.get("soc"), f.get("android_version") or f.get("os"),
-                     f.get("abi"), (f.get("ram_total_kb") or 0) / 1e6 or None,
+                     f"{f.get('abi')} (emulated, qemu -cpu {f.get('emulated_cpu')})" if f.get("emulated")
+                     else f.get("abi"), (f.get("ram_total_kb") or 0) / 1e6 or None,
                      ", ".join(f"{k} {v:.0f}C" for k, v in thermal) or "-"])
     return rows
 
@@ -173,10 +225,13 @@ DEVICE_HEADERS = ["serial", "model", "SoC", "Android/OS", "ABI", "RAM GB", "ther
 
 
 def markdown(report: dict) -> str:
-    parts = [f"# Device bench `{report['run']}` ({report['status']})", "",
-             f"Eval: `{report['eval']['path']}`, {report['eval']['n']} sentences; "
-             f"{report['config']['reps']} repetitions (median shown), "
-             f"warm-up {report['config']['warmup']}.", ""]
+    parts = [f"# Device bench `{report['run']}` ({report['status']})", ""]
+    if report.get("note"):
+        parts += [f"> **Note:** {report['note']}", ""]
+    parts += [f"Eval: `{report['eval']['path']}`, {report['eval']['n']} sentences; "
+              f"{report['config']['reps']} repetitions (median shown), "
+              f"warm-up {report['config']['warmup']}.", ""]
+    parts += [line for text in set_lines(report) for line in (text, "")]
     if report["errors"]:
         parts += ["## Errors", ""] + [f"- {e}" for e in report["errors"]] + [""]
     if report.get("warnings"):
@@ -184,7 +239,7 @@ def markdown(report: dict) -> str:
     parts += ["## Devices", "", _table(DEVICE_HEADERS, device_rows(report)), "",
               "## Speed and memory", "", _table(PERF_HEADERS, perf_rows(report)), "",
               "## Plain vs copy-speculative decoding", "", _table(MODE_HEADERS, mode_rows(report)), "",
-              "## Accuracy (guard on; raw exact match last)", "",
+              "## Accuracy per eval set (guard on; raw exact match last)", "",
               _table(ACC_HEADERS, accuracy_rows(report)), "",
               "## Definitions", ""] + [f"- **{k}**: {v}" for k, v in report["definitions"].items()]
     return "\n".join(parts) + "\n"

@@ -9,13 +9,12 @@ from core.paths import check_output_dir, input_path, output_path
 from core.runs import atomic_write_json, check_run_name, sha256_file
 from device_bench import adb, bench, report
 from device_bench.config import BenchConfig
-from device_bench.inputs import load_eval, load_model_info
+from device_bench.inputs import load_eval, load_model_info, load_real, main_set
 
 
-def run_baselines(names: list[str], samples: list[dict], case_insensitive: bool) -> dict:
-    """Host baselines (identity, SymSpell...) on the same sentences, same metrics and guard."""
-    from evaluation.scoring import score_outputs
-
+def run_baselines(names: list[str], samples: list[dict], sets: dict[str, dict], main: str) -> dict:
+    """Host baselines (identity, SymSpell...) on the same sentences, same metrics and guard:
+    {"guarded", "raw"} on the main set and "accuracy_by_set" for every set (as the units)."""
     out = {}
     for name in names:
         try:
@@ -25,10 +24,24 @@ def run_baselines(names: list[str], samples: list[dict], case_insensitive: bool)
         except Exception as exc:  # a baseline is context, not the bench: record why it is missing
             out[name] = {"error": f"{type(exc).__name__}: {exc}"}
             continue
-        scores = score_outputs([s["input"] for s in samples], [s["output"] for s in samples], outputs,
-                               case_insensitive=case_insensitive)
-        out[name] = {"guarded": scores["guarded"], "raw": scores["raw"]}
+        by_set, _ = bench.score_sets(samples, outputs, sets, main)
+        out[name] = {"guarded": by_set[main]["guarded"], "raw": by_set[main]["raw"],
+                     "accuracy_by_set": by_set}
     return out
+
+
+def eval_sets(cfg: BenchConfig, eval_path: str) -> tuple[list[dict], dict[str, dict], str]:
+    """The main eval set's samples (tagged with its name) plus the real slice's when
+    cfg.real_eval is set; the sets' records; the main set's name."""
+    main = main_set(eval_path)
+    samples = [{**s, "set": main} for s in load_eval(eval_path, cfg.limit)]
+    sets = {main: {"name": main, "path": str(eval_path), "sha256": sha256_file(eval_path), "n": len(samples),
+                   "case_insensitive": cfg.case_insensitive, "main": True}}
+    if cfg.real_eval:
+        real, info = load_real(cfg.real_eval, cfg.real_limit, main)
+        samples += real
+        sets[info["name"]] = info
+    return samples, sets, main
 
 
 def run_bench(cfg: BenchConfig, model_paths: list[str], eval_path: str, devices: str, run: str,
@@ -48,17 +61,18 @@ def _run_bench(cfg: BenchConfig, model_paths: list[str], eval_path: str, devices
     models = [load_model_info(p) for p in model_paths]
     if len({m.name for m in models}) != len(models):
         raise BenchError(f"two models share a name: {[m.name for m in models]}")
-    samples = load_eval(eval_path, cfg.limit)
+    samples, sets, main = eval_sets(cfg, eval_path)
     run_dir = output_path(cfg.reports_dir) / run
     client = adb.adb_client(port=adb_port) if devices != "host" else None
     targets = adb.discover(devices, client, cfg.remote_dir, run_dir / "host-work")  # fail before any file
     run_dir.mkdir(parents=True, exist_ok=True)
-    prep = bench.Prepared(cfg, models, samples, run_dir, sha256_file(eval_path))
+    prep = bench.Prepared(cfg, models, samples, run_dir, sets[main]["sha256"], sets)
     units, infos = bench.run_all(targets, prep, runner)
-    eval_info = {"path": str(eval_path), "sha256": prep.eval_sha, "n": len(samples)}
-    baselines = run_baselines(cfg.baselines, samples, cfg.case_insensitive)
-    rep = report.build_report(run, to_dict(cfg) | {"devices": devices, "runner": runner}, models, samples,
-                              eval_info, units, infos, baselines)
+    eval_info = {"path": str(eval_path), "sha256": prep.eval_sha, "n": sets[main]["n"], "main_set": main,
+                 "sets": prep.sets}
+    baselines = run_baselines(cfg.baselines, prep.samples, prep.sets, main)
+    rep = report.build_report(run, to_dict(cfg) | {"devices": devices, "runner": runner}, models,
+                              prep.samples, eval_info, units, infos, baselines)
     html_path = report.write_report(run_dir, rep, html=html)
     atomic_write_json(run_dir / "state.json", {"status": rep["status"], "errors": rep["errors"]})
     return {"run_dir": run_dir, "html": html_path, "report": rep}

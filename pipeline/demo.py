@@ -15,12 +15,17 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from core.errors import PipelineError
 from core.paths import REPO_ROOT
 from core.runs import default_run_name
 
 STAGES = ("data", "train", "eval", "export", "runner", "bench")
+REAL_SLICE = "../shared/data/eval/neuspell-bea4660"  # real human typos, benched beside the synthetic set
+NOTE = ("The tiny demo model is a smoke test of the pipeline, not a corrector. Its figures (synthetic "
+        "and real typos alike) show that every stage runs end to end, not how well a real model corrects; "
+        "compare SymSpell and identity for scale.")  # no ": " (the bench parses key=value as YAML)
 
 
 class DemoError(PipelineError):
@@ -40,8 +45,22 @@ def commands(run: str, limit: int, bench_args: list[str]) -> dict[str, list[str]
         "export": [py, "-m", "export.export_to_pte", "--model", "models/checkpoint", "max_seq_len=256"],
         "runner": ["bash", "android_runner/build_host.sh"],
         "bench": [py, "-m", "device_bench", "run", "--models", *models, "--eval", "data/eval_data.json",
-                  "--devices", "host", "--run", run, f"limit={limit}", *bench_args],
+                  "--devices", "host", "--run", run, f"limit={limit}", f"note={NOTE}", *bench_args],
     }
+
+
+def real_args(path: str, limit: int) -> list[str]:
+    """Bench overrides for the real typo slice, or none (with the reason printed) when absent.
+    A relative path is taken from the repository, where every stage runs."""
+    if not path:
+        print("demo: no real typo slice in the bench report (--real '')", flush=True)
+        return []
+    where = Path(path) if Path(path).is_absolute() else REPO_ROOT / path
+    if not where.exists():
+        print(f"demo: no real typo slice in the bench report: {where} not found "
+              "(--real PATH points at a benchmark folder, e.g. a NeuSpell corrupt/correct pair)", flush=True)
+        return []
+    return [f"real_eval={where.resolve()}", f"real_limit={limit}"]
 
 
 def run_stage(name: str, argv: list[str], env: dict) -> float:
@@ -61,11 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--run", default=f"demo-{default_run_name()}", help="run name for every stage")
     ap.add_argument("--from", dest="start", choices=STAGES, default="data", help="first stage to run")
     ap.add_argument("--limit", type=int, default=100, help="eval sentences for eval and bench")
+    ap.add_argument("--real", default=REAL_SLICE, help="real typo slice benched beside the synthetic set "
+                    "(a benchmark evaluation reads; relative = from the repository; '' = none)")
+    ap.add_argument("--real-limit", type=int, default=200, help="its first N sentences")
     ap.add_argument("bench_args", nargs="*", help="bench key=value overrides (e.g. reps=5)")
     args = ap.parse_args(argv)
     # Offline by construction: nothing may reach the Hub; 2 threads suit the 2-core CI box.
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    cmds = commands(args.run, args.limit, args.bench_args)
+    cmds = commands(args.run, args.limit, real_args(args.real, args.real_limit) + args.bench_args)
     times = {}
     t0 = time.monotonic()
     try:

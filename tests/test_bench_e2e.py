@@ -133,3 +133,50 @@ def test_device_backend_of_evaluation_matches_host(tiny_pte, host_runner, bench_
                              speculate="copy").correct(texts)
     assert on_phone == on_host and len(on_phone) == 5 and on_phone[-1] == "  "
     assert all(isinstance(t, str) for t in on_phone)
+
+
+def test_real_typo_slice_is_scored_per_set_beside_the_eval_set(tmp_path, tiny_pte, host_runner, bench_eval):
+    """--real: a NeuSpell-format slice rides in the same runner calls; each set is scored on its
+    own (the BEA-named one case-insensitively), units and baselines alike, one report row per set."""
+    real = tmp_path / "neuspell-bea-mini"
+    real.mkdir()
+    pairs = [("The cat sat on the mat.", "the cat sat on the mat."), ("I like it.", "i like it."),
+             ("We went home.", "we went home."), ("i tought so.", "i thought so."),
+             ("she recieved a letter.", "she received a letter."),
+             ("word " * 200, "word " * 200)]  # too long for max_seq_len 256: left out, counted
+    (real / "corrupt.txt").write_text("".join(a + "\n" for a, _ in pairs))
+    (real / "correct.txt").write_text("".join(b + "\n" for _, b in pairs))
+    rc = main(["run", "--models", str(tiny_pte["int8"]), "--eval", str(bench_eval), "--devices", "host",
+               "--run", "real", "--real", str(real), "limit=4", "reps=1", "warmup=0", "modes=[plain]",
+               f"runner_host={host_runner}", f"reports_dir={tmp_path / 'reports'}"])
+    assert rc == 0
+    run_dir = tmp_path / "reports" / "real"
+    rep = json.loads((run_dir / "report.json").read_text())
+    sets = rep["eval"]["sets"]
+    assert list(sets) == ["eval_data", "neuspell-bea-mini"] and rep["eval"]["main_set"] == "eval_data"
+    assert sets["neuspell-bea-mini"]["case_insensitive"] and sets["neuspell-bea-mini"]["n"] == 5
+    assert sets["neuspell-bea-mini"]["left_out"] == 1
+    assert {s["id"][0] for s in rep["samples"]} == {"s", "r"} and len(rep["samples"]) == 9
+    (unit,) = rep["units"]
+    assert len(unit["reps"][0]["results"]) == 9  # one runner call covers both sets
+    assert unit["fingerprint"]["real_eval"] == str(real) and unit["fingerprint"]["real_sha256"]
+    by = unit["accuracy_by_set"]
+    assert set(by) == set(sets) and by["eval_data"]["n"] == 4 and by["neuspell-bea-mini"]["n"] == 5
+    assert unit["accuracy"]["guarded"] == by["eval_data"]["guarded"]  # the main set, as before
+    assert by["neuspell-bea-mini"]["latency_p50_ms"] > 0
+    for name in ("identity", "symspell"):
+        assert set(rep["baselines"][name]["accuracy_by_set"]) == set(sets)
+    ident = rep["baselines"]["identity"]["accuracy_by_set"]["neuspell-bea-mini"]["guarded"]
+    assert ident["exact_match"] == pytest.approx(3 / 5)  # case-only pairs count: case-insensitive
+    md = (run_dir / "report.md").read_text()
+    assert "| tiny-int8 (plain) on host | neuspell-bea-mini | 5 |" in md
+    assert "| baseline: identity (host) | neuspell-bea-mini | 5 | 0.600 |" in md
+    assert "| tiny-int8 (plain) on host | eval_data | 4 |" in md and "1 left out" in md
+    html = (run_dir / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 4 and "Real typos (neuspell-bea-mini)" in html
+    # resume: the same inputs reuse the unit; another slice invalidates it
+    again = main(["run", "--models", str(tiny_pte["int8"]), "--eval", str(bench_eval), "--devices", "host",
+                  "--run", "real", "--real", str(real), "--no-html", "limit=4", "reps=1", "warmup=0",
+                  "modes=[plain]", f"runner_host={host_runner}", f"reports_dir={tmp_path / 'reports'}"])
+    assert again == 0
+    assert json.loads((run_dir / "report.json").read_text())["units"][0]["started"] == unit["started"]

@@ -85,3 +85,66 @@ def test_host_target_deadline_and_exit_codes(tmp_path):
     r = t.run(["sh", "-c", "echo o; echo e >&2; exit 4"], timeout_s=10)
     assert (r.returncode, r.stdout, r.stderr) == (4, "o\n", "e\n")
     assert t.run(["sleep", "10"], timeout_s=1).timed_out
+
+
+def _neuspell(folder, pairs):
+    folder.mkdir(parents=True)
+    (folder / "corrupt.txt").write_text("".join(a + "\n" for a, _ in pairs))
+    (folder / "correct.txt").write_text("".join(b + "\n" for _, b in pairs))
+    return folder
+
+
+def test_real_slice_loads_tagged_limited_and_validated(tmp_path):
+    from device_bench.inputs import load_real
+
+    bea = _neuspell(tmp_path / "neuspell-bea-mini", [(f"i tought {i}", f"i thought {i}") for i in range(5)])
+    rows, info = load_real(bea, 3, "eval_data")
+    assert [r["id"] for r in rows] == ["r00000", "r00001", "r00002"]
+    assert {r["set"] for r in rows} == {"neuspell-bea-mini[:3]"} == {info["name"]}
+    assert info["case_insensitive"] and info["n"] == 3 and not info["main"] and len(info["sha256"]) == 64
+    assert load_real(bea, 0, "eval_data")[1]["name"] == "neuspell-bea-mini"  # 0 = all, no slice tag
+    assert load_real(bea, 3, "eval_data")[1]["sha256"] == info["sha256"]
+    assert load_real(bea, 4, "eval_data")[1]["sha256"] != info["sha256"]  # the resume fingerprint moves
+    with pytest.raises(ConfigError, match="real_limit"):
+        BenchConfig(real_limit=-1)
+    with pytest.raises(ConfigError, match="nowhere/neuspell"):
+        BenchConfig(real_eval=str(tmp_path / "nowhere/neuspell"))
+    with pytest.raises(BenchInputError, match="nowhere"):
+        load_real(tmp_path / "nowhere", 5, "eval_data")
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / "corrupt.txt").write_text("a\nb\n")
+    (tmp_path / "odd" / "correct.txt").write_text("a\n")
+    with pytest.raises(BenchInputError, match="real_eval .*odd.*aligned"):
+        load_real(tmp_path / "odd", 5, "eval_data")
+    assert load_config(BenchConfig, CONFIG_DIR / "default.yaml").real_eval == ""
+
+
+def test_sets_are_scored_apart_and_reported_per_set():
+    from device_bench import report
+    from device_bench.bench import score_sets
+
+    samples = [{"id": "s0", "input": "teh cat", "output": "the cat", "set": "eval_data"},
+               {"id": "r0", "input": "I tought so", "output": "i thought so", "set": "neuspell-bea"}]
+    sets = {"eval_data": {"case_insensitive": False, "main": True},
+            "neuspell-bea": {"case_insensitive": True, "main": False}}
+    by_set, rows = score_sets(samples, ["The cat", "I thought so"], sets, "eval_data")
+    assert by_set["eval_data"]["guarded"]["exact_match"] == 0  # case counts on the main set
+    assert by_set["neuspell-bea"]["guarded"]["exact_match"] == 1  # BEA: case-insensitive
+    assert by_set["neuspell-bea"]["n"] == 1 and [r["set"] for r in rows] == ["eval_data", "neuspell-bea"]
+    unit = {"device": "host", "model": "m", "mode": "plain", "status": "ok", "error": None, "reps": [],
+            "metrics": {}, "accuracy": {k: by_set["eval_data"][k] for k in ("guarded", "raw")},
+            "accuracy_by_set": by_set}
+    base = {"symspell": {"guarded": by_set["eval_data"]["guarded"], "accuracy_by_set": by_set}}
+    rep = report.build_report("r", {"reps": 1, "warmup": 0, "note": "a smoke test"}, [], samples,
+                              {"path": "e", "n": 1, "main_set": "eval_data",
+                               "sets": {"eval_data": {**sets["eval_data"], "n": 1},
+                                        "neuspell-bea": {**sets["neuspell-bea"], "n": 1, "path": "p"}}},
+                              [unit], {}, base)
+    rows = report.accuracy_rows(rep)
+    assert [(r[0], r[1]) for r in rows] == [("m (plain) on host", "eval_data"),
+                                            ("baseline: symspell (host)", "eval_data"),
+                                            ("m (plain) on host", "neuspell-bea"),
+                                            ("baseline: symspell (host)", "neuspell-bea")]
+    md = report.markdown(rep | {"models": {"m": {"quantization": "int8", "size_bytes": 10**6}}})
+    assert "| m (plain) on host | neuspell-bea | 1 | 1.000 |" in md and "a smoke test" in md
+    assert "Real typo slice: neuspell-bea" in md and "case-insensitively" in md
