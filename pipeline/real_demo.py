@@ -1,0 +1,100 @@
+"""`make demo-real` = `python -m pipeline.real_demo`: the released real corrector end to end,
+offline, with no GPU and no phone, ending with the path of the bench report.
+
+    merge -> eval -> export -> runner -> bench
+
+merge: the released adapter onto the dequantized SmolLM2 GGUF (`make offline-models` first);
+eval: the merged model beside identity, SymSpell and pyspellchecker on the first `--limit`
+real BEA-4660 pairs; export: INT8 and INT4 `.pte` into models/real/; bench: both `.pte`
+files, plain and copy-speculative, on the host and on a loopback adb device, scored on the
+same real pairs. Each stage is the CLI users run; `--from STAGE` restarts from a stage.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from core.paths import REPO_ROOT
+from core.runs import atomic_write_text
+from evaluation.eval_sets import BenchmarkError, load_benchmark
+from pipeline.demo import DemoError, run_stage
+
+STAGES = ("merge", "eval", "export", "runner", "bench")
+ADAPTER = "release/smollm2-135m-typo-lora"
+PRESET = "train/configs/smollm2-135m.yaml"
+BEA = "../shared/data/eval/neuspell-bea4660"
+NOTE = "SmolLM2-135M-Instruct (dequantized GGUF) + the released LoRA adapter, on real BEA-4660 typos"
+
+
+def merged_path(adapter: str, env: dict) -> str:
+    """The cached merged model folder (core.loading merge prints it; seconds once cached)."""
+    argv = [sys.executable, "-m", "core.loading", "merge", adapter, "--preset-config", PRESET,
+            "--cache", "models/merged"]
+    proc = subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise DemoError(f"merge of {adapter} failed: {proc.stderr.strip()[-800:]} "
+                        "(run `make offline-models` first)")
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def real_pairs(bea: str, limit: int, out: Path) -> Path:
+    """The first `limit` real pairs as JSON Lines: what export checks and the bench read."""
+    try:
+        pairs = load_benchmark(REPO_ROOT / bea).pairs[:limit]
+    except BenchmarkError as exc:
+        raise DemoError(f"{exc} (--bea points at the NeuSpell BEA-4660 folder)") from None
+    lines = (json.dumps({"input": p.input, "output": p.reference}) for p in pairs)
+    atomic_write_text(out, "\n".join(lines) + "\n")
+    return out
+
+
+def commands(run: str, model: str, bea: str, pairs: Path, limit: int) -> dict[str, list[str]]:
+    py = sys.executable
+    ptes = [f"models/real/smollm2-typo-{q}.pte" for q in ("int8", "int4")]
+    return {
+        "eval": [py, "-m", "evaluation", "--model", model, "--benchmarks", bea, "--run", run,
+                 f"limit={limit}", "own_pairs=", "root_copy="],
+        "export": [py, "-m", "export.export_to_pte", "--model", model, "out_dir=models/real",
+                   "name=smollm2-typo", f"eval_data={pairs}"],
+        "runner": ["bash", "android_runner/build_host.sh"],
+        "bench": [py, "-m", "device_bench.testing.bench_loopback", "--models", *ptes, "--eval", str(pairs),
+                  "--run", run, "case_insensitive=true", "reps=1", f"note={NOTE}"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m pipeline.real_demo", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run", default="demo-real", help="run name for every stage")
+    ap.add_argument("--from", dest="start", choices=STAGES, default="merge", help="first stage to run")
+    ap.add_argument("--adapter", default=ADAPTER, help="a PEFT adapter folder")
+    ap.add_argument("--bea", default=BEA, help="the NeuSpell BEA-4660 folder (relative: from the repo)")
+    ap.add_argument("--limit", type=int, default=200, help="real pairs for eval and bench")
+    args = ap.parse_args(argv)
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    t0, times = time.monotonic(), {}
+    try:
+        model = merged_path(args.adapter, env)
+        times["merge"] = time.monotonic() - t0
+        print(f"=== demo-real: merged model {model} ({times['merge']:.0f} s)", flush=True)
+        pairs = REPO_ROOT / "runs" / args.run / f"bea4660-{args.limit}.jsonl"
+        real_pairs(args.bea, args.limit, pairs)
+        cmds = commands(args.run, model, args.bea, pairs, args.limit)
+        for name in STAGES[max(1, STAGES.index(args.start)):]:
+            times[name] = run_stage(name, cmds[name], env)
+    except DemoError as exc:
+        print(f"demo-real: error: {exc}", file=sys.stderr)
+        return 1
+    print("\n=== demo-real: stage times " + ", ".join(f"{k} {v:.0f}s" for k, v in times.items())
+          + f"; total {time.monotonic() - t0:.0f} s")
+    print(f"demo-real: eval: {REPO_ROOT / 'runs' / 'eval' / args.run / 'summary.md'}")
+    print(f"demo-real: report: {REPO_ROOT / 'reports' / args.run / 'report.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
