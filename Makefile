@@ -15,15 +15,24 @@ ARGS        ?=#                 extra key=value overrides passed to the stage
 DOCKER      ?= 0#               1 = run training inside the CUDA image
 IMAGE       ?= typo-corrector-train:latest
 STAGE_ROOT  ?= .#               where stage entry points are looked up (tests point it elsewhere)
+ADAPTER     ?=#                 a PEFT LoRA adapter folder (trained anywhere): eval/export/bench use it merged
+ADAPTER_CACHE ?= models/merged# where ADAPTER is merged onto its base, once per adapter and base
+REAL        ?=#                 bench: a real typo slice beside the eval set (e.g. ../shared/data/eval/neuspell-bea4660)
+
+# The model eval/export use: ADAPTER merged onto the base its adapter_config.json records (else PRESET's
+# base, or its offline GGUF), printed by core.loading; without ADAPTER, the newest training run.
+MODEL_SRC = $(if $(ADAPTER),$$($(PY) -m core.loading merge $(ADAPTER) --preset-config train/configs/$(PRESET).yaml \
+  --cache $(ADAPTER_CACHE)),models/checkpoint)
 
 # A stage whose code has not landed yet fails loudly instead of succeeding silently.
 need = @test -e $(STAGE_ROOT)/$(1) || { echo "make $(2): not implemented yet ($(1) is missing)" >&2; exit 2; }
 
-.PHONY: help setup offline-models data train eval export runner android-runner bench demo lint test test-fast benchmark image clean
+.PHONY: help setup offline-models data train eval export runner runner-arm64 android-runner android-runner-static bench demo demo-real lint test test-fast benchmark image clean
 
 help: ## list the targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 	@echo "  variables: PRESET=$(PRESET) DEVICES=$(DEVICES) RUN=<name> CORPUS=<path> ARGS='k=v ...' DOCKER=0|1"
+	@echo "             ADAPTER=<peft adapter folder> (eval, export, bench: merged onto its base)"
 
 setup: $(VENV)/.installed ## create .venv with the pinned dependencies (idempotent, seconds when done)
 
@@ -55,16 +64,24 @@ endif
 
 eval: setup ## score the latest model and baselines -> metrics.json, model_test_results.csv
 	$(call need,evaluation/run.py,eval)
-	$(PY) -m evaluation --config evaluation/configs/default.yaml --model models/checkpoint \
+	model=$(MODEL_SRC) && $(PY) -m evaluation --config evaluation/configs/default.yaml --model "$$model" \
 	  --benchmarks $(EVAL_DATA) $(if $(RUN),--run $(RUN)) $(ARGS)
 
-export: setup ## export models/checkpoint to INT8 and INT4 .pte -> models/typing-corrector-*.pte
+export: setup ## export models/checkpoint (or ADAPTER) to INT8 and INT4 .pte -> models/typing-corrector-*.pte
 	$(call need,export/export_to_pte.py,export)
-	$(PY) -m export.export_to_pte --model models/checkpoint $(ARGS)
+	model=$(MODEL_SRC) && $(PY) -m export.export_to_pte --model "$$model" $(ARGS)
 
 runner: setup ## build the host C++ runner -> android_runner/build/host/typo_runner
 	$(call need,android_runner/build_host.sh,runner)
 	bash android_runner/build_host.sh
+
+runner-arm64: setup ## cross-build the runner for aarch64 Linux (emulated arm64 tests) -> android_runner/build/linux-arm64/
+	$(call need,android_runner/build_arm64.sh,runner-arm64)
+	bash android_runner/build_arm64.sh
+
+android-runner-static: setup ## phone runner without Docker: static aarch64 build from ExecuTorch git sources (internet, ~40 min)
+	$(call need,android_runner/build_static.sh,android-runner-static)
+	bash android_runner/build_static.sh
 
 android-runner: ## build the arm64 runner in docker/android.Dockerfile (needs Docker)
 	$(call need,docker/android.Dockerfile,android-runner)
@@ -74,12 +91,22 @@ android-runner: ## build the arm64 runner in docker/android.Dockerfile (needs Do
 
 bench: setup ## run models/*.pte on DEVICES over adb (or host) -> reports/<RUN>/report.html
 	$(call need,device_bench/__main__.py,bench)
+ifneq ($(ADAPTER),)
+	@# ADAPTER: bench its .pte files; export them first unless their metadata names its merged folder
+	@model=$(MODEL_SRC) && for t in int8 int4; do grep -qsF "\"$$model\"" models/typing-corrector-$$t.json || { \
+	  echo "bench: models/*.pte were not exported from $(ADAPTER); exporting it first"; $(MAKE) --no-print-directory -o setup \
+	  export ADAPTER=$(ADAPTER) ADAPTER_CACHE=$(ADAPTER_CACHE) PRESET=$(PRESET) ARGS=; exit $$?; }; done
+endif
 	$(PY) -m device_bench run --models models/typing-corrector-int8.pte models/typing-corrector-int4.pte \
-	  --eval data/eval_data.json --devices $(DEVICES) $(if $(RUN),--run $(RUN)) $(ARGS)
+	  --eval data/eval_data.json --devices $(DEVICES) $(if $(RUN),--run $(RUN)) $(if $(REAL),--real $(REAL)) $(ARGS)
 
 demo: setup ## whole pipeline offline on the tiny preset, host mode; prints the report path
 	$(call need,pipeline/demo.py,demo)
 	$(PY) -m pipeline.demo $(ARGS)
+
+demo-real: offline-models ## the released real corrector end to end offline: merge, eval, INT8/INT4 .pte, bench host + loopback
+	$(call need,pipeline/real_demo.py,demo-real)
+	$(PY) -m pipeline.real_demo $(ARGS)
 
 lint: setup ## ruff: pyflakes, import order, bugbear, line length 110 (config in pyproject.toml)
 	$(PY) -m ruff check .

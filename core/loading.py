@@ -99,3 +99,189 @@ def load_model(name_or_path: str, dtype: Any = None, **kwargs: Any):
         if _is_local(name):
             raise ModelLoadError(f"{name}: not a model folder ({exc})") from exc
         raise _offline_error(name, exc) from exc
+
+
+# --- PEFT adapters trained anywhere (our trainer, plain peft, AutoTrain, ...) -------------------
+
+MERGED_CACHE = "models/merged"
+MERGE_RECORD = "merge.json"
+
+
+def _adapter_config(adapter: Path) -> dict:
+    import json
+
+    cfg_file = adapter / "adapter_config.json"
+    if not cfg_file.is_file():
+        raise ModelLoadError(f"{adapter}: not a PEFT adapter folder (no adapter_config.json)")
+    try:
+        cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ModelLoadError(f"{cfg_file}: not valid JSON ({exc})") from None
+    if cfg.get("peft_type", "LORA") != "LORA":
+        raise ModelLoadError(f"{adapter}: a {cfg.get('peft_type')} adapter; only LoRA adapters can be merged")
+    return cfg
+
+
+def _adapter_weights(adapter: Path) -> Path:
+    for name in ("adapter_model.safetensors", "adapter_model.bin"):
+        if (adapter / name).is_file():
+            return adapter / name
+    raise ModelLoadError(f"{adapter}: no adapter_model.safetensors (or .bin) beside adapter_config.json")
+
+
+def _loads_here(spec: str) -> bool:
+    """Whether a recorded base model can be loaded on this machine now (no download)."""
+    if not spec:
+        return False
+    if spec == TINY or spec.startswith("gguf:"):
+        try:
+            resolve(spec)
+        except ModelLoadError:
+            return False
+        return True
+    if input_path(spec).exists():
+        return (input_path(spec) / "config.json").is_file()
+    return hub_loadable(spec)
+
+
+def adapter_base(adapter: str | Path, base: str = "", offline_base: str = "") -> str:
+    """The base an adapter is merged onto: the one its adapter_config.json records when that
+    loads here; else `base` (a preset's model.base, falling back to its offline GGUF). An
+    adapter trained elsewhere records a path or Hub id this machine may not have."""
+    recorded = _adapter_config(input_path(adapter)).get("base_model_name_or_path") or ""
+    if _loads_here(recorded):
+        return recorded
+    if base:
+        chosen = pick_base(base, offline_base)
+        if recorded:
+            print(f"note: the adapter's recorded base {recorded!r} does not load here; merging onto "
+                  f"{chosen}", file=sys.stderr)
+        return chosen
+    raise ModelLoadError(f"{adapter}: its recorded base {recorded or '(none)'!r} cannot be loaded here, and "
+                         f"no fallback was given: pass PRESET=<preset> (make) or --preset-config / --base")
+
+
+def _check_fit(peft_model, weights: Path, base: str) -> None:
+    """Every LoRA tensor in the file must have landed in the model: peft only warns about keys
+    it ignored, and a mismatched base would then merge a partial (or empty) adapter."""
+    if weights.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        with safe_open(str(weights), "pt") as fh:
+            keys = list(fh.keys())
+    else:
+        import torch
+
+        keys = list(torch.load(weights, map_location="cpu", weights_only=True))
+    have = {k.replace(".default.", ".") for k in peft_model.state_dict() if "lora_" in k}
+    missing = sorted(k for k in keys if "lora_" in k and k not in have)
+    if missing:
+        raise ModelLoadError(f"adapter {weights.parent} does not fit base {base!r}: {len(missing)} LoRA "
+                             f"tensors have no place in it (e.g. {missing[0]}); it was trained on another "
+                             f"base: name the right one (PRESET=..., --base)")
+
+
+def _merge_key(adapter: Path, weights: Path, base: str) -> str:
+    import hashlib
+
+    from core.runs import sha256_file
+
+    h = hashlib.sha256()
+    for part in (sha256_file(weights), (adapter / "adapter_config.json").read_text(encoding="utf-8"), base):
+        h.update(part.encode() + b"\0")
+    return h.hexdigest()[:12]
+
+
+def _save_merged(adapter: Path, base: str, out: Path, record: dict) -> None:
+    import json
+
+    import torch
+    from peft import PeftModel
+
+    from core.runs import atomic_path
+
+    model = load_model(base, dtype=torch.float32)  # fp32: eval and export both load fp32
+    try:
+        peft_model = PeftModel.from_pretrained(model, str(adapter))
+    except (ValueError, RuntimeError, KeyError) as exc:  # target modules or shapes not in this base
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        why = next((ln for ln in lines if "size mismatch" in ln), lines[0] if lines else type(exc).__name__)
+        raise ModelLoadError(f"adapter {adapter} does not fit base {base!r} (trained on another base? name "
+                             f"the right one: PRESET=..., --base): {why}") from None
+    _check_fit(peft_model, _adapter_weights(adapter), base)
+    tok_dir = str(adapter) if (adapter / "tokenizer_config.json").is_file() else base
+    tokenizer = load_tokenizer(tok_dir)
+    merged = peft_model.merge_and_unload()
+    with atomic_path(out) as tmp:
+        merged.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / MERGE_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+
+def merge_adapter(adapter: str | Path, base: str = "", offline_base: str = "",
+                  cache: str | Path = MERGED_CACHE) -> Path:
+    """A PEFT LoRA adapter folder -> a plain model folder (base + adapter, merged), cached under
+    `cache` by the adapter's weights, its config and the base, so eval, export and bench merge once."""
+    from core.paths import output_path
+    from core.runs import sha256_file
+
+    folder = input_path(adapter)
+    if not folder.is_dir():
+        raise ModelLoadError(f"adapter folder not found: {adapter}")
+    weights = _adapter_weights(folder)
+    chosen = adapter_base(folder, base, offline_base)
+    out = output_path(cache) / f"{folder.resolve().name}-{_merge_key(folder, weights, chosen)}"
+    if (out / MERGE_RECORD).is_file() and (out / "config.json").is_file():
+        return out.resolve()
+    print(f"merging {folder} onto {chosen} -> {out}", file=sys.stderr)
+    record = {"adapter": str(folder.resolve()), "adapter_sha256": sha256_file(weights), "base": chosen,
+              "base_resolved": resolve(chosen),
+              "recorded_base": _adapter_config(folder).get("base_model_name_or_path")}
+    _save_merged(folder, chosen, out, record)
+    return out.resolve()
+
+
+def _preset_bases(preset_config: str) -> tuple[str, str]:
+    """(model.base, model.offline_base) of a training preset YAML (read as a file: core imports
+    no stage)."""
+    import yaml
+
+    path = input_path(preset_config)
+    if not path.is_file():
+        raise ModelLoadError(f"preset config not found: {preset_config}")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    model = data.get("model") if isinstance(data.get("model"), dict) else {}
+    return str(model.get("base") or ""), str(model.get("offline_base") or "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m core.loading merge ADAPTER [--preset-config YAML | --base SPEC]`: merge once
+    and print the merged folder (the only line on stdout, so `make` can capture it)."""
+    import argparse
+    import contextlib
+
+    from core.cli import run_cli
+
+    ap = argparse.ArgumentParser(prog="python -m core.loading", description=main.__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("merge", help="merge a PEFT LoRA adapter onto its base (cached)")
+    m.add_argument("adapter", help="adapter folder (adapter_config.json + adapter_model.safetensors)")
+    m.add_argument("--preset-config", default="", help="train/configs/<preset>.yaml: its base is the "
+                   "fallback when the adapter's recorded base does not load here")
+    m.add_argument("--base", default="", help="fallback base (overrides --preset-config)")
+    m.add_argument("--cache", default=MERGED_CACHE, help=f"where merged folders go (default {MERGED_CACHE})")
+    args = ap.parse_args(argv)
+
+    def body() -> int:
+        base, offline = _preset_bases(args.preset_config) if args.preset_config else ("", "")
+        if args.base:
+            base, offline = args.base, ""
+        with contextlib.redirect_stdout(sys.stderr):  # libraries' chatter must not reach the caller
+            out = merge_adapter(args.adapter, base, offline, args.cache)
+        print(out)
+        return 0
+    return run_cli(body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

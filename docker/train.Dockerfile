@@ -19,7 +19,13 @@ COPY requirements.txt requirements.lock pyproject.toml README.md ./
 RUN pip install torch==${TORCH_VERSION} --index-url https://download.pytorch.org/whl/${TORCH_CUDA}
 RUN pip install -r requirements.txt -c requirements.lock
 
+# every stage a pod runs itself (python -m cloud.pipeline: data, train, eval, export; no Docker inside)
+COPY core ./core
+COPY datagen ./datagen
 COPY train ./train
+COPY evaluation ./evaluation
+COPY export ./export
+COPY cloud ./cloud
 COPY bench ./bench
 RUN pip install --no-deps -e . && python -c "import torch, transformers, peft; print(torch.__version__)"
 

@@ -74,7 +74,8 @@ class LoopCfg:
     max_steps: int = 0               # > 0 overrides epochs
     batch_tokens: int = 32768        # tokens per micro-batch (packed rows x row_tokens)
     grad_accum: int = 1
-    precision: Literal["auto", "bf16", "fp32"] = "auto"   # auto: bf16 on GPU, fp32 on CPU
+    # auto: bf16 on a GPU that has it, fp16 + loss scaling on one that has not (T4, V100), fp32 on CPU
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
     def __post_init__(self) -> None:

@@ -3,6 +3,7 @@ the line being written), one fixed-format progress line, and the loss-curve PNG.
 from __future__ import annotations
 
 import json
+import re
 import resource
 from pathlib import Path
 
@@ -19,8 +20,13 @@ def memory_mb(device: torch.device) -> float:
 
 
 def progress_line(rec: dict, total: int) -> str:
-    return (f"step {rec['step']:>6d}/{total} | epoch {rec['epoch']:6.3f} | loss {rec['loss']:.4f} | "
+    line = (f"step {rec['step']:>6d}/{total} | epoch {rec['epoch']:6.3f} | loss {rec['loss']:.4f} | "
             f"lr {rec['lr']:.2e} | tok/s {rec['tokens_per_s']:>9.0f} | mem {rec['memory_mb']:8.0f}MB")
+    if rec.get("skipped_steps"):  # non-finite gradients: steps left out of the update
+        line += f" | skipped {rec['skipped_steps']}"
+    if "loss_scale" in rec:
+        line += f" | scale {rec['loss_scale']:.0f}"
+    return line
 
 
 def read_log(path: Path) -> list[dict]:
@@ -77,6 +83,14 @@ def plot_loss(log_path: Path, png: Path) -> None:
     atomic_write_bytes(png, buf.getvalue())
 
 
+def wandb_id(name: str) -> str:
+    """A W&B run id from a run name: ids allow letters, digits, '-' and '_' (at most 64)."""
+    import hashlib
+
+    safe = re.sub(r"[^A-Za-z0-9_-]", "-", name)
+    return safe if len(safe) <= 64 else f"{safe[:55]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
 class Trackers:
     """Optional W&B / TensorBoard (off by default; imported only when switched on)."""
 
@@ -88,8 +102,9 @@ class Trackers:
             if wandb:
                 import wandb as _wandb
 
-                self.wb = _wandb.init(project="typo-corrector", name=name, config=config, dir=str(run_dir),
-                                      resume="allow")
+                # the id follows the run name, so a resumed run (same name) goes on in the same W&B run
+                self.wb = _wandb.init(project="typo-corrector", name=name, id=wandb_id(name), config=config,
+                                      dir=str(run_dir), resume="allow")
             if tensorboard:
                 from torch.utils.tensorboard import SummaryWriter
 

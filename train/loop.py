@@ -7,10 +7,13 @@ import math
 import random
 import sys
 import time
+import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
+from core.config import to_dict
 from core.errors import TrainError
 from core.progress import progress
 from core.runs import atomic_write_json
@@ -22,6 +25,13 @@ from train.model import build, count_params, pick_device, pick_dtype, save_outpu
 from train.packing import collate, make_plan
 from train.prefix import collate_prefixed, common_prefix
 from train.validation import eval_loss, exact_match
+
+
+class StepResult(NamedTuple):
+    loss: float        # mean over answer tokens (NaN/inf when the step overflowed)
+    tokens: int        # real (non-padding) tokens
+    grad_norm: float   # before clipping; not finite when the step was skipped
+    applied: bool      # False: non-finite gradients, the optimizer did not step
 
 
 class Data:
@@ -97,6 +107,9 @@ class Trainer:
         if dist["world"] > 1:
             self._init_ddp()
         self.dtype = pick_dtype(cfg.train.precision, self.device)
+        # fp16 needs loss scaling (its range underflows small gradients); bf16/fp32 do not, and a
+        # disabled scaler is a no-op pass-through.
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
         self.tokenizer = load_tokenizer(cfg.model.base)
@@ -129,7 +142,8 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=self.dtype)
 
     def resume(self) -> None:
-        prog = checkpoint.load_latest(self.run_dir / "checkpoints", self.model, self.opt, self.sched)
+        prog = checkpoint.load_latest(self.run_dir / "checkpoints", self.model, self.opt, self.sched,
+                                      self.scaler)
         if prog is not None:
             self.pos = prog
             if self.main:
@@ -148,6 +162,12 @@ class Trainer:
         return b
 
     def step(self) -> tuple[float, int]:
+        """One optimizer step: (loss, real tokens), as the benches read it; the rest of the
+        step's result (gradient norm, applied or skipped) is kept in self.last_step."""
+        self.last_step = self.train_step()
+        return self.last_step.loss, self.last_step.tokens
+
+    def train_step(self) -> StepResult:
         """One optimizer step over grad_accum micro-batches; loss = mean over answer tokens."""
         batches = [self.next_batch() for _ in range(self.cfg.train.grad_accum)]
         n_targets = sum(int((b["targets"] != -100).sum()) for b in batches)
@@ -155,14 +175,41 @@ class Trainer:
         for b in batches:
             with self.autocast():
                 loss, _ = self.loss_mod(b)
-            (loss / max(1, n_targets)).backward()
+            self.scaler.scale(loss / max(1, n_targets)).backward()
             total += float(loss.detach())
+        norm, applied = self.update()
+        return StepResult(total / max(1, n_targets), sum(b["n_real"] for b in batches), norm, applied)
+
+    def grad_norm(self) -> float:
+        """Total gradient norm, clipped to optim.grad_clip when that is on."""
+        params = [p for p in self.model.parameters() if p.grad is not None]
         if self.cfg.optim.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
-        self.opt.step()
-        self.sched.step()
+            return float(torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.grad_clip))
+        return float(torch.nn.utils.get_total_norm([p.grad for p in params]))
+
+    def update(self) -> tuple[float, bool]:
+        """Apply the gradients unless they are not finite; a skipped step still advances the
+        schedule and the step count, so a run's length and resume points do not depend on it."""
+        if self.scaler.is_enabled():
+            self.scaler.unscale_(self.opt)  # clip the true gradients, not the scaled ones
+            norm = self.grad_norm()
+            scale = self.scaler.get_scale()
+            self.scaler.step(self.opt)  # skips the step itself when it found inf/NaN
+            self.scaler.update()
+            applied = self.scaler.get_scale() >= scale  # the scale backs off only after an overflow
+        else:
+            norm = self.grad_norm()
+            applied = math.isfinite(norm)
+            if applied:
+                self.opt.step()
+        with warnings.catch_warnings():
+            # a skipped first step makes torch warn that the schedule moved before the optimizer
+            warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
+            self.sched.step()
         self.opt.zero_grad(set_to_none=True)
-        return total / max(1, n_targets), sum(b["n_real"] for b in batches)
+        if not applied:
+            self.pos.skipped += 1
+        return norm, applied
 
     def evaluate(self) -> dict:
         c = self.cfg
@@ -180,7 +227,7 @@ class Trainer:
     def save_checkpoint(self) -> None:
         if self.main:
             checkpoint.save(self.run_dir / "checkpoints", self.model, self.opt, self.sched, self.pos,
-                            self.cfg.checkpoint.keep)
+                            self.cfg.checkpoint.keep, self.scaler)
         if self.dist["world"] > 1:
             torch.distributed.barrier()
 
@@ -196,6 +243,7 @@ class Trainer:
         while self.pos.step < self.total:
             t0 = time.perf_counter()
             loss, n_tok = self.step()
+            norm = self.last_step.grad_norm
             dt = time.perf_counter() - t0
             self.pos.step += 1
             self.pos.tokens += n_tok
@@ -204,7 +252,10 @@ class Trainer:
             epoch = self.pos.epoch + self.pos.index / max(1, len(self.data.plan(self.pos.epoch)))
             rec = {"step": step, "epoch": epoch,
                    "loss": loss, "lr": self.sched.get_last_lr()[0], "tokens": n_tok,
-                   "tokens_per_s": n_tok * self.dist["world"] / dt, "memory_mb": logs.memory_mb(self.device)}
+                   "tokens_per_s": n_tok * self.dist["world"] / dt, "memory_mb": logs.memory_mb(self.device),
+                   "grad_norm": norm, "skipped_steps": self.pos.skipped}
+            if self.scaler.is_enabled():
+                rec["loss_scale"] = self.scaler.get_scale()
             if step % c.output.log_every == 0 or step == self.total:
                 self.record(rec, trackers)
                 if self.main:
@@ -218,14 +269,16 @@ class Trainer:
                 self.save_checkpoint()
         bar.close()
 
-    def finish(self) -> Path:
+    def finish(self, trackers=None) -> Path:
         """Final eval, adapter/merged outputs, loss.png, summary.json (rank 0)."""
         ev = self.evaluate()
         step = self.pos.step
         if not self.main:
             return self.run_dir / "merged"
-        logs.append(self.log_path,
-                    {"step": step, "eval_loss": ev["eval_loss"], "exact_match": ev["exact_match"]})
+        final = {"step": step, "eval_loss": ev["eval_loss"], "exact_match": ev["exact_match"]}
+        logs.append(self.log_path, final)
+        if trackers is not None:  # W&B / TensorBoard get every record log.jsonl gets
+            trackers.log(final)
         atomic_write_json(self.run_dir / "eval_samples.json", ev["rows"])
         train_recs = [r for r in logs.read_log(self.log_path) if "loss" in r]
         summary = {"steps": step, "final_loss": train_recs[-1]["loss"] if train_recs else None,
@@ -233,6 +286,7 @@ class Trainer:
                    "eval_loss": ev["eval_loss"], "exact_match": ev["exact_match"],
                    "train_tokens": self.pos.tokens, "train_seconds": self.pos.seconds,
                    "tokens_per_s": self.pos.tokens / max(1e-9, self.pos.seconds),
+                   "skipped_steps": self.pos.skipped,
                    "dropped_pairs": self.data.dropped, "params": count_params(self.model),
                    "device": str(self.device), "dtype": str(self.dtype).replace("torch.", "")}
         meta = {"base": self.cfg.model.base, "run": self.run_dir.name, "summary": summary}
@@ -257,11 +311,12 @@ def run(cfg: TrainConfig, run_dir: Path, dist: dict, train_path: Path, eval_path
                   f"({tr.data.dropped} too long, dropped), "
                   f"{tr.total} steps, {count_params(tr.model)} params, {tr.device}/{tr.dtype}",
                   file=sys.stderr)
-        trackers = (logs.Trackers(run_dir, run_dir.name, {}, cfg.output.wandb, cfg.output.tensorboard)
+        out = cfg.output
+        trackers = (logs.Trackers(run_dir, run_dir.name, to_dict(cfg), out.wandb, out.tensorboard)
                     if tr.main else logs.Trackers(run_dir, "", {}, False, False))
         try:
             tr.loop(trackers)
-            return tr.finish()
+            return tr.finish(trackers)
         finally:
             trackers.close()
     except (RuntimeError, torch.OutOfMemoryError) as exc:

@@ -19,16 +19,32 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+
+def resolve_precision(precision: str, device_type: str, bf16_supported: bool) -> str:
+    """`train.precision` -> bf16 | fp16 | fp32. auto: bf16 where the GPU has it, fp16 with loss
+    scaling where it has not (T4, V100: fp32 there is several times slower than fp16), fp32 on
+    CPU (CPU fp16 matmuls are slow; CPU bf16 is a choice, see bench.bench_cpu_lora)."""
+    cuda = device_type == "cuda"
     if precision == "auto":
-        precision = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
-    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise TrainError("train.precision=bf16 but this GPU has no bf16 support; set train.precision=fp32")
-    return torch.bfloat16 if precision == "bf16" else torch.float32
+        return ("bf16" if bf16_supported else "fp16") if cuda else "fp32"
+    if precision == "bf16" and cuda and not bf16_supported:
+        raise TrainError("train.precision=bf16 but this GPU has no bf16 support (T4, V100, ...); set "
+                         "train.precision=fp16 (loss-scaled) or auto")
+    return precision
+
+
+def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
+    # Native bf16 only (Ampere+): torch counts a T4's emulated bf16 as "supported" by default,
+    # and emulated bf16 is slower than fp16 there.
+    bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
+    return DTYPES[resolve_precision(precision, device.type, bf16)]
 
 
 def build(cfg, device: torch.device, compute_dtype: torch.dtype):
-    """LoRA: frozen base stored in the compute dtype, fp32 adapter under autocast.
+    """LoRA: frozen base stored in the compute dtype, fp32 adapter under autocast (peft keeps
+    adapter weights fp32 over a bf16/fp16 base, so fp16 gradients never reach the GradScaler).
     Full fine-tune: fp32 master weights under autocast (mixed precision)."""
     from core.loading import load_model
 
