@@ -104,7 +104,20 @@ def cache_key(cfg: EvalConfig, backend: str, model: str | None) -> dict[str, Any
     """Everything that decides a backend's raw outputs, besides the inputs (checked per line)."""
     spec = cfg.backend_models.get(backend) or (None if backend in BASELINES else model)
     opts = {k: v for k, v in backend_options(cfg, backend).items() if k in ("device", "dtype", "few_shot")}
+    if backend == "hf" and "dtype" not in opts:
+        # the default dtype depends on the machine (bf16 on CUDA and on CPUs with native bf16):
+        # key the cache on the one that will actually run, not on ""
+        opts["dtype"] = _effective_dtype(opts.get("device", ""))
     return {"backend": backend, "model": model_identity(spec), "options": opts}
+
+
+def _effective_dtype(device: str) -> str:
+    import torch
+
+    from evaluation.correctors import default_dtype
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return str(default_dtype(device)).removeprefix("torch.")
 
 
 def _input_id(text: str) -> str:
