@@ -17,11 +17,15 @@ class ExportConfig:
     group_size: int = 32  # int4 weight groups (xnnpack-int4)
     # pairs whose prompt+answer must fit max_seq_len; auto = data/eval_data.json if present; "" = skip
     eval_data: str = "auto"
+    # recipes exported at once, each in its own process (lowering is single-threaded Python):
+    # 0 = as many as there are recipes, cores and memory for (see export.parallel)
+    jobs: int = 0
 
     def __post_init__(self) -> None:
         check(16 <= self.max_seq_len <= 32768, f"max_seq_len must be in 16..32768, got {self.max_seq_len}")
         check(self.group_size in (16, 32, 64, 128, 256),
               f"group_size must be 16, 32, 64, 128 or 256, got {self.group_size}")
+        check(self.jobs >= 0, f"jobs must be >= 0 (0 = auto), got {self.jobs}")
         check(len(self.recipes) > 0, "recipes must name at least one recipe")
         check(bool(self.name) and "/" not in self.name and "\\" not in self.name
               and not self.name.startswith("."),

@@ -19,6 +19,7 @@ from core.cli import Flag, flag_overrides, run_cli, stage_parser
 from core.config import load_config
 from core.paths import check_output_dir, check_output_file, output_path
 from core.runs import atomic_write_bytes, atomic_write_json, library_versions
+from export import parallel
 from export.config import ExportConfig, pte_name
 from export.memory import PeakRss
 from export.recipes import get_recipe
@@ -28,7 +29,8 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "default.yaml"
 
 
 def export_model(model_dir: str | Path | Source, recipe: str, out_path: str | Path, max_seq_len: int = 512,
-                 group_size: int = 32, eval_data: str | Path | None = None, progress: bool = True) -> dict:
+                 group_size: int = 32, eval_data: str | Path | None = None, progress: bool = True,
+                 bar_position: int | None = None) -> dict:
     """Export one recipe of a model/run dir to `out_path` (+ metadata JSON and
     tokenizer.json beside it). Returns the metadata."""
     from tqdm import tqdm
@@ -44,7 +46,8 @@ def export_model(model_dir: str | Path | Source, recipe: str, out_path: str | Pa
     tok = load_source_tokenizer(src)
     if eval_data:
         check_eval_fits(tok, eval_data, max_seq_len)
-    bar = tqdm(lower.STAGES, desc=f"export {rec.name}", disable=not progress, unit="stage")
+    bar = tqdm(lower.STAGES, desc=f"export {rec.name}", disable=not progress, unit="stage",
+               position=bar_position)
     t0 = time.perf_counter()
     with PeakRss() as rss:
         model = load_source_model(src)
@@ -58,7 +61,7 @@ def export_model(model_dir: str | Path | Source, recipe: str, out_path: str | Pa
         bar.update()
         consts = {"get_max_seq_len": max_seq_len, "get_eos_ids": prompt.eos_ids(tok), "get_vocab_size": vocab}
         bar.set_postfix_str("to_edge + XNNPACK")
-        edge = lower.lower(program, consts)
+        edge, skipped = lower.lower(program, consts)
         bar.update()
         delegation = lower.delegated_ops(edge)
         bar.set_postfix_str("to_executorch")
@@ -71,6 +74,7 @@ def export_model(model_dir: str | Path | Source, recipe: str, out_path: str | Pa
     bar.update()
     bar.close()
     meta = _metadata(rec, src, tok, consts, quant, delegation, data, seconds, rss.peak_mb, max_seq_len)
+    meta["skipped_xnnpack_passes"] = skipped  # passes with nothing to do (export/lean_passes.py)
     atomic_write_json(out_path.with_suffix(".json"), meta)
     return meta
 
@@ -131,15 +135,28 @@ def export_all(cfg: ExportConfig) -> list[dict]:
     out_dir = check_outputs(cfg)  # minutes of lowering must not end in an unwritable folder
     src = resolve_source(cfg.model, cfg.base)
     eval_data = resolve_eval_data(cfg.eval_data)
-    metas = []
-    for r in cfg.recipes:
-        out = out_dir / pte_name(cfg.name, r)
-        print(f"[export] {r} <- {src.path} -> {out}", flush=True)
-        meta = export_model(src, r, out, cfg.max_seq_len, cfg.group_size, eval_data)
-        print(f"[export] wrote {out} ({meta['size_mib']} MiB, {meta['export_seconds']} s, "
+    jobs = [(src, r, out_dir / pte_name(cfg.name, r), cfg.max_seq_len, cfg.group_size, eval_data)
+            for r in cfg.recipes]
+    n_procs = cfg.jobs or parallel.auto_jobs(len(jobs), parallel.fp32_bytes(_weights_dir(src)))
+    n_procs = min(n_procs, len(jobs))
+    for job in jobs:
+        print(f"[export] {job[1]} <- {src.path} -> {job[2]}", flush=True)
+    if n_procs > 1:
+        print(f"[export] {len(jobs)} recipes in {n_procs} processes", flush=True)
+        metas = parallel.export_parallel(jobs, n_procs)
+    else:
+        metas = [export_model(*job) for job in jobs]
+    for job, meta in zip(jobs, metas):
+        print(f"[export] wrote {job[2]} ({meta['size_mib']} MiB, {meta['export_seconds']} s, "
               f"peak RSS {meta['peak_export_rss_mb']} MB)", flush=True)
-        metas.append(meta)
     return metas
+
+
+def _weights_dir(src: Source) -> Path | None:
+    """The folder whose safetensors size the model: the model, or a local base of an adapter."""
+    if src.model_dir is not None:
+        return src.model_dir
+    return Path(src.base) if src.base and Path(src.base).is_dir() else None
 
 
 def check_outputs(cfg: ExportConfig) -> Path:

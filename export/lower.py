@@ -52,15 +52,21 @@ def export_program(wrapper: torch.nn.Module, max_seq_len: int) -> torch.export.E
         )
 
 
-def lower(program: torch.export.ExportedProgram, constant_methods: dict[str, Any]):
-    """ATen program -> (EdgeProgramManager lowered to XNNPACK)."""
+def lower(program: torch.export.ExportedProgram, constant_methods: dict[str, Any], lean: bool = True):
+    """ATen program -> (EdgeProgramManager lowered to XNNPACK, names of the XNNPACK passes
+    skipped). `lean` skips the passes whose ops the graph lacks (same program, faster: see
+    export/lean_passes.py)."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import EdgeCompileConfig, to_edge_transform_and_lower
 
-    return to_edge_transform_and_lower(
-        program, partitioner=[XnnpackPartitioner()], constant_methods=constant_methods,
-        compile_config=EdgeCompileConfig(_check_ir_validity=False),
-    )
+    from export.lean_passes import lean_xnnpack_passes
+
+    with lean_xnnpack_passes(lean) as skipped:
+        edge = to_edge_transform_and_lower(
+            program, partitioner=[XnnpackPartitioner()], constant_methods=constant_methods,
+            compile_config=EdgeCompileConfig(_check_ir_validity=False),
+        )
+    return edge, sorted(set(skipped))
 
 
 def to_bytes(edge) -> bytes:
