@@ -1,8 +1,13 @@
 """The one prompt: every stage (train, evaluate, export metadata, bench) imports it.
 
-The prompt is the base model's chat template applied to a fixed instruction and the
-user's text, with the generation prompt opened. The answer is the clean text followed
-by the template's end-of-turn token. Nothing else in the project formats prompts.
+The prompt is the base model's chat template applied to an instruction and the user's
+text, with the generation prompt opened. The answer is the clean text followed by the
+template's end-of-turn token. Nothing else in the project formats prompts.
+
+The instruction travels with the tokenizer: training records it in the tokenizer config it
+saves (key INSTRUCTION_KEY), export copies it into the .pte metadata, and the bench puts it
+back on the tokenizer it rebuilds. A tokenizer without the key is a model trained before
+the instruction was recorded (the released adapter among them): it gets LEGACY_INSTRUCTION.
 """
 from __future__ import annotations
 
@@ -10,10 +15,28 @@ from typing import Any
 
 from core.loading import ModelLoadError
 
-INSTRUCTION = (
+# What every model trained before the instruction was recorded saw (22 tokens with the
+# SmolLM2 tokenizer), and so what a tokenizer without INSTRUCTION_KEY gets.
+LEGACY_INSTRUCTION = (
     "Correct the spelling, capitalization and punctuation of the text. "
     "Output only the corrected text."
 )
+# The default for new training runs (train config `data.instruction`): every training and
+# inference token pays for it. Chosen by bench/bench_prompt.py (see docs/ARCHITECTURE.md).
+INSTRUCTION = "Fix typos."
+INSTRUCTION_KEY = "typo_instruction"
+
+
+def instruction(tokenizer: Any) -> str:
+    """The instruction this tokenizer's model was trained with."""
+    return (getattr(tokenizer, "init_kwargs", None) or {}).get(INSTRUCTION_KEY) or LEGACY_INSTRUCTION
+
+
+def set_instruction(tokenizer: Any, text: str) -> None:
+    """Record `text` on the tokenizer; save_pretrained writes it to tokenizer_config.json."""
+    if not text.strip():
+        raise ValueError("the instruction must not be empty")
+    tokenizer.init_kwargs[INSTRUCTION_KEY] = text
 # End-of-turn markers of the chat templates we support, most specific first.
 END_OF_TURN_TOKENS = ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>")
 
@@ -28,15 +51,16 @@ FEW_SHOT = (
 )
 
 
-def messages(text: str, system: bool = True, few_shot: int = 0) -> list[dict[str, str]]:
+def messages(text: str, system: bool = True, few_shot: int = 0,
+             instruction_text: str = LEGACY_INSTRUCTION) -> list[dict[str, str]]:
     shots = [m for src, ref in FEW_SHOT[:few_shot]
              for m in ({"role": "user", "content": src}, {"role": "assistant", "content": ref})]
     if system:
-        return [{"role": "system", "content": INSTRUCTION}, *shots, {"role": "user", "content": text}]
+        return [{"role": "system", "content": instruction_text}, *shots, {"role": "user", "content": text}]
     if shots:  # no system role (Gemma): the instruction opens the first user turn
-        shots[0] = {"role": "user", "content": f"{INSTRUCTION}\n\n{shots[0]['content']}"}
+        shots[0] = {"role": "user", "content": f"{instruction_text}\n\n{shots[0]['content']}"}
         return [*shots, {"role": "user", "content": text}]
-    return [{"role": "user", "content": f"{INSTRUCTION}\n\n{text}"}]
+    return [{"role": "user", "content": f"{instruction_text}\n\n{text}"}]
 
 
 # For a base model without a chat template (the Gemma 3 270M base GGUF): plain text, the
@@ -52,17 +76,18 @@ def template_kind(tokenizer: Any) -> str:
 def build_prompt(tokenizer: Any, text: str, few_shot: int = 0) -> str:
     """The prompt string for `text` (generation prompt open, thinking off); `few_shot` > 0
     puts that many FEW_SHOT examples before it (prompt-only baselines only)."""
+    said = instruction(tokenizer)
     if template_kind(tokenizer) == "plain":
         shots = "".join(f"Text: {s}\nCorrected:\n{r}\n\n" for s, r in FEW_SHOT[:few_shot])
-        return PLAIN_TEMPLATE.format(bos=tokenizer.bos_token or "", instruction=INSTRUCTION,
+        return PLAIN_TEMPLATE.format(bos=tokenizer.bos_token or "", instruction=said,
                                      text=text).replace("Text: ", shots + "Text: ", 1)
     kwargs = dict(tokenize=False, add_generation_prompt=True, enable_thinking=False)
     try:
-        return tokenizer.apply_chat_template(messages(text, True, few_shot), **kwargs)
+        return tokenizer.apply_chat_template(messages(text, True, few_shot, said), **kwargs)
     except Exception as exc:  # e.g. Gemma's template raises on a system role
         if "system" not in str(exc).lower():
             raise
-        return tokenizer.apply_chat_template(messages(text, False, few_shot), **kwargs)
+        return tokenizer.apply_chat_template(messages(text, False, few_shot, said), **kwargs)
 
 
 def prompt_ids(tokenizer: Any, text: str, few_shot: int = 0) -> list[int]:
@@ -120,7 +145,7 @@ def template_info(tokenizer: Any) -> dict[str, Any]:
     example = build_prompt(tokenizer, "{text}")
     return {
         "template": template_kind(tokenizer),
-        "instruction": INSTRUCTION,
+        "instruction": instruction(tokenizer),
         "chat_template": getattr(tokenizer, "chat_template", None),
         "prompt_format": example,
         "eos_ids": eos_ids(tokenizer),

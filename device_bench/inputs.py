@@ -156,8 +156,10 @@ def load_model_info(path: str | Path) -> ModelInfo:
 
 def load_tokenizer(model: ModelInfo):
     """The tokenizer beside the .pte: a HF tokenizer folder, or tokenizer.json + the
-    chat template recorded in the export metadata."""
+    chat template recorded in the export metadata; the metadata's instruction either way."""
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    from core.prompt import set_instruction
 
     folder = model.path.parent
     if (folder / "tokenizer_config.json").is_file():
@@ -172,6 +174,9 @@ def load_tokenizer(model: ModelInfo):
             raise BenchInputError(f"{model.path}: tokenizer has no chat template and the metadata "
                                   f"{model.path.with_suffix('.json')} records none")
         tok.chat_template = template
+    said = _find_key(model.metadata, "instruction")
+    if said:  # what the model was trained and exported with (core.prompt: travels with the tokenizer)
+        set_instruction(tok, said)
     return tok
 
 

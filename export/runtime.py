@@ -44,9 +44,11 @@ def _load_program(path: Path):
 
 def load_pte_tokenizer(pte: str | Path):
     """The tokenizer of an exported model from the files beside it: tokenizer.json plus
-    the chat template and special tokens recorded in the metadata JSON, so prompts are
-    built by core.prompt exactly as in training (no model folder needed)."""
+    the chat template, instruction and special tokens recorded in the metadata JSON, so
+    prompts are built by core.prompt exactly as in training (no model folder needed)."""
     from transformers import PreTrainedTokenizerFast
+
+    from core.prompt import set_instruction
 
     pte = Path(pte)
     meta_path, tok_path = pte.with_suffix(".json"), pte.parent / "tokenizer.json"
@@ -58,6 +60,8 @@ def load_pte_tokenizer(pte: str | Path):
     tok = PreTrainedTokenizerFast(tokenizer_file=str(tok_path), eos_token=special.get("eos_token"),
                                   pad_token=special.get("pad_token"), bos_token=special.get("bos_token"))
     tok.chat_template = meta["prompt"]["chat_template"]
+    if meta["prompt"].get("instruction"):  # absent in files exported before it was recorded
+        set_instruction(tok, meta["prompt"]["instruction"])
     return tok
 
 

@@ -60,7 +60,7 @@ def test_prompt_renders(real):
     tok = real["tok"]
     assert prompt.template_kind(tok) == real["template"]
     ids, span = prompt.prompt_ids_and_span(tok, "helo wrld")
-    assert "helo wrld" in tok.decode(ids) and prompt.INSTRUCTION in tok.decode(ids)
+    assert "helo wrld" in tok.decode(ids) and prompt.instruction(tok) in tok.decode(ids)
     assert span is not None and "wrld" in tok.decode(ids[span[0]:span[1]])  # edge tokens may fall out
     assert prompt.template_info(tok)["template"] == real["template"]
     assert prompt.answer_ids(tok, "Hello.")[-1] in prompt.eos_ids(tok)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from core.config import check, dump_yaml
+from core.prompt import INSTRUCTION
 
 
 @dataclass
@@ -42,10 +43,13 @@ class DataCfg:
     packing: bool = True             # False = length-bucketed padded batches
     row_tokens: int = 2048           # packed row length
     share_prefix: bool = False       # padded batches: the common prompt prefix computed once per batch
+    # the prompt's instruction, recorded in the saved tokenizer so every later stage uses it
+    instruction: str = INSTRUCTION
 
     def __post_init__(self) -> None:
         check(not (self.share_prefix and self.packing), "data.share_prefix needs data.packing=false")
         check(self.max_length > 8, f"data.max_length must be > 8, got {self.max_length}")
+        check(bool(self.instruction.strip()), "data.instruction must not be empty")
         check(self.row_tokens >= self.max_length,
               f"data.row_tokens ({self.row_tokens}) must be >= data.max_length ({self.max_length})")
 

@@ -100,6 +100,7 @@ def make_scheduler(cfg: TrainConfig, optimizer, total: int):
 class Trainer:
     def __init__(self, cfg: TrainConfig, run_dir: Path, dist: dict, train_path: Path, eval_path: Path):
         from core.loading import load_tokenizer
+        from core.prompt import set_instruction
 
         self.cfg, self.run_dir, self.dist = cfg, run_dir, dist
         self.main = dist["rank"] == 0
@@ -113,6 +114,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
         self.tokenizer = load_tokenizer(cfg.model.base)
+        set_instruction(self.tokenizer, cfg.data.instruction)  # saved with adapter/ and merged/
         self.data = Data(cfg, self.tokenizer, train_path, eval_path, dist)
         self.model = build(cfg, self.device, self.dtype)
         self.model.train()
