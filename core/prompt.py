@@ -23,7 +23,7 @@ LEGACY_INSTRUCTION = (
 )
 # The default for new training runs (train config `data.instruction`): every training and
 # inference token pays for it. Chosen by bench/bench_prompt.py (see docs/ARCHITECTURE.md).
-INSTRUCTION = "Fix typos."
+INSTRUCTION = "Fix spelling, case and punctuation."
 INSTRUCTION_KEY = "typo_instruction"
 
 
