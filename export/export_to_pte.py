@@ -144,12 +144,19 @@ def export_all(cfg: ExportConfig) -> list[dict]:
     if n_procs > 1:
         print(f"[export] {len(jobs)} recipes in {n_procs} processes", flush=True)
         metas = parallel.export_parallel(jobs, n_procs)
-    else:
-        metas = [export_model(*job) for job in jobs]
-    for job, meta in zip(jobs, metas):
-        print(f"[export] wrote {job[2]} ({meta['size_mib']} MiB, {meta['export_seconds']} s, "
-              f"peak RSS {meta['peak_export_rss_mb']} MB)", flush=True)
+        for job, meta in zip(jobs, metas):
+            _report(job[2], meta)
+        return metas
+    metas = []
+    for job in jobs:  # one after the other: each reported as soon as it is written
+        metas.append(export_model(*job))
+        _report(job[2], metas[-1])
     return metas
+
+
+def _report(out: Path, meta: dict) -> None:
+    print(f"[export] wrote {out} ({meta['size_mib']} MiB, {meta['export_seconds']} s, "
+          f"peak RSS {meta['peak_export_rss_mb']} MB)", flush=True)
 
 
 def _weights_dir(src: Source) -> Path | None:
