@@ -1,0 +1,125 @@
+"""The peer: llama.cpp (llama-cpp-python) on the same sentences, prompts and thread count as
+our runner, plain and with its prompt-lookup decoding. Bench only, never CI.
+
+    pip install --no-deps llama-cpp-python==0.3.36 diskcache   # built from the registry's sdist
+    python -m bench.bench_llamacpp --gguf merged-q8_0.gguf,merged-q4_0.gguf \
+        --tokenizer models/merged/<name> --eval runs/demo-real/bea4660-50.jsonl
+
+Each (file, mode) runs in its own process (clean peak RSS). Prompts are our token ids
+(core.prompt with the tokenizer of the model folder), the answer budget is the bench's
+(evaluation.correctors.answer_budget), decoding is greedy, and llama-cpp-python keeps the
+common prompt prefix in its KV cache between sentences, as our runner's prefix cache does.
+Warm-up sentences are run and dropped; latency is per sentence on a monotonic clock.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from core.paths import input_path, output_path
+from core.runs import atomic_write_json, env_info
+
+
+def requests(tokenizer_dir: str, eval_path: str) -> list[dict]:
+    from core.loading import load_tokenizer
+    from core.prompt import eos_ids, prompt_ids
+    from evaluation.correctors import answer_budget
+
+    tok = load_tokenizer(tokenizer_dir)
+    rows = [json.loads(line) for line in input_path(eval_path).read_text().splitlines() if line.strip()]
+    out = []
+    for r in rows:
+        n_text = len(tok(r["input"], add_special_tokens=False)["input_ids"])
+        out.append({"ids": prompt_ids(tok, r["input"]), "max_new": answer_budget(n_text),
+                    "stop": eos_ids(tok)})
+    return out
+
+
+def run_one(gguf: str, mode: str, reqs: list[dict], threads: int, warmup: int) -> dict:
+    """Every request through one llama.cpp model in this process."""
+    try:
+        from llama_cpp import Llama
+        from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
+    except ImportError as exc:
+        raise SystemExit(f"llama-cpp-python is not installed ({exc}); see this file's header") from None
+    draft = LlamaPromptLookupDecoding() if mode == "lookup" else None  # the library's defaults
+    llm = Llama(model_path=gguf, n_ctx=512, n_batch=512, n_threads=threads, n_threads_batch=threads,
+                draft_model=draft, verbose=False, seed=0)
+
+    def one(r: dict) -> tuple[float, list[int]]:
+        t0 = time.monotonic()
+        tokens: list[int] = []
+        for t in llm.generate(r["ids"], temp=0.0, top_k=1, reset=True):  # greedy, endless: we stop it
+            if t in r["stop"]:
+                break
+            tokens.append(t)
+            if len(tokens) >= r["max_new"]:
+                break
+        return time.monotonic() - t0, tokens
+
+    for r in reqs[:warmup]:
+        one(r)
+    samples, outputs = [], []
+    for r in reqs:
+        dt, toks = one(r)
+        samples.append(dt * 1000)
+        outputs.append(toks)
+    new = sum(len(o) for o in outputs)
+    return {"gguf": gguf, "mode": mode, "ms": samples, "p50_ms": statistics.median(samples),
+            "p90_ms": statistics.quantiles(samples, n=10)[-1], "mean_ms": statistics.mean(samples),
+            "tokens_per_s": new / (sum(samples) / 1000), "new_tokens": new, "outputs": outputs,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.bench_llamacpp", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--gguf", required=True, help="comma-separated GGUF files")
+    ap.add_argument("--tokenizer", required=True, help="model folder whose tokenizer builds the prompts")
+    ap.add_argument("--eval", required=True, help="JSON Lines pairs (input, output)")
+    ap.add_argument("--modes", default="plain,lookup")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--out", default="runs/bench/llamacpp.json")
+    ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: "gguf|mode|requests.json|result.json"
+    args = ap.parse_args(argv)
+    if args.one:
+        gguf, mode, req_file, res_file = args.one.split("|")
+        res = run_one(gguf, mode, json.loads(Path(req_file).read_text()), args.threads, args.warmup)
+        Path(res_file).write_text(json.dumps(res))
+        return 0
+    reqs = requests(args.tokenizer, args.eval)
+    out_path = output_path(args.out)
+    req_file = out_path.with_suffix(".requests.json")
+    req_file.parent.mkdir(parents=True, exist_ok=True)
+    req_file.write_text(json.dumps(reqs))
+    out = {"env": env_info(0), "args": {k: v for k, v in vars(args).items() if k != "one"}, "results": []}
+    for gguf in [g for g in args.gguf.split(",") if g]:
+        for mode in [m for m in args.modes.split(",") if m]:
+            res_file = out_path.with_suffix(f".{Path(gguf).stem}.{mode}.json")
+            cmd = [sys.executable, "-m", "bench.bench_llamacpp", "--gguf", gguf,
+                   "--tokenizer", args.tokenizer, "--eval", args.eval, "--threads", str(args.threads),
+                   "--warmup", str(args.warmup), "--one", f"{gguf}|{mode}|{req_file}|{res_file}"]
+            subprocess.run(cmd, check=True)
+            res = json.loads(res_file.read_text())
+            out["results"].append(res)
+            print(f"{Path(gguf).name:24s} {mode:7s} p50 {res['p50_ms']:8.1f} ms  "
+                  f"p90 {res['p90_ms']:8.1f} ms  mean {res['mean_ms']:8.1f} ms  "
+                  f"{res['tokens_per_s']:6.1f} tok/s  peak RSS {res['peak_rss_mb']:.0f} MB", flush=True)
+        plain = [r for r in out["results"] if r["gguf"] == gguf]
+        if len(plain) == 2:
+            same = plain[0]["outputs"] == plain[1]["outputs"]
+            print(f"{'':24s} outputs identical plain vs lookup: {same}, "
+                  f"plain/lookup (mean) {plain[0]['mean_ms'] / plain[1]['mean_ms']:.2f}x", flush=True)
+    atomic_write_json(out_path, out)
+    print(f"wrote {out_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
