@@ -15,8 +15,9 @@ from typing import Any
 
 from core.loading import ModelLoadError
 
-# What every model trained before the instruction was recorded saw (22 tokens with the
-# SmolLM2 tokenizer), and so what a tokenizer without INSTRUCTION_KEY gets.
+# What every model trained before the instruction was recorded saw, and so what a tokenizer
+# without INSTRUCTION_KEY gets (a SmolLM2 prompt around an empty text: 31 tokens with it,
+# 22 with INSTRUCTION).
 LEGACY_INSTRUCTION = (
     "Correct the spelling, capitalization and punctuation of the text. "
     "Output only the corrected text."
@@ -37,6 +38,8 @@ def set_instruction(tokenizer: Any, text: str) -> None:
     if not text.strip():
         raise ValueError("the instruction must not be empty")
     tokenizer.init_kwargs[INSTRUCTION_KEY] = text
+
+
 # End-of-turn markers of the chat templates we support, most specific first.
 END_OF_TURN_TOKENS = ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>")
 
