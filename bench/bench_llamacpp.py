@@ -5,9 +5,9 @@ our runner, plain and with its prompt-lookup decoding. Bench only, never CI.
     python -m bench.bench_llamacpp --gguf merged-q8_0.gguf,merged-q4_0.gguf \
         --tokenizer models/merged/<name> --eval runs/demo-real/bea4660-50.jsonl
 
-Each (file, mode) runs in its own process (clean peak RSS). Prompts are our token ids
-(core.prompt with the tokenizer of the model folder), the answer budget is the bench's
-(evaluation.correctors.answer_budget), decoding is greedy, and llama-cpp-python keeps the
+Each (file, mode) runs in its own process (clean peak RSS). The requests are the bench's own
+(device_bench.inputs.build_requests with the tokenizer of the model folder: same prompt ids,
+same answer budget and cap), decoding is greedy, and llama-cpp-python keeps the
 common prompt prefix in its KV cache between sentences, as our runner's prefix cache does.
 Warm-up sentences are run and dropped; latency is per sentence on a monotonic clock.
 """
@@ -25,23 +25,23 @@ from pathlib import Path
 from core.paths import input_path, output_path
 from core.runs import atomic_write_json, env_info
 
+N_CTX = 512  # llama.cpp's context: the max_seq_len our .pte files are exported with
 
-def requests(tokenizer_dir: str, eval_path: str) -> list[dict]:
+
+def requests(tokenizer_dir: str, eval_path: str) -> dict:
+    """The bench's own requests (device_bench.inputs.build_requests: same prompt ids, same
+    answer budget and cap) plus the ids that stop an answer."""
     from core.loading import load_tokenizer
-    from core.prompt import eos_ids, prompt_ids
-    from evaluation.correctors import answer_budget
+    from core.prompt import eos_ids
+    from device_bench.config import BenchConfig
+    from device_bench.inputs import build_requests, load_eval
 
     tok = load_tokenizer(tokenizer_dir)
-    rows = [json.loads(line) for line in input_path(eval_path).read_text().splitlines() if line.strip()]
-    out = []
-    for r in rows:
-        n_text = len(tok(r["input"], add_special_tokens=False)["input_ids"])
-        out.append({"ids": prompt_ids(tok, r["input"]), "max_new": answer_budget(n_text),
-                    "stop": eos_ids(tok)})
-    return out
+    reqs = build_requests(tok, load_eval(input_path(eval_path)), BenchConfig().max_new_tokens, N_CTX)
+    return {"requests": reqs, "stop": eos_ids(tok)}
 
 
-def run_one(gguf: str, mode: str, reqs: list[dict], threads: int, warmup: int) -> dict:
+def run_one(gguf: str, mode: str, work: dict, threads: int, warmup: int) -> dict:
     """Every request through one llama.cpp model in this process."""
     try:
         from llama_cpp import Llama
@@ -49,17 +49,18 @@ def run_one(gguf: str, mode: str, reqs: list[dict], threads: int, warmup: int) -
     except ImportError as exc:
         raise SystemExit(f"llama-cpp-python is not installed ({exc}); see this file's header") from None
     draft = LlamaPromptLookupDecoding() if mode == "lookup" else None  # the library's defaults
-    llm = Llama(model_path=gguf, n_ctx=512, n_batch=512, n_threads=threads, n_threads_batch=threads,
+    reqs, stop = work["requests"], set(work["stop"])
+    llm = Llama(model_path=gguf, n_ctx=N_CTX, n_batch=N_CTX, n_threads=threads, n_threads_batch=threads,
                 draft_model=draft, verbose=False, seed=0)
 
     def one(r: dict) -> tuple[float, list[int]]:
         t0 = time.monotonic()
         tokens: list[int] = []
-        for t in llm.generate(r["ids"], temp=0.0, top_k=1, reset=True):  # greedy, endless: we stop it
-            if t in r["stop"]:
+        for t in llm.generate(r["prompt_ids"], temp=0.0, top_k=1, reset=True):  # greedy, endless: we stop it
+            if t in stop:
                 break
             tokens.append(t)
-            if len(tokens) >= r["max_new"]:
+            if len(tokens) >= r["max_new_tokens"]:
                 break
         return time.monotonic() - t0, tokens
 

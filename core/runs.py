@@ -125,6 +125,16 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def parse_meminfo(text: str) -> dict[str, int]:
+    """/proc/meminfo text (this machine's or a device's) -> {"MemTotal", "MemAvailable"} in kB."""
+    out = {}
+    for key in ("MemTotal", "MemAvailable"):
+        m = re.search(rf"^{key}:\s+(\d+)\s*kB", text, flags=re.M)
+        if m:
+            out[key] = int(m.group(1))
+    return out
+
+
 def machine_info() -> dict[str, Any]:
     info: dict[str, Any] = {
         "hostname": socket.gethostname(), "platform": platform.platform(),

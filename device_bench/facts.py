@@ -10,6 +10,8 @@ import os
 import platform
 import re
 
+from core.runs import parse_meminfo  # also read from a device's /proc/meminfo below
+
 GETPROPS = {
     "manufacturer": "ro.product.manufacturer", "model": "ro.product.model",
     "device": "ro.product.device", "soc": "ro.soc.model", "soc_manufacturer": "ro.soc.manufacturer",
@@ -21,15 +23,6 @@ GETPROPS = {
 def parse_getprop(text: str) -> dict[str, str]:
     """`getprop` listing lines `[key]: [value]` -> dict."""
     return dict(re.findall(r"^\[([^\]]+)\]: \[(.*)\]\s*$", text, flags=re.M))
-
-
-def parse_meminfo(text: str) -> dict[str, int]:
-    out = {}
-    for key in ("MemTotal", "MemAvailable"):
-        m = re.search(rf"^{key}:\s+(\d+)\s*kB", text, flags=re.M)
-        if m:
-            out[key] = int(m.group(1))
-    return out
 
 
 def parse_thermal(text: str) -> dict[str, float]:

@@ -205,6 +205,13 @@ def cpu_has_native_bf16() -> bool:
     return any(getattr(torch.cpu, p, lambda: False)() for p in probes)
 
 
+def default_device(device: str | None = None) -> str:
+    """The device HF generation runs on: the one given, else cuda when present, else cpu."""
+    import torch
+
+    return device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def default_dtype(device: str):
     """bf16 on CUDA and on CPUs with native bf16, fp32 elsewhere."""
     import torch
@@ -230,7 +237,7 @@ class HFCorrector:
 
         from core.loading import load_model, load_tokenizer
 
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = default_device(device)
         self.tok = load_tokenizer(model)
         self.tok.padding_side = "left"
         torch_dtype = getattr(torch, dtype) if dtype else default_dtype(self.device)

@@ -112,12 +112,9 @@ def cache_key(cfg: EvalConfig, backend: str, model: str | None) -> dict[str, Any
 
 
 def _effective_dtype(device: str) -> str:
-    import torch
+    from evaluation.correctors import default_device, default_dtype
 
-    from evaluation.correctors import default_dtype
-
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return str(default_dtype(device)).removeprefix("torch.")
+    return str(default_dtype(default_device(device))).removeprefix("torch.")
 
 
 def _input_id(text: str) -> str:

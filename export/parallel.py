@@ -20,13 +20,12 @@ PEAK_OVER_FP32 = 10.0
 
 def available_bytes() -> int:
     """MemAvailable from /proc/meminfo (0 where there is none: then memory does not cap)."""
+    from core.runs import parse_meminfo
+
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
+        return parse_meminfo(Path("/proc/meminfo").read_text()).get("MemAvailable", 0) * 1024
     except OSError:
-        pass
-    return 0
+        return 0
 
 
 def fp32_bytes(model_dir: Path | None) -> int:

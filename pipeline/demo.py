@@ -63,6 +63,11 @@ def real_args(path: str, limit: int) -> list[str]:
     return [f"real_eval={where.resolve()}", f"real_limit={limit}"]
 
 
+def offline_env() -> dict[str, str]:
+    """The stages' environment: offline by construction, nothing may reach the Hub."""
+    return dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+
+
 def run_stage(name: str, argv: list[str], env: dict) -> float:
     print(f"\n=== demo: {name}: {' '.join(argv)}", flush=True)
     t0 = time.monotonic()
@@ -85,8 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--real-limit", type=int, default=200, help="its first N sentences")
     ap.add_argument("bench_args", nargs="*", help="bench key=value overrides (e.g. reps=5)")
     args = ap.parse_args(argv)
-    # Offline by construction: nothing may reach the Hub; 2 threads suit the 2-core CI box.
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    env = offline_env()
     cmds = commands(args.run, args.limit, real_args(args.real, args.real_limit) + args.bench_args)
     times = {}
     t0 = time.monotonic()

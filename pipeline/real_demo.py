@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 from core.paths import REPO_ROOT
 from core.runs import atomic_write_text
 from evaluation.eval_sets import BenchmarkError, load_benchmark
-from pipeline.demo import DemoError, run_stage
+from pipeline.demo import DemoError, offline_env, run_stage
 
 STAGES = ("merge", "eval", "export", "runner", "bench")
 ADAPTER = "release/smollm2-135m-typo-lora"
@@ -75,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bea", default=BEA, help="the NeuSpell BEA-4660 folder (relative: from the repo)")
     ap.add_argument("--limit", type=int, default=200, help="real pairs for eval and bench")
     args = ap.parse_args(argv)
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    env = offline_env()
     t0, times = time.monotonic(), {}
     try:
         model = merged_path(args.adapter, env)
