@@ -122,6 +122,12 @@ def _adapter_config(adapter: Path) -> dict:
     return cfg
 
 
+def adapter_lora_settings(adapter: str | Path) -> dict:
+    """r and alpha of a LoRA adapter folder, as its adapter_config.json records them."""
+    cfg = _adapter_config(input_path(adapter))
+    return {"r": cfg.get("r"), "alpha": cfg.get("lora_alpha")}
+
+
 def _adapter_weights(adapter: Path) -> Path:
     for name in ("adapter_model.safetensors", "adapter_model.bin"):
         if (adapter / name).is_file():
@@ -181,6 +187,24 @@ def _check_fit(peft_model, weights: Path, base: str) -> None:
                              f"base: name the right one (PRESET=..., --base)")
 
 
+def attach_adapter(model, adapter: str | Path, base: str, trainable: bool = False):
+    """`model` (loaded from `base`) with the LoRA adapter folder on it, every tensor checked to
+    have landed; trainable=True to go on training it (a warm start)."""
+    from peft import PeftModel
+
+    folder = input_path(adapter)
+    _adapter_config(folder)
+    try:
+        peft_model = PeftModel.from_pretrained(model, str(folder), is_trainable=trainable)
+    except (ValueError, RuntimeError, KeyError) as exc:  # target modules or shapes not in this base
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        why = next((ln for ln in lines if "size mismatch" in ln), lines[0] if lines else type(exc).__name__)
+        raise ModelLoadError(f"adapter {folder} does not fit base {base!r} (trained on another base? name "
+                             f"the right one: PRESET=..., --base): {why}") from None
+    _check_fit(peft_model, _adapter_weights(folder), base)
+    return peft_model
+
+
 def _merge_key(adapter: Path, weights: Path, base: str) -> str:
     import hashlib
 
@@ -196,19 +220,11 @@ def _save_merged(adapter: Path, base: str, out: Path, record: dict) -> None:
     import json
 
     import torch
-    from peft import PeftModel
 
     from core.runs import atomic_path
 
     model = load_model(base, dtype=torch.float32)  # fp32: eval and export both load fp32
-    try:
-        peft_model = PeftModel.from_pretrained(model, str(adapter))
-    except (ValueError, RuntimeError, KeyError) as exc:  # target modules or shapes not in this base
-        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-        why = next((ln for ln in lines if "size mismatch" in ln), lines[0] if lines else type(exc).__name__)
-        raise ModelLoadError(f"adapter {adapter} does not fit base {base!r} (trained on another base? name "
-                             f"the right one: PRESET=..., --base): {why}") from None
-    _check_fit(peft_model, _adapter_weights(adapter), base)
+    peft_model = attach_adapter(model, adapter, base)
     tok_dir = str(adapter) if (adapter / "tokenizer_config.json").is_file() else base
     tokenizer = load_tokenizer(tok_dir)
     merged = peft_model.merge_and_unload()

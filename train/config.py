@@ -26,6 +26,9 @@ class LoraCfg:
     alpha: int = 32
     dropout: float = 0.0
     target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
+    # warm start: a PEFT LoRA folder (e.g. release/...) to go on training, with a fresh optimizer and
+    # schedule; its r, alpha and modules must match the ones above, which the run records
+    init_from: str = ""
 
     def __post_init__(self) -> None:
         check(self.r > 0, f"lora.r must be > 0, got {self.r}")
@@ -43,6 +46,9 @@ class DataCfg:
     packing: bool = True             # False = length-bucketed padded batches
     row_tokens: int = 2048           # packed row length
     share_prefix: bool = False       # padded batches: the common prompt prefix computed once per batch
+    # padded batches: width and answer-token count rounded up to multiples of this (1 = exact);
+    # fewer distinct shapes keep a CPU run's kernel cache, memory and speed flat (train/packing.py)
+    shape_multiple: int = 16
     # the prompt's instruction, recorded in the saved tokenizer so every later stage uses it
     instruction: str = INSTRUCTION
 
@@ -50,6 +56,7 @@ class DataCfg:
         check(not (self.share_prefix and self.packing), "data.share_prefix needs data.packing=false")
         check(self.max_length > 8, f"data.max_length must be > 8, got {self.max_length}")
         check(bool(self.instruction.strip()), "data.instruction must not be empty")
+        check(self.shape_multiple >= 1, f"data.shape_multiple must be >= 1, got {self.shape_multiple}")
         check(self.row_tokens >= self.max_length,
               f"data.row_tokens ({self.row_tokens}) must be >= data.max_length ({self.max_length})")
 

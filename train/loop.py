@@ -21,7 +21,7 @@ from train import checkpoint, logs
 from train.batches import encode_pairs, load_pairs
 from train.config import TrainConfig
 from train.loss import LossModule
-from train.model import build, count_params, pick_device, pick_dtype, save_outputs
+from train.model import build, count_params, pick_device, pick_dtype, save_outputs, warn_instruction_change
 from train.packing import collate, make_plan
 from train.prefix import collate_prefixed, common_prefix
 from train.validation import eval_loss, exact_match
@@ -60,10 +60,11 @@ class Data:
     def batch(self, epoch: int, index: int, device) -> dict:
         c = self.cfg
         if self.prefix:
-            b = collate_prefixed(self.train, self.plan(epoch)[index][0], self.prefix, self.pad)
+            b = collate_prefixed(self.train, self.plan(epoch)[index][0], self.prefix, self.pad,
+                                 c.data.shape_multiple)
         else:
             b = collate(self.train, self.plan(epoch)[index], c.data.packing, c.data.row_tokens,
-                        c.train.batch_tokens, self.pad)
+                        c.train.batch_tokens, self.pad, c.data.shape_multiple)
         return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in b.items()}
 
     def total_steps(self) -> int:
@@ -115,10 +116,12 @@ class Trainer:
         random.seed(cfg.seed)
         self.tokenizer = load_tokenizer(cfg.model.base)
         set_instruction(self.tokenizer, cfg.data.instruction)  # saved with adapter/ and merged/
+        if cfg.lora.init_from:
+            warn_instruction_change(cfg.lora.init_from, cfg.data.instruction)
         self.data = Data(cfg, self.tokenizer, train_path, eval_path, dist)
         self.model = build(cfg, self.device, self.dtype)
         self.model.train()
-        self.loss_mod = self._wrap(LossModule(self.model))
+        self.loss_mod = self._wrap(LossModule(self.model, multiple=cfg.data.shape_multiple))
         self.total = self.data.total_steps()
         self.opt = make_optimizer(cfg, self.model, self.device)
         self.sched = make_scheduler(cfg, self.opt, self.total)

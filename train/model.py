@@ -3,10 +3,12 @@ artifacts: adapter/ (peft format) and merged/ (plain transformers model + tokeni
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import torch
 
+from core.config import check
 from core.errors import TrainError
 
 
@@ -53,7 +55,11 @@ def build(cfg, device: torch.device, compute_dtype: torch.dtype):
     model.config.use_cache = False
     if cfg.model.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    if not cfg.model.full_finetune:
+    if cfg.model.full_finetune:
+        check(not cfg.lora.init_from, "lora.init_from is a LoRA warm start; unset it or model.full_finetune")
+    elif cfg.lora.init_from:
+        model = resume_lora(model, cfg.lora, cfg.model.base)
+    else:
         model = add_lora(model, cfg.lora)
     model.to(device)
     if cfg.model.compile:
@@ -82,6 +88,35 @@ def add_lora(model, lora_cfg):
         return get_peft_model(model, pcfg)
     except ValueError as exc:
         raise TrainError(f"lora.target_modules={targets}: {exc}") from None
+
+
+def resume_lora(model, lora_cfg, base: str):
+    """The adapter in lora.init_from, trainable, after checking it is the LoRA the config
+    describes (the run records the config, so a silent mismatch would mislabel the run)."""
+    from core.loading import adapter_lora_settings, attach_adapter
+
+    have = adapter_lora_settings(lora_cfg.init_from)
+    want = {"r": lora_cfg.r, "alpha": lora_cfg.alpha}
+    wrong = {k: f"config {want[k]}, adapter {have[k]}" for k in want if have.get(k) != want[k]}
+    if wrong:
+        raise TrainError(f"lora.init_from={lora_cfg.init_from}: its LoRA differs from the config's ("
+                         + "; ".join(f"lora.{k}: {v}" for k, v in wrong.items()) + "): set them to match")
+    return attach_adapter(model, lora_cfg.init_from, base, trainable=True)
+
+
+def warn_instruction_change(adapter: str, instruction_text: str) -> None:
+    """A warm start onto another prompt is allowed (the adapter re-learns it) but should not
+    happen by accident: the released adapter was trained with the legacy instruction."""
+    from core.loading import load_tokenizer
+    from core.paths import input_path
+    from core.prompt import LEGACY_INSTRUCTION, instruction
+
+    folder = input_path(adapter)
+    had = instruction(load_tokenizer(str(folder))) if (folder / "tokenizer_config.json").is_file() \
+        else LEGACY_INSTRUCTION
+    if had != instruction_text:
+        print(f"warning: lora.init_from={adapter} was trained with the instruction {had!r}; this run "
+              f"trains with data.instruction={instruction_text!r}", file=sys.stderr)
 
 
 def count_params(model) -> dict[str, int]:

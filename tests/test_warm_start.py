@@ -1,0 +1,89 @@
+"""LoRA warm start (`lora.init_from`): a run goes on training an existing adapter (the released
+one, or any PEFT LoRA folder) with a fresh optimizer and schedule, instead of a zero adapter."""
+from __future__ import annotations
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from core.config import ConfigError
+from core.loading import ModelLoadError
+from tests.fixtures.train import tiny_train_config
+from tests.test_adapter import _plain_peft_adapter
+
+LORA = ["model.full_finetune=false", "lora.r=4", "lora.alpha=8",
+        "lora.target_modules=[q_proj,v_proj,down_proj]"]
+
+
+@pytest.fixture(scope="module")
+def adapter(tiny_base, tmp_path_factory):
+    return _plain_peft_adapter(tiny_base, tmp_path_factory.mktemp("warm") / "typo-lora", seed=3)
+
+
+def _cfg(tiny_pairs, tiny_base, root, *extra):
+    return tiny_train_config(tiny_pairs, root, tiny_base, *LORA, "train.max_steps=1", "checkpoint.every=1",
+                             "eval.every=0", "eval.samples=2", "optim.warmup_steps=0", *extra)
+
+
+def _lora(folder):
+    return {k: v for k, v in load_file(folder / "adapter_model.safetensors").items() if "lora_" in k}
+
+
+def test_warm_start_starts_from_the_adapter(adapter, tiny_base, tiny_pairs, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from train.model import build
+
+    cfg = _cfg(tiny_pairs, tiny_base, tmp_path, f"lora.init_from={adapter}")
+    model = build(cfg, torch.device("cpu"), torch.float32).eval()
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    ids = torch.randint(5, 2000, (2, 12))
+    base = AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.float32).eval()
+    with torch.no_grad():
+        want = PeftModel.from_pretrained(base, str(adapter)).eval()(input_ids=ids).logits
+        got = model(input_ids=ids).logits
+    assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_warm_run_saves_the_adapter_it_went_on_training(adapter, tiny_base, tiny_pairs, tmp_path):
+    """One step at a tiny learning rate: the saved adapter is the one it started from (nearly),
+    and a cold run's is not (its B matrices start at zero)."""
+    from train.train import train
+
+    start = _lora(adapter)
+    warm = train(_cfg(tiny_pairs, tiny_base, tmp_path, "run_name=warm", f"lora.init_from={adapter}",
+                      "optim.lr=1e-7"))
+    cold = train(_cfg(tiny_pairs, tiny_base, tmp_path, "run_name=cold", "optim.lr=1e-7"))
+    saved, fresh = _lora(warm / "adapter"), _lora(cold / "adapter")
+    assert saved.keys() == start.keys()
+    assert all(torch.allclose(saved[k].float(), start[k].float(), atol=1e-4) for k in start)
+    assert not all(torch.allclose(fresh[k].float(), start[k].float(), atol=1e-2) for k in start)
+    assert yaml.safe_load((warm / "config.yaml").read_text())["lora"]["init_from"] == str(adapter)
+
+
+def test_warm_start_with_other_lora_settings_is_refused(adapter, tiny_base, tiny_pairs, tmp_path):
+    from core.errors import TrainError
+    from train.model import build
+
+    cfg = _cfg(tiny_pairs, tiny_base, tmp_path, f"lora.init_from={adapter}", "lora.r=8")
+    with pytest.raises(TrainError, match=r"lora\.r: config 8, adapter 4"):
+        build(cfg, torch.device("cpu"), torch.float32)
+
+
+def test_warm_start_from_a_folder_that_is_no_adapter(tiny_base, tiny_pairs, tmp_path):
+    from train.model import build
+
+    cfg = _cfg(tiny_pairs, tiny_base, tmp_path, f"lora.init_from={tmp_path}")
+    with pytest.raises(ModelLoadError, match="no adapter_config.json"):
+        build(cfg, torch.device("cpu"), torch.float32)
+
+
+def test_warm_start_is_lora_only(adapter, tiny_base, tiny_pairs, tmp_path):
+    from train.model import build
+
+    cfg = _cfg(tiny_pairs, tiny_base, tmp_path, f"lora.init_from={adapter}", "model.full_finetune=true")
+    with pytest.raises(ConfigError, match="lora.init_from"):
+        build(cfg, torch.device("cpu"), torch.float32)
