@@ -225,3 +225,49 @@ def test_tracker_switch_without_package_is_a_clear_error(tmp_path, capsys, tiny_
                f"output.root={tmp_path / 'runs'}", "output.link=", f"model.base={tiny_base}",
                "output.wandb=true"])
     assert rc == 2 and "pip install wandb" in capsys.readouterr().err
+
+
+def test_shape_padding_changes_no_loss_or_gradient(tiny_model_and_examples):
+    """data.shape_multiple: batch widths and LM-head rows rounded up (few distinct CPU kernel
+    shapes) with masked positions and IGNORE rows: the same losses, counts and gradients."""
+    from train.loss import loss_sum
+    from train.prefix import collate_prefixed, common_prefix
+
+    model, tok, ex = tiny_model_and_examples
+    model.config._attn_implementation = "sdpa"
+    p = common_prefix(ex)
+    results = []
+    for batch, multiple in ((collate_prefixed(ex, [0, 3, 4], p, tok.pad_token_id), 1),
+                            (collate_prefixed(ex, [0, 3, 4], p, tok.pad_token_id, multiple=16), 16),
+                            (collate_padded(ex, [0, 3, 4], pad_id=tok.pad_token_id, multiple=16), 16)):
+        if multiple > 1:
+            assert batch["input_ids"].shape[1] % 16 == 0
+        model.zero_grad()
+        loss, n = loss_sum(model, batch, multiple=multiple)
+        (loss / n).backward()
+        results.append((float(loss.detach()), n, model.model.layers[0].mlp.down_proj.weight.grad.clone()))
+    model.zero_grad()
+    (loss0, n0, g0) = results[0]
+    assert n0 % 16 != 0  # the unpadded count: padding really happened below
+    for loss, n, g in results[1:]:
+        assert n == n0 and loss == pytest.approx(loss0, rel=1e-4)
+        torch.testing.assert_close(g, g0, rtol=1e-3, atol=1e-6)
+
+
+def test_chunked_linear_ce_ignores_padding_rows():
+    from train.loss import pad_rows
+
+    g = torch.Generator().manual_seed(1)
+    h = torch.randn(21, 16, generator=g, requires_grad=True)
+    w = torch.randn(50, 16, generator=g, requires_grad=True)
+    t = torch.randint(0, 50, (21,), generator=g)
+    hp, tp = pad_rows(h, t, 16)
+    assert hp.shape[0] == 32 and (tp[21:] == IGNORE).all()
+    got = linear_ce_sum(hp, w, tp, chunk=8)
+    got.backward()
+    h2, w2 = h.detach().clone().requires_grad_(), w.detach().clone().requires_grad_()
+    ref = torch.nn.functional.cross_entropy(h2 @ w2.T, t, reduction="sum")
+    ref.backward()
+    assert float(got.detach()) == pytest.approx(float(ref.detach()), rel=1e-5)
+    torch.testing.assert_close(h.grad, h2.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(w.grad, w2.grad, rtol=1e-4, atol=1e-5)

@@ -25,7 +25,8 @@ def base_model(model: nn.Module) -> nn.Module:
 
 class _ChunkedLinearCE(torch.autograd.Function):
     """sum CE(h @ W^T, t) computed chunk by chunk; gradients are made in the forward pass
-    so only [N, d]-sized tensors are kept for backward, never [N, vocab]."""
+    so only [N, d]-sized tensors are kept for backward, never [N, vocab]. Rows whose target is
+    IGNORE (shape padding) add no loss and no gradient."""
 
     @staticmethod
     def forward(ctx, h, weight, targets, chunk: int, softcap: float):
@@ -34,16 +35,17 @@ class _ChunkedLinearCE(torch.autograd.Function):
         grad_w = torch.zeros_like(weight, dtype=torch.float32) if weight.requires_grad else None
         total = torch.zeros((), dtype=torch.float32, device=h.device)
         for s in range(0, h.shape[0], chunk):
-            hc, tc = h[s:s + chunk], targets[s:s + chunk]
+            hc, keep = h[s:s + chunk], targets[s:s + chunk] != IGNORE
+            tc = targets[s:s + chunk].clamp(min=0)
             raw = (hc @ w.T).float()
             logits = torch.tanh(raw / softcap) * softcap if softcap else raw
             lse = torch.logsumexp(logits, dim=-1)
-            total += (lse - logits.gather(1, tc[:, None]).squeeze(1)).sum()
+            total += ((lse - logits.gather(1, tc[:, None]).squeeze(1)) * keep).sum()
             g = torch.softmax(logits, dim=-1)
             g[torch.arange(len(tc), device=g.device), tc] -= 1.0
             if softcap:  # d tanh: 1 - (logits/softcap)^2
                 g = g * (1.0 - (logits / softcap) ** 2)
-            g = g.to(h.dtype)
+            g = (g * keep[:, None]).to(h.dtype)
             grad_h[s:s + chunk] = g @ w
             if grad_w is not None:
                 grad_w += (g.T @ hc).float()
@@ -87,9 +89,20 @@ def hidden_states(base: nn.Module, batch: dict) -> torch.Tensor:
     return out.last_hidden_state
 
 
-def loss_sum(model: nn.Module, batch: dict, chunked: bool = True) -> tuple[torch.Tensor, int]:
+def pad_rows(h: torch.Tensor, t: torch.Tensor, multiple: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Answer rows rounded up to a multiple with zero states and IGNORE targets: the LM head's
+    matmuls then see a few row counts, not a new one every step (train.packing.round_up)."""
+    extra = -h.shape[0] % multiple
+    if not extra:
+        return h, t
+    return torch.cat([h, h.new_zeros(extra, h.shape[1])]), torch.cat([t, t.new_full((extra,), IGNORE)])
+
+
+def loss_sum(model: nn.Module, batch: dict, chunked: bool = True,
+             multiple: int = 1) -> tuple[torch.Tensor, int]:
     """(sum of answer-token cross-entropies, number of answer tokens)."""
     h, t = answer_hidden(model, batch)
+    n = int(t.numel())
     base = base_model(model)
     head = base.get_output_embeddings()
     if head.bias is not None or not chunked:
@@ -97,20 +110,22 @@ def loss_sum(model: nn.Module, batch: dict, chunked: bool = True) -> tuple[torch
         cap = _softcap(base)
         if cap:
             logits = torch.tanh(logits / cap) * cap
-        return F.cross_entropy(logits, t, reduction="sum"), int(t.numel())
-    return linear_ce_sum(h, head.weight, t, softcap=_softcap(base)), int(t.numel())
+        return F.cross_entropy(logits, t, reduction="sum"), n
+    h, t = pad_rows(h, t, multiple)
+    return linear_ce_sum(h, head.weight, t, softcap=_softcap(base)), n
 
 
 class LossModule(nn.Module):
     """Wraps the model so DDP sees one forward that returns the loss."""
 
-    def __init__(self, model: nn.Module, chunked: bool = True):
+    def __init__(self, model: nn.Module, chunked: bool = True, multiple: int = 1):
         super().__init__()
         self.model = model
         self.chunked = chunked
+        self.multiple = multiple
 
     def forward(self, batch: dict) -> tuple[torch.Tensor, int]:
-        return loss_sum(self.model, batch, self.chunked)
+        return loss_sum(self.model, batch, self.chunked, self.multiple)
 
 
 @torch.no_grad()

@@ -89,9 +89,17 @@ def collate_packed(examples, rows: list[list[int]], n_rows: int, row_tokens: int
     return {"input_ids": ids, "position_ids": pos, "targets": tgt, "segments": seg, "n_real": n_real}
 
 
-def collate_padded(examples, indices: list[int], pad_id: int, pad_to: int | None = None) -> dict:
+def round_up(n: int, multiple: int) -> int:
+    """n padded up to a multiple. Why on a CPU: oneDNN builds (JIT) and caches a kernel per
+    matmul shape, so a padded batch of a new width costs a new kernel and cache memory each
+    step (bench.bench_train_memory); a few widths reuse a few kernels."""
+    return -(-n // multiple) * multiple
+
+
+def collate_padded(examples, indices: list[int], pad_id: int, pad_to: int | None = None,
+                   multiple: int = 1) -> dict:
     """Right-padded batch with an attention mask (the plain fallback and the baseline)."""
-    width = pad_to or max(len(examples[i].ids) for i in indices)
+    width = pad_to or round_up(max(len(examples[i].ids) for i in indices), multiple)
     n = len(indices)
     ids = torch.full((n, width), pad_id, dtype=torch.long)
     tgt = torch.full((n, width), IGNORE, dtype=torch.long)
@@ -119,7 +127,7 @@ def make_plan(examples, seed: int, epoch: int, packing: bool, row_tokens: int,
 
 
 def collate(examples, batch: list[list[int]], packing: bool, row_tokens: int, batch_tokens: int,
-            pad_id: int) -> dict:
+            pad_id: int, multiple: int = 1) -> dict:
     if packing:
         return collate_packed(examples, batch, max(1, batch_tokens // row_tokens), row_tokens, pad_id)
-    return collate_padded(examples, batch[0], pad_id)
+    return collate_padded(examples, batch[0], pad_id, multiple=multiple)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from train.packing import IGNORE, _targets
+from train.packing import IGNORE, _targets, round_up
 
 
 def common_prefix(examples) -> int:
@@ -23,9 +23,10 @@ def common_prefix(examples) -> int:
     return max(0, n)
 
 
-def collate_prefixed(examples, indices: list[int], prefix: int, pad_id: int) -> dict:
-    """Right-padded suffixes [B, S] after one shared prefix [1, P]."""
-    width = max(len(examples[i].ids) - prefix for i in indices)
+def collate_prefixed(examples, indices: list[int], prefix: int, pad_id: int, multiple: int = 1) -> dict:
+    """Right-padded suffixes [B, S] after one shared prefix [1, P]; S is rounded up to a multiple
+    of `multiple` (CPU: few distinct shapes, see packing.round_up)."""
+    width = round_up(max(len(examples[i].ids) - prefix for i in indices), multiple)
     n = len(indices)
     ids = torch.full((n, width), pad_id, dtype=torch.long)
     tgt = torch.full((n, width), IGNORE, dtype=torch.long)
