@@ -87,3 +87,24 @@ def test_warm_start_is_lora_only(adapter, tiny_base, tiny_pairs, tmp_path):
     cfg = _cfg(tiny_pairs, tiny_base, tmp_path, f"lora.init_from={adapter}", "model.full_finetune=true")
     with pytest.raises(ConfigError, match="lora.init_from"):
         build(cfg, torch.device("cpu"), torch.float32)
+
+
+def test_snapshot_of_a_checkpoint_is_the_adapter_the_run_saves(tiny_base, tiny_pairs, tmp_path):
+    """train.snapshot: the adapter at a checkpoint; at the last step it is the run's own adapter/."""
+    from core.errors import TrainError
+    from train.snapshot import main as snapshot_main
+    from train.snapshot import snapshot
+    from train.train import train
+
+    run = train(_cfg(tiny_pairs, tiny_base, tmp_path, "run_name=snap", "train.max_steps=2", "optim.lr=1e-2"))
+    last = snapshot(run, None, None)
+    assert last == run / "snapshots" / "step-00000002"
+    final, snap = _lora(run / "adapter"), _lora(last)
+    assert snap.keys() == final.keys()
+    assert all(torch.equal(snap[k], final[k]) for k in final)
+    assert (last / "tokenizer_config.json").is_file()
+    first = _lora(snapshot(run, 1, tmp_path / "step1"))
+    assert not all(torch.equal(first[k], final[k]) for k in final)
+    with pytest.raises(TrainError, match=r"no checkpoint at step 7 \(have: 1, 2\)"):
+        snapshot(run, 7, None)
+    assert snapshot_main([str(tmp_path / "nowhere")]) == 2
