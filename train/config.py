@@ -27,7 +27,7 @@ class LoraCfg:
     dropout: float = 0.0
     target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
     # warm start: a PEFT LoRA folder (e.g. release/...) to go on training, with a fresh optimizer and
-    # schedule; its r, alpha and modules must match the ones above, which the run records
+    # schedule; its r and alpha must match the ones above, which the run records
     init_from: str = ""
 
     def __post_init__(self) -> None:
