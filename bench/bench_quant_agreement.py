@@ -47,29 +47,20 @@ def kind(fqn: str) -> str:
 
 
 def quantize(model: torch.nn.Module, plan: dict) -> None:
+    """The plan through the export recipes' own torchao configs (export.recipes.quant)."""
     from torchao.quantization import quantize_
-    from torchao.quantization.granularity import PerAxis, PerGroup
-    from torchao.quantization.quant_api import Int8DynamicActivationIntxWeightConfig, IntxWeightOnlyConfig
-    from torchao.quantization.quantize_.workflows import IntxChooseQParamsAlgorithm
 
-    group = plan.get("group", GROUP)
-    algo = IntxChooseQParamsAlgorithm.HQQ_SCALE_ONLY if plan.get("hqq") else IntxChooseQParamsAlgorithm.AFFINE
+    from export.recipes.quant import weight_config
 
-    def gran(bits):
-        return PerGroup(group) if bits == 4 else PerAxis(0)
+    def cfg(bits: int, dynamic_activations: bool):
+        group = plan.get("group", GROUP) if bits == 4 else None  # int8: per channel
+        return weight_config(bits, group, dynamic_activations, hqq=plan.get("hqq", False))
 
-    bits = plan["embedding"]
-    quantize_(model, IntxWeightOnlyConfig(weight_dtype=getattr(torch, f"int{bits}"), granularity=gran(bits),
-                                          intx_choose_qparams_algorithm=algo),
+    quantize_(model, cfg(plan["embedding"], False),
               filter_fn=lambda m, fqn: isinstance(m, torch.nn.Embedding))
     for k in ("lm_head", "attention", "mlp"):
-        b = plan[k]
-        dtype = getattr(torch, f"int{b}")
-        cfg = (Int8DynamicActivationIntxWeightConfig(weight_dtype=dtype, weight_granularity=gran(b),
-                                                     intx_choose_qparams_algorithm=algo)
-               if plan["act"] else IntxWeightOnlyConfig(weight_dtype=dtype, granularity=gran(b),
-                                                        intx_choose_qparams_algorithm=algo))
-        quantize_(model, cfg, filter_fn=lambda m, fqn, k=k: isinstance(m, torch.nn.Linear) and kind(fqn) == k)
+        quantize_(model, cfg(plan[k], plan["act"]),
+                  filter_fn=lambda m, fqn, k=k: isinstance(m, torch.nn.Linear) and kind(fqn) == k)
 
 
 def size_mib(model: torch.nn.Module, plan: dict) -> float:

@@ -27,13 +27,7 @@ import torch
 
 from bench.bench_cpu_lora import config
 from core.paths import input_path
-
-
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+from export.memory import rss_mb
 
 
 class MallInfo2(ctypes.Structure):

@@ -7,7 +7,8 @@ import resource
 import threading
 
 
-def _rss_mb() -> float:
+def rss_mb() -> float:
+    """This process's resident size now, in MiB."""
     try:
         with open("/proc/self/statm") as fh:
             return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -22,11 +23,11 @@ class PeakRss:
 
     def _sample(self) -> None:
         while not self._stop.is_set():
-            self.peak_mb = max(self.peak_mb, _rss_mb())
+            self.peak_mb = max(self.peak_mb, rss_mb())
             self._stop.wait(self.interval_s)
 
     def __enter__(self) -> "PeakRss":
-        self.peak_mb = _rss_mb()
+        self.peak_mb = rss_mb()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
         return self
@@ -34,4 +35,4 @@ class PeakRss:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak_mb = max(self.peak_mb, _rss_mb())
+        self.peak_mb = max(self.peak_mb, rss_mb())

@@ -115,20 +115,25 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:200] if text else "no message"
 
 
+def load_weights(model, state: dict, where: Path, remedy: str) -> None:
+    """A checkpoint's trainable weights into the model; every one must have a place there."""
+    params = dict(model.named_parameters())
+    missing = set(state["model"]) - set(params)
+    if missing:
+        raise TrainError(f"{where}: checkpoint does not match the model (e.g. {sorted(missing)[0]}); "
+                         f"{remedy}")
+    with torch.no_grad():
+        for name, value in state["model"].items():
+            params[name].copy_(value)
+
+
 def load_latest(ckpt_dir: Path, model, optimizer, scheduler, scaler=None) -> Position | None:
     """Restore the newest checkpoint into the given objects; returns its position."""
     ckpts = list_checkpoints(ckpt_dir)
     if not ckpts:
         return None
     state = read_state(ckpts[-1] / "state.pt")
-    params = dict(model.named_parameters())
-    missing = set(state["model"]) - set(params)
-    if missing:
-        raise TrainError(f"{ckpts[-1]}: checkpoint does not match the model (e.g. {sorted(missing)[0]}); "
-                           "the config changed since it was written: use a new run_name")
-    with torch.no_grad():
-        for name, value in state["model"].items():
-            params[name].copy_(value)
+    load_weights(model, state, ckpts[-1], "the config changed since it was written: use a new run_name")
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     set_rng_state(state["rng"])

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from train.packing import IGNORE
+from train.packing import IGNORE, round_up
 
 
 def base_model(model: nn.Module) -> nn.Module:
@@ -92,7 +92,7 @@ def hidden_states(base: nn.Module, batch: dict) -> torch.Tensor:
 def pad_rows(h: torch.Tensor, t: torch.Tensor, multiple: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Answer rows rounded up to a multiple with zero states and IGNORE targets: the LM head's
     matmuls then see a few row counts, not a new one every step (train.packing.round_up)."""
-    extra = -h.shape[0] % multiple
+    extra = round_up(h.shape[0], multiple) - h.shape[0]
     if not extra:
         return h, t
     return torch.cat([h, h.new_zeros(extra, h.shape[1])]), torch.cat([t, t.new_full((extra,), IGNORE)])

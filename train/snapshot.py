@@ -53,20 +53,14 @@ def snapshot(run_dir: Path, step: int | None, out: Path | None) -> Path:
     from core.loading import load_tokenizer
     from core.prompt import set_instruction
     from core.runs import atomic_path
-    from train.checkpoint import read_state
+    from train.checkpoint import load_weights, read_state
     from train.model import build
 
     cfg = run_config(run_dir)
     ckpt = pick_checkpoint(run_dir, step)
     state = read_state(ckpt / "state.pt")
     model = build(cfg, torch.device("cpu"), torch.float32)
-    params = dict(model.named_parameters())
-    missing = sorted(set(state["model"]) - set(params))
-    if missing:
-        raise TrainError(f"{ckpt}: does not fit the model its run's config builds (e.g. {missing[0]})")
-    with torch.no_grad():
-        for name, value in state["model"].items():
-            params[name].copy_(value)
+    load_weights(model, state, ckpt, "the run's config.yaml no longer builds the model it trained")
     tok = load_tokenizer(cfg.model.base)
     set_instruction(tok, cfg.data.instruction)
     out = out or run_dir / "snapshots" / ckpt.name

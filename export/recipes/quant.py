@@ -19,13 +19,26 @@ def _label(bits: int, group_size: int | None) -> str:
     return f"int{bits} " + ("per-channel" if group_size is None else f"group {group_size}")
 
 
+def weight_config(bits: int, group_size: int | None, dynamic_activations: bool, hqq: bool = False):
+    """The torchao config of intN weights (per channel, or in groups), with dynamic int8
+    activations (XNNPACK's 8daNw) or weight-only; hqq: HQQ's scale search instead of min/max
+    (still symmetric). The recipes use the default scales; bench.bench_quant_agreement tries both."""
+    from torchao.quantization.quant_api import Int8DynamicActivationIntxWeightConfig, IntxWeightOnlyConfig
+    from torchao.quantization.quantize_.workflows import IntxChooseQParamsAlgorithm
+
+    dtype, gran = getattr(torch, f"int{bits}"), _granularity(group_size)
+    algo = IntxChooseQParamsAlgorithm.HQQ_SCALE_ONLY if hqq else IntxChooseQParamsAlgorithm.AFFINE
+    if dynamic_activations:
+        return Int8DynamicActivationIntxWeightConfig(weight_dtype=dtype, weight_granularity=gran,
+                                                     intx_choose_qparams_algorithm=algo)
+    return IntxWeightOnlyConfig(weight_dtype=dtype, granularity=gran, intx_choose_qparams_algorithm=algo)
+
+
 def quantize_embedding(model: torch.nn.Module, bits: int, group_size: int | None) -> str:
     from torchao.quantization import quantize_
-    from torchao.quantization.quant_api import IntxWeightOnlyConfig
 
-    cfg = IntxWeightOnlyConfig(weight_dtype=getattr(torch, f"int{bits}"),
-                               granularity=_granularity(group_size))
-    quantize_(model, cfg, filter_fn=lambda mod, fqn: isinstance(mod, torch.nn.Embedding))
+    quantize_(model, weight_config(bits, group_size, dynamic_activations=False),
+              filter_fn=lambda mod, fqn: isinstance(mod, torch.nn.Embedding))
     return _label(bits, group_size) + " weight-only"
 
 
@@ -33,11 +46,9 @@ def quantize_linears(model: torch.nn.Module, bits: int, group_size: int | None) 
     """Dynamic int8 activations x intN weights ("8daNw"); covers lm_head too (the tied
     embedding is quantized separately, so the file holds both copies)."""
     from torchao.quantization import quantize_
-    from torchao.quantization.quant_api import Int8DynamicActivationIntxWeightConfig
 
-    cfg = Int8DynamicActivationIntxWeightConfig(
-        weight_dtype=getattr(torch, f"int{bits}"), weight_granularity=_granularity(group_size))
-    quantize_(model, cfg, filter_fn=lambda mod, fqn: isinstance(mod, torch.nn.Linear))
+    quantize_(model, weight_config(bits, group_size, dynamic_activations=True),
+              filter_fn=lambda mod, fqn: isinstance(mod, torch.nn.Linear))
     return "int8 dynamic activations, " + _label(bits, group_size) + " weights"
 
 
