@@ -4,16 +4,25 @@
 
 Named flags are shorthands for config keys: they become `key=value` overrides placed
 before the user's own, so the config dataclass stays the only thing that validates.
+One parsing rule for every stage (`parse_stage_args`): overrides may stand anywhere among the
+flags, and a `key=value` word after a many-valued flag (`--models A.pte B.pte reps=2`) is an
+override, not one of the flag's values.
 `run_cli` turns the error family (core.errors) into one `error: ...` line and exit 2.
 """
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
 
 from core.errors import PipelineError
+
+# What an override looks like: a dotted key, then `=` (a path never starts like this unless it
+# holds `=` in its first part, which no stage's inputs do).
+OVERRIDE_RE = re.compile(r"^[A-Za-z_][\w.]*=")
 
 
 @dataclass(frozen=True)
@@ -44,11 +53,56 @@ def flag_overrides(args: argparse.Namespace, flags: tuple[Flag, ...]) -> list[st
     return out
 
 
+def parse_stage_args(ap: argparse.ArgumentParser, argv: list[str] | None = None,
+                     namespace: argparse.Namespace | None = None) -> argparse.Namespace:
+    """`ap.parse_args`, with `key=value` overrides accepted anywhere among the flags
+    (argparse's intermixed parsing), override-looking words taken out of many-valued flags into
+    `overrides`, and a parser with sub-commands parsed by the chosen command's parser the same way."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    sub = next((a for a in ap._actions if isinstance(a, argparse._SubParsersAction)), None)
+    if sub is not None:
+        if argv and argv[0] in sub.choices:
+            ns = parse_stage_args(sub.choices[argv[0]], argv[1:], namespace)
+            setattr(ns, sub.dest, argv[0])
+            return ns
+        return argparse.ArgumentParser.parse_args(ap, argv, namespace)  # --help, or the usage error
+    ns = argparse.ArgumentParser.parse_intermixed_args(ap, argv, namespace)
+    if not hasattr(ns, "overrides"):
+        return ns
+    moved = []
+    for action in ap._actions:
+        value = getattr(ns, action.dest, None)
+        if not action.option_strings or action.nargs not in ("+", "*") or not isinstance(value, list):
+            continue
+        keep = [v for v in value if not (isinstance(v, str) and OVERRIDE_RE.match(v))]
+        moved += [v for v in value if isinstance(v, str) and OVERRIDE_RE.match(v)]
+        if action.nargs == "+" and value and not keep:
+            ap.error(f"argument {action.option_strings[0]}: expected at least one value before "
+                     f"the key=value overrides")
+        setattr(ns, action.dest, keep)
+    pool = Counter(moved + list(ns.overrides or []))
+    ordered = []  # in command-line order: a key given twice keeps its last value
+    for word in argv:
+        if pool[word] > 0:
+            ordered.append(word)
+            pool[word] -= 1
+    ns.overrides = ordered + list(pool.elements())
+    return ns
+
+
+class StageParser(argparse.ArgumentParser):
+    """An ArgumentParser whose parse_args follows `parse_stage_args`."""
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        return parse_stage_args(self, args, namespace)
+
+
 def stage_parser(prog: str, description: str, default_config: str | None,
                  flags: tuple[Flag, ...] = ()) -> argparse.ArgumentParser:
-    """--config (required when there is no default), the flags, then key=value overrides."""
-    ap = argparse.ArgumentParser(prog=prog, description=description,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    """--config (required when there is no default), the flags, then key=value overrides
+    (anywhere among the flags: `parse_args` is `parse_stage_args`)."""
+    ap = StageParser(prog=prog, description=description,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     if default_config is None:
         ap.add_argument("--config", required=True, help="YAML config of the stage")
     else:

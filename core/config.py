@@ -8,7 +8,10 @@ Deliberately plain: no interpolation, no includes, no magic.
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import re
+import stat
 import types
 import typing
 from pathlib import Path
@@ -56,13 +59,14 @@ def _coerce_union(value: Any, tp: Any, where: str) -> Any:
     args = typing.get_args(tp)
     if value is None and type(None) in args:
         return None
-    for arg in args:
-        if arg is type(None):
-            continue
+    members = [arg for arg in args if arg is not type(None)]
+    for arg in members:
         try:
             return _coerce(value, arg, where)
-        except ConfigError:
-            pass  # try the next member; the error below names the whole union
+        except ConfigError as exc:
+            if len(members) == 1:  # `float | None`: the member's own reason (e.g. not finite)
+                raise exc from None
+            # else try the next member; the error below names the whole union
     raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
 
 
@@ -96,14 +100,22 @@ def _to_int(value: Any, where: str) -> int:
 
 
 def _to_float(value: Any, where: str) -> float:
+    out = None
     if _is_number(value):
-        return float(value)
-    if isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
         try:
-            return float(value)
+            out = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            raise ConfigError(f"{where}: {str(value)[:20]}... is too large for a number") from None
+    elif isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
+        try:
+            out = float(value)
         except ValueError:
             pass
-    raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if out is None:
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if not math.isfinite(out):  # .inf, nan, 1e999: every later check and the run itself would misbehave
+        raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+    return out
 
 
 def _to_str(value: Any, where: str) -> str:
@@ -124,7 +136,7 @@ def _build(cls: type[T], data: Any, where: str) -> T:
         raise ConfigError(f"{where or 'config'}: expected a mapping of keys, got {data!r}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted(set(data) - set(fields), key=str)  # YAML keys may be numbers or null
     if unknown:
         prefix = f"{where}." if where else ""
         raise ConfigError(
@@ -171,19 +183,86 @@ def _deep_copy(data: dict) -> dict:
     return {k: (_deep_copy(v) if isinstance(v, dict) else v) for k, v in data.items()}
 
 
+MAX_CONFIG_BYTES = 16 << 20  # a config is a few KiB; anything this large is the wrong file
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+
+def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(None, None, f"unhashable key {key!r}",
+                                                    key_node.start_mark) from None
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} appears twice in one mapping (first at line {seen[key]})",
+                key_node.start_mark)
+        seen[key] = key_node.start_mark.line + 1
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def not_a_regular_file(path: Path) -> str | None:
+    """Why `path` cannot be read as a file, from stat alone (a named pipe is never opened, so it
+    cannot block): None when it is a regular file."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "not found"
+    except OSError as exc:  # a symlink loop, a name too long, a parent that is a file, ...
+        return exc.strerror or type(exc).__name__
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a folder, not a file"
+    kinds = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+    kind = next((name for test, name in kinds if test(mode)), "a special file")
+    return f"{kind}, not a regular file"
+
+
+def _read_yaml(path: Path) -> Any:
+    why = not_a_regular_file(path)
+    if why == "not found":
+        raise ConfigError(f"config file not found: {path}")
+    if why:
+        raise ConfigError(f"config file {path}: {why}")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path}: {path.stat().st_size >> 20} MiB is not a config "
+                          f"(at most {MAX_CONFIG_BYTES >> 20} MiB)")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot be read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
+
+
 def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:
     """Load `path` (YAML) into dataclass `cls`, then apply `key=value` overrides."""
     data: dict = {}
     if path is not None:
         path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        data = _read_yaml(path)
+        if data is None:
+            data = {}
         if not isinstance(data, dict):
-            raise ConfigError(f"{path}: top level must be a mapping of keys")
+            kind = {str: "a string", list: "a list"}.get(type(data), f"a {type(data).__name__}")
+            raise ConfigError(f"{path}: top level must be a mapping of keys, not {kind}")
     merged = apply_overrides(_deep_copy(data), overrides or [])
     try:
         return _build(cls, merged, "")
@@ -191,20 +270,36 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
         raise ConfigError(f"{_blame(cls, path, data, overrides or [], str(exc))}{exc}") from None
 
 
+def _fails(cls: type, data: dict) -> str | None:
+    """The error `data` builds into, or None when it builds."""
+    try:
+        _build(cls, _deep_copy(data), "")
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
 def _blame(cls: type, path: Path | None, file_data: dict, overrides: list[str], message: str) -> str:
     """Which input the error is in: the file when it fails on its own, else the command line
-    (a bad `key=value` must not be reported as a fault of the shipped YAML)."""
-    if overrides:
-        try:
-            _build(cls, _deep_copy(file_data), "")
-        except ConfigError:
-            pass  # the file alone is already wrong
-        else:
+    (a bad `key=value` must not be reported as a fault of the shipped YAML), naming the overrides
+    that cause it: each one without which the same error goes away (so a cross-field check names
+    both of its fields), else those whose key the message names."""
+    if overrides and _fails(cls, file_data) is None:
+        named = []
+        for i in range(len(overrides)):
+            rest = overrides[:i] + overrides[i + 1:]
+            try:
+                if _fails(cls, apply_overrides(_deep_copy(file_data), rest)) != message:
+                    named.append(overrides[i])
+            except ConfigError:
+                continue  # not expected (each override parsed once already)
+        if not named:  # the same error either way (a key set twice): the keys the message names
             head = message.split("; allowed", 1)[0]  # the key lists name every key
             named = [o for o in overrides if re.search(rf"\b{re.escape(o.split('=', 1)[0])}\b", head)]
-            named = named or overrides
-            shown = " ".join(o if len(o) <= 80 else o[:77] + "..." for o in named[:3])
-            return f"command-line override {shown}: "
+        named = named or overrides
+        shown = " ".join(o if len(o) <= 80 else o[:77] + "..." for o in named[:3])
+        more = f" (and {len(named) - 3} more)" if len(named) > 3 else ""
+        return f"command-line override{'s' if len(named) > 1 else ''} {shown}{more}: "
     return f"{path}: " if path is not None else ""
 
 

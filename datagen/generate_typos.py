@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -19,7 +18,6 @@ from datagen.config import DataConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "default.yaml"
 PAIR_SUFFIXES = (".jsonl", ".csv", ".tsv")
-OVERRIDE_RE = re.compile(r"^[A-Za-z_][\w.]*=")
 
 
 def corpus_source(spec: str) -> dict:
@@ -84,12 +82,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--split", help="Hugging Face split for hf: sources (default train)")
     ap.add_argument("--column", help="text column for hf: sources (default text)")
     ap.epilog = "config keys (key=default; override any as key=value):\n" + "\n".join(config_keys())
-    args = ap.parse_intermixed_args(argv)
-    # `--decontaminate A B x=1`: nargs="+" is greedy; key=value words are overrides, not paths
-    paths = [p for p in args.decontaminate if not OVERRIDE_RE.match(p)]
-    args.overrides = [p for p in args.decontaminate if OVERRIDE_RE.match(p)] + args.overrides
-    args.decontaminate = paths
-    return args
+    # key=value anywhere; `--decontaminate A B x=1`: key=value words are overrides, not paths
+    return ap.parse_args(argv)
 
 
 def to_overrides(args: argparse.Namespace) -> list[str]:

@@ -13,7 +13,7 @@ import argparse
 import dataclasses
 import sys
 
-from core.cli import run_cli
+from core.cli import parse_stage_args, run_cli
 from core.config import load_config
 from core.runs import default_run_name
 from device_bench import adb
@@ -44,7 +44,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     doc.add_argument("--runner", default=None, help="runner binary for every device (overrides config)")
     doc.add_argument("--adb-port", type=int, default=None, help="adb server port (ANDROID_ADB_SERVER_PORT)")
     doc.add_argument("overrides", nargs="*", help="config key=value overrides (remote_dir, runner_android)")
-    return ap.parse_args(argv)
+    return parse_stage_args(ap, argv)  # key=value overrides anywhere among the flags
 
 
 def main(argv: list[str] | None = None) -> int:
