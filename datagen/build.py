@@ -13,6 +13,7 @@ noisy variants per sentence."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import math
@@ -44,10 +45,11 @@ from core.runs import (
 )
 from datagen.config import DataConfig
 from datagen.decontam import dedup_key, load_eval_keys
+from datagen.messages import fix_sentence, is_sentence
 from datagen.noise import Noiser, sentence_rng
 from datagen.sources import BLOCK_BYTES, DataError, expand, source_units
 from datagen.stats import Stats, cer
-from datagen.text import normalize, reject_reason, split_sentences
+from datagen.text import CleanConfig, normalize, reject_reason, split_sentences
 
 _STATE: dict = {}
 # Test hook: pool workers exit at once on their first chunk when this environment variable is
@@ -105,7 +107,8 @@ def process_chunk(task: tuple) -> tuple[list[tuple], dict[str, int], list[str]]:
     (~4 us) per pair."""
     pass_no, variants, source_no, source, first_unit, units = task
     st = _STATE
-    clean, noiser, contam = st["clean"], st["noiser"], st["contam"]
+    noiser, clean_share, clean, form = st["per_source"][source_no]
+    contam = st["contam"]
     records, counts, notes = [], {}, []
     for u, unit in enumerate(units):
         rng = sentence_rng(st["seed"], (((pass_no << 16) | source_no) << 48) | (first_unit + u))
@@ -118,7 +121,11 @@ def process_chunk(task: tuple) -> tuple[list[tuple], dict[str, int], list[str]]:
             if reason:
                 counts[f"rejected_{reason}"] = counts.get(f"rejected_{reason}", 0) + 1
             for s in sentences:
+                if form == "fix" and kind != "pair":
+                    s = fix_sentence(s)
                 r = None if kind == "pair" else reject_reason(s, clean)
+                if r is None and form == "sentence" and kind != "pair" and not is_sentence(s):
+                    r = "not_sentence"
                 key = dedup_key(s) if r is None else ""
                 to_eval = r is None and eval_hash(key, st["seed"]) < st["eval_share"]
                 # decontamination guards training only: an eval-bound sentence may be in the
@@ -133,7 +140,7 @@ def process_chunk(task: tuple) -> tuple[list[tuple], dict[str, int], list[str]]:
                     records.append(_record(key, to_eval, inp, s, ["given"] if inp != s else [], source, True))
                     continue
                 for v in range(variants):  # later passes: several noisy versions per sentence
-                    noisy, errors = noiser(s, rng, _clean_share(st["clean_share"], variants, v))
+                    noisy, errors = noiser(s, rng, _clean_share(clean_share, variants, v))
                     records.append(_record(key, to_eval, noisy, s, errors, source, False, v))
     return records, counts, notes
 
@@ -255,7 +262,8 @@ class _PairWriter:
 def decontamination_paths(cfg: DataConfig) -> list[Path]:
     paths = [input_path(p) for p in cfg.decontaminate]
     if cfg.decontaminate_defaults:
-        for p in (REPO_ROOT.parent / "shared" / "data" / "eval", output_path(cfg.out_dir) / "eval_data.json"):
+        for p in (REPO_ROOT.parent / "shared" / "data" / "eval", REPO_ROOT / "evaluation" / "devsets",
+                  output_path(cfg.out_dir) / "eval_data.json"):
             if p.exists() and p.resolve() not in {q.resolve() for q in paths}:
                 paths.append(p)
     return paths
@@ -266,9 +274,23 @@ def _state(cfg: DataConfig, contam: set[str]) -> dict:
 
     real = load_misspellings(input_path(cfg.noise.misspellings_path)) if cfg.noise.misspellings_path else None
     share = cfg.eval_pairs / (cfg.train_pairs + cfg.eval_pairs)
-    return {"seed": cfg.seed, "clean": cfg.clean, "noiser": Noiser(cfg.noise, real), "contam": contam,
-            "clean_share": cfg.noise.clean_share, "test_worker_exit": os.environ.get(WORKER_EXIT_ENV),
-            "eval_share": share}
+    # one noise model per profile; a messages profile without its own lists uses the prose ones
+    noisers = {"prose": Noiser(cfg.noise, real)}
+    if any(src.profile == "messages" for src in cfg.sources):
+        mpath = cfg.messages_noise.misspellings_path
+        noisers["messages"] = Noiser(cfg.messages_noise, load_misspellings(input_path(mpath)) if mpath else real)
+    return {"seed": cfg.seed, "contam": contam, "test_worker_exit": os.environ.get(WORKER_EXIT_ENV),
+            "eval_share": share,
+            # per source number: (noise model, its clean share, clean config, reference form)
+            "per_source": [(noisers[src.profile], cfg.noise_for(src).clean_share, _source_clean(cfg, src),
+                            src.form) for src in cfg.sources]}
+
+
+def _source_clean(cfg: DataConfig, src) -> CleanConfig:
+    if not src.max_words or src.max_words >= cfg.clean.max_words:
+        return cfg.clean
+    return dataclasses.replace(cfg.clean, max_words=src.max_words, min_words=min(cfg.clean.min_words,
+                                                                                  src.max_words))
 
 
 DATA_RESUME_IGNORES = ("run_name", "runs_root", "progress", "workers", "chunk_chars", "min_fill", "fresh")
@@ -387,8 +409,9 @@ def _fill(cfg: DataConfig, state: dict, workers: int, writer: _PairWriter, stats
     previous pass's yield says are missing), so a 500k build from a 100k-sentence corpus
     reads and cleans the corpus twice, not five times."""
     want = {"train": cfg.train_pairs, "eval": cfg.eval_pairs}
+    want["quota"] = _quotas(cfg, want)
     seen_pairs: set[int] = set()
-    bar = tqdm(total=sum(want.values()), unit="pair", disable=not cfg.progress, file=sys.stderr)
+    bar = tqdm(total=cfg.train_pairs + cfg.eval_pairs, unit="pair", disable=not cfg.progress, file=sys.stderr)
     variants = 1
     try:
         for pass_no in range(cfg.max_passes):
@@ -401,9 +424,9 @@ def _fill(cfg: DataConfig, state: dict, workers: int, writer: _PairWriter, stats
                 for rec in records:
                     if _take(rec, want, stats, writer, seen, seen_pairs):
                         bar.update(1)
-                if all(stats.split[s] >= n for s, n in want.items()):
+                if all(stats.split[s] >= want[s] for s in SPLITS):
                     return pass_no + 1
-            gained = {s: stats.split[s] - before.get(s, 0) for s in want}
+            gained = {s: stats.split[s] - before.get(s, 0) for s in SPLITS}
             if not any(gained.values()):
                 return pass_no + 1
             variants = _next_variants(want, stats.split, gained, variants)
@@ -412,9 +435,26 @@ def _fill(cfg: DataConfig, state: dict, workers: int, writer: _PairWriter, stats
         bar.close()
 
 
+SPLITS = ("train", "eval")
+
+
+def _quotas(cfg: DataConfig, want: dict) -> dict[str, dict[str, int]]:
+    """Pairs per source and split when the sources have shares (the last takes the rest)."""
+    if not any(src.share for src in cfg.sources):
+        return {}
+    quota: dict[str, dict[str, int]] = {}
+    for split in SPLITS:
+        left = want[split]
+        for k, src in enumerate(cfg.sources):
+            n = left if k == len(cfg.sources) - 1 else min(left, round(src.share * want[split]))
+            quota.setdefault(src.name, {})[split] = n
+            left -= n
+    return quota
+
+
 def _next_variants(want: dict, have: dict, gained: dict, variants: int) -> int:
     """Noisy versions per sentence for the next pass: enough to fill the larger gap."""
-    need = [(want[s] - have[s]) * variants / gained[s] for s in want if have[s] < want[s] and gained[s]]
+    need = [(want[s] - have[s]) * variants / gained[s] for s in SPLITS if have[s] < want[s] and gained[s]]
     return max(1, min(16, math.ceil(1.1 * max(need, default=1.0))))
 
 
@@ -432,6 +472,10 @@ def _take(rec: tuple, want: dict, stats: Stats, writer: _PairWriter, seen: dict,
     split = "eval" if to_eval else "train"
     if stats.split[split] >= want[split]:
         stats.drop(f"{split}_full")
+        return False
+    quota = want["quota"].get(source)
+    if quota is not None and stats.per_source.get(source, {}).get(split, 0) >= quota[split]:
+        stats.drop(f"{split}_source_full")
         return False
     seen_pairs.add(ph)
     writer.write(split, line)

@@ -8,7 +8,16 @@ from core.config import check
 from datagen.noise import NoiseConfig
 from datagen.text import CleanConfig
 
-SourceKind = Literal["everyday", "python", "text", "hf", "pairs", "hf_pairs"]
+SourceKind = Literal["everyday", "messages", "python", "text", "hf", "pairs", "hf_pairs"]
+BUILTIN_KINDS = ("everyday", "messages", "python")
+
+
+# How people type messages on a phone: lower-case starts, no final full stop, dropped
+# apostrophes and commas, a lower-case "i", chat abbreviations; word typos as in prose.
+MESSAGES_NOISE = dict(clean_share=0.12, lowercase_start=0.85, drop_final_punct=0.85, apostrophe=0.7,
+                      lowercase_i=0.75, drop_comma=0.6, chat_abbrev=0.08, lowercase_all=0.35,
+                      adjacent_key=0.025, omission=0.028, transposition=0.012, insertion=0.006,
+                      misspelling=0.016, merge_words=0.008, real_word=0.02)
 
 
 @dataclass
@@ -24,11 +33,18 @@ class SourceConfig:
     output_column: str = "output"
     limit: int = 0            # at most this many raw units (32 KB blocks of a text file, python paragraphs,
                               # rows, everyday sentences); 0 = all
+    profile: Literal["prose", "messages"] = "prose"  # noise: `noise:` (prose) or `messages_noise:`
+    # reference shape: any | sentence (keep only capitalised, punctuated ones) | fix (make them so)
+    form: Literal["any", "sentence", "fix"] = "any"
+    max_words: int = 0        # a tighter clean.max_words for this source (0 = clean.max_words)
+    share: float = 0.0        # of train and eval pairs from this source (0 everywhere = no quotas)
 
     def __post_init__(self) -> None:
-        check(self.kind in ("everyday", "python") or bool(self.path),
+        check(self.kind in BUILTIN_KINDS or bool(self.path),
               f"sources: a {self.kind!r} source needs a path")
         check(self.limit >= 0, "sources: limit must be >= 0")
+        check(self.max_words >= 0, "sources: max_words must be >= 0")
+        check(0.0 <= self.share <= 1.0, f"sources: share must be in [0, 1], got {self.share}")
         if not self.name:
             self.name = self.kind if not self.path else f"{self.kind}:{self.path}"
 
@@ -58,6 +74,8 @@ class DataConfig:
     fresh: bool = False                # true: reuse a run_name whose stats came from another config
     clean: CleanConfig = field(default_factory=CleanConfig)
     noise: NoiseConfig = field(default_factory=NoiseConfig)
+    # the noise of `profile: messages` sources: typed into a phone (see datagen/configs/messages.yaml)
+    messages_noise: NoiseConfig = field(default_factory=lambda: NoiseConfig(**MESSAGES_NOISE))
 
     def __post_init__(self) -> None:
         check(self.train_pairs >= 1, f"train_pairs must be >= 1, got {self.train_pairs}")
@@ -67,3 +85,11 @@ class DataConfig:
         check(self.workers >= 0, "workers must be >= 0")
         check(self.chunk_chars >= 1024, "chunk_chars must be >= 1024")
         check(0.0 <= self.min_fill <= 1.0, f"min_fill must be in [0, 1], got {self.min_fill}")
+        shares = [s.share for s in self.sources]
+        check(not any(shares) or (all(shares) and abs(sum(shares) - 1.0) < 1e-6),
+              f"sources: give every source a share, summing to 1 (got {shares}), or none")
+        check(all(s.kind not in ("pairs", "hf_pairs") or s.profile == "prose" for s in self.sources),
+              "sources: a pairs source brings its own inputs, it takes no noise profile")
+
+    def noise_for(self, src: SourceConfig) -> NoiseConfig:
+        return self.messages_noise if src.profile == "messages" else self.noise

@@ -18,12 +18,12 @@ from dataclasses import dataclass, fields
 
 from core.config import check
 from core.spans import mask
-from datagen.tables import COMMON_MISSPELLINGS, NEIGHBOURS, PATTERNS, REAL_WORD
+from datagen.tables import CHAT_ABBREVIATIONS, COMMON_MISSPELLINGS, NEIGHBOURS, PATTERNS, REAL_WORD
 
 WORD_TYPOS = ("adjacent_key", "omission", "insertion", "transposition", "double_letter",
               "undouble_letter", "misspelling")
 OTHER_TYPES = ("real_word", "apostrophe", "lowercase_i", "split_word", "merge_words",
-               "drop_comma", "lowercase_start", "drop_final_punct")
+               "drop_comma", "lowercase_start", "drop_final_punct", "chat_abbrev", "lowercase_all")
 ERROR_TYPES = WORD_TYPOS + OTHER_TYPES
 
 
@@ -49,9 +49,11 @@ class NoiseConfig:
     split_word: float = 0.003         # per word of >= 4 letters (extra space inside)
     merge_words: float = 0.012        # per space between two words (missing space)
     drop_comma: float = 0.3           # per comma
+    chat_abbrev: float = 0.0          # per word/phrase with a chat abbreviation (you -> u, please -> pls)
     # per sentence
     lowercase_start: float = 0.3
     drop_final_punct: float = 0.3
+    lowercase_all: float = 0.0        # everything typed in lower case (names, "I", the start)
     misspellings_path: str = ""       # optional real misspelling lists (.dat files or folder)
     real_misspelling_share: float = 0.5  # of `misspelling` errors, taken from those lists
 
@@ -68,6 +70,8 @@ WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")
 _MAYBE_PROTECTED = re.compile(r"[\d`@]|www\.|://")
 _DOUBLED = re.compile(r"([a-z])\1")
 _PUNCT_DELETE = str.maketrans({c: None for c in ".,;:!?\"()[]{}-/"})
+_ABBREV_RE = re.compile(r"(?<![\w'])(" + "|".join(sorted((re.escape(k) for k in CHAT_ABBREVIATIONS),
+                                                        key=len, reverse=True)) + r")(?![\w'])", re.I)
 PRONOUN_I = re.compile(r"\bI\b(?:'[a-z]+)?(?!\w)")
 APOSTROPHE_RE = re.compile(r"\b[A-Za-z]+'[A-Za-z]+\b")
 
@@ -200,6 +204,11 @@ class Noiser:
         """(start, end, replacement, error type) on `piece`, highest priority first."""
         cfg, edits = self.cfg, []
         tokens = piece.split(" ")
+        if cfg.chat_abbrev:  # first: a whole word or phrase swapped wins over a typo inside it
+            for m in _ABBREV_RE.finditer(piece):
+                if rng.random() < cfg.chat_abbrev:
+                    edits.append((m.start(), m.end(), rng.choice(CHAT_ABBREVIATIONS[m.group().lower()]),
+                                  "chat_abbrev"))
         # picking tokens with probability p and keeping the confusable ones is the same as
         # "p per confusable word", at one draw per pick instead of a scan of every token
         for i in _picks(len(tokens), cfg.real_word, rng):
@@ -299,6 +308,11 @@ class Noiser:
         segs = mask(text) if _MAYBE_PROTECTED.search(text) else [(text, False)]
         out = [p if prot else self._segment(p, rng, errors) for p, prot in segs]
         cfg = self.cfg
+        if cfg.lowercase_all and rng.random() < cfg.lowercase_all:
+            low = [p if prot else o.lower() for o, (p, prot) in zip(out, segs)]
+            if low != out:
+                errors.append("lowercase_all")
+                out = low
         if not segs[0][1] and out[0][:1].isupper() and not out[0][1:2].isupper() \
                 and rng.random() < cfg.lowercase_start:
             errors.append("lowercase_start")

@@ -272,6 +272,11 @@ def _units(src: SourceConfig, bad_lines: str, max_line: int) -> Iterator[tuple]:
 
         for i, s in enumerate(everyday_sentences()):
             yield ("sent", s, None, f"everyday:{i}")
+    elif src.kind == "messages":
+        from datagen.messages import message_sentences
+
+        for i, s in enumerate(message_sentences(Path(src.path) if src.path else None)):
+            yield ("sent", s, None, f"messages:{i}")
     elif src.kind == "python":
         for label, text in python_texts():
             for para in _paragraphs(text):

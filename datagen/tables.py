@@ -88,3 +88,16 @@ _CONFUSION_SETS = [
 REAL_WORD: dict[str, tuple[str, ...]] = {
     w: tuple(o for o in group if o != w) for group in _CONFUSION_SETS for w in group
 }
+
+# Chat abbreviations people type for a word or phrase, the reverse of the guard's table
+# (evaluation.guard.ABBREVIATIONS; tests/test_data_messages.py checks every pair here is one
+# the guard accepts): the reference keeps the word, the input gets the abbreviation. Those with
+# a digit (b4, gr8) are left out: a token with a digit is a protected span the guard never changes.
+CHAT_ABBREVIATIONS: dict[str, tuple[str, ...]] = {
+    "you": ("u", "u", "ya"), "your": ("ur",), "you're": ("ur",), "are": ("r",), "okay": ("k",),
+    "please": ("pls", "plz"), "thanks": ("thx", "thnx"), "tomorrow": ("tmrw", "tmr"),
+    "because": ("bc", "cuz", "coz"), "people": ("ppl",), "message": ("msg",),
+    "about": ("abt",), "what": ("wat",), "birthday": ("bday",),
+    "though": ("tho",), "through": ("thru",), "night": ("nite",),
+    "thank you": ("ty",), "by the way": ("btw",), "right now": ("rn",), "i don't know": ("idk",),
+}

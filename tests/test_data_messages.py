@@ -1,0 +1,120 @@
+"""The messages profile of the data generator: conversational sources, the phone-typing
+noise (chat abbreviations, lower case throughout), reference forms, and source shares."""
+from __future__ import annotations
+
+import itertools
+import random
+from pathlib import Path
+
+import pytest
+
+from core.config import ConfigError, load_config
+from datagen import DataConfig, build_dataset, load_pairs
+from datagen.config import MESSAGES_NOISE
+from datagen.messages import chat_lines, fix_sentence, is_sentence, message_sentences, template_messages
+from datagen.noise import NoiseConfig, Noiser
+from datagen.tables import CHAT_ABBREVIATIONS
+from evaluation.guard import ABBREVIATIONS, guard
+
+
+def test_every_chat_abbreviation_is_one_the_guard_expands():
+    for phrase, abbrevs in CHAT_ABBREVIATIONS.items():
+        for a in abbrevs:
+            assert a in ABBREVIATIONS, a
+            assert phrase in {e.lower() for e in ABBREVIATIONS[a]}, (a, phrase)
+
+
+def test_the_guard_keeps_each_expansion_in_a_message():
+    for phrase, abbrevs in CHAT_ABBREVIATIONS.items():
+        for a in abbrevs:
+            ref = f"Tell me {phrase} please."
+            assert guard(f"tell me {a} please", ref) == ref
+
+
+def test_chat_corpus_lines_are_real_dialogue_once_each():
+    lines = list(chat_lines())
+    assert len(lines) > 1500
+    assert len(set(lines)) == len(lines)
+    assert "Good morning, how are you?" in lines
+
+
+def test_message_stream_is_deterministic_and_mixed():
+    a = list(itertools.islice(message_sentences(), 200))
+    assert a == list(itertools.islice(message_sentences(), 200))
+    templates = set(itertools.islice(template_messages(), 5000))
+    assert 60 < sum(s in templates for s in a) < 140
+
+
+@pytest.mark.parametrize("text, fixed", [
+    ("the patter of tiny feet", "The patter of tiny feet."),
+    ("that too.", "That too."),
+    ('"yes, later"', '"Yes, later".'),
+    ("Is it?", "Is it?"),
+])
+def test_fix_sentence(text, fixed):
+    assert fix_sentence(text) == fixed
+    assert is_sentence(fixed)
+
+
+@pytest.mark.parametrize("text", ["the end.", "He left", "and so on", "(no)"])
+def test_is_sentence_refuses(text):
+    assert not is_sentence(text)
+
+
+def test_chat_abbrev_and_lowercase_all_keep_protected_spans():
+    noiser = Noiser(NoiseConfig(clean_share=0.0, chat_abbrev=1.0, lowercase_all=1.0, lowercase_start=0.0,
+                                drop_final_punct=0.0, adjacent_key=0, omission=0, insertion=0,
+                                transposition=0, double_letter=0, undouble_letter=0, misspelling=0,
+                                real_word=0, apostrophe=0, lowercase_i=0, split_word=0, merge_words=0,
+                                drop_comma=0))
+    text = "Thank you Anna, see you at https://Example.com/A tomorrow because I don't know."
+    noisy, errors = noiser(text, random.Random(0))
+    assert "https://Example.com/A" in noisy
+    assert noisy.startswith("ty anna, see ") and (" tmr " in noisy or " tmrw " in noisy), noisy
+    assert "idk" in noisy and "chat_abbrev" in errors and "lowercase_all" in errors
+    assert guard(noisy, text) == text  # every change is one the guard lets a model undo
+
+
+def _build(tmp_path: Path, *overrides: str) -> tuple[dict, list[dict]]:
+    corpus = tmp_path / "prose.txt"
+    corpus.write_text("\n".join(
+        [f"the river number {i} was quiet and cold that morning" for i in range(300)]
+        + [f"The old mill by road {i} was closed for the winter." for i in range(300)]) + "\n")
+    cfg = load_config(DataConfig, None, [
+        f"out_dir={tmp_path / 'data'}", f"runs_root={tmp_path / 'runs'}", "run_name=t", "progress=false",
+        "workers=1", "decontaminate_defaults=false", "train_pairs=500", "eval_pairs=20",
+        "sources=[{kind: messages, profile: messages, form: fix, share: 0.6},"
+        f" {{kind: text, path: '{corpus}', format: lines, form: sentence, share: 0.4}}]", *overrides])
+    stats = build_dataset(cfg)
+    return stats, load_pairs(tmp_path / "data" / "train_data.json")
+
+
+def test_shares_split_the_pairs_and_forms_shape_the_references(tmp_path):
+    stats, pairs = _build(tmp_path)
+    per = stats["pairs_per_source"]
+    assert per["messages"]["train"] == 300 and per[f"text:{tmp_path / 'prose.txt'}"]["train"] == 200
+    prose = [p for p in pairs if p["source"].startswith("text:")]
+    assert prose and all(p["output"].startswith("The old mill") for p in prose)  # lower-case ones refused
+    assert stats["dropped"]["rejected_not_sentence"] >= 300
+    msgs = [p for p in pairs if p["source"] == "messages"]
+    assert all(is_sentence(p["output"]) for p in msgs)
+    # typed like a phone: most inputs start in lower case and most end without a full stop
+    noisy = [p for p in msgs if p["input"] != p["output"]]
+    assert sum(p["input"][:1].islower() for p in noisy) > 0.7 * len(noisy)
+    assert sum(p["input"][-1:] not in ".!?" for p in noisy) > 0.7 * len(noisy)
+
+
+def test_shares_must_cover_every_source(tmp_path):
+    with pytest.raises(ConfigError, match="share"):
+        load_config(DataConfig, None, ["sources=[{kind: messages, share: 0.5}, {kind: everyday}]"])
+    with pytest.raises(ConfigError, match="share"):
+        load_config(DataConfig, None, ["sources=[{kind: messages, share: 0.5}, {kind: everyday, share: 0.2}]"])
+
+
+def test_messages_noise_defaults_are_the_documented_ones():
+    cfg = load_config(DataConfig, None, [])
+    for k, v in MESSAGES_NOISE.items():
+        assert getattr(cfg.messages_noise, k) == v
+    shipped = load_config(DataConfig, str(Path(__file__).parents[1] / "datagen/configs/messages.yaml"), [])
+    for k, v in MESSAGES_NOISE.items():
+        assert getattr(shipped.messages_noise, k) == v, k
