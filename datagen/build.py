@@ -278,7 +278,8 @@ def _state(cfg: DataConfig, contam: set[str]) -> dict:
     noisers = {"prose": Noiser(cfg.noise, real)}
     if any(src.profile == "messages" for src in cfg.sources):
         mpath = cfg.messages_noise.misspellings_path
-        noisers["messages"] = Noiser(cfg.messages_noise, load_misspellings(input_path(mpath)) if mpath else real)
+        own = load_misspellings(input_path(mpath)) if mpath else real
+        noisers["messages"] = Noiser(cfg.messages_noise, own)
     return {"seed": cfg.seed, "contam": contam, "test_worker_exit": os.environ.get(WORKER_EXIT_ENV),
             "eval_share": share,
             # per source number: (noise model, its clean share, clean config, reference form)

@@ -108,7 +108,7 @@ def test_shares_must_cover_every_source(tmp_path):
     with pytest.raises(ConfigError, match="share"):
         load_config(DataConfig, None, ["sources=[{kind: messages, share: 0.5}, {kind: everyday}]"])
     with pytest.raises(ConfigError, match="share"):
-        load_config(DataConfig, None, ["sources=[{kind: messages, share: 0.5}, {kind: everyday, share: 0.2}]"])
+        load_config(DataConfig, None, ["sources=[{kind: messages, share: 0.5}, {kind: everyday, share: .2}]"])
 
 
 def test_messages_noise_defaults_are_the_documented_ones():
