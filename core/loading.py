@@ -37,14 +37,47 @@ def _is_local(name: str) -> bool:
 
 
 def hub_loadable(name: str) -> bool:
-    """Whether `name` loads as a Hub model here: from the Hub, or from the local HF cache."""
+    """Whether `name` loads as a Hub model here: from the local HF cache, else from the Hub
+    when it answers at all. Without a network, huggingface_hub retries every file for about
+    a minute; one quick connection probe (cached per process) skips that."""
     from transformers import AutoConfig
 
+    try:
+        AutoConfig.from_pretrained(name, local_files_only=True)
+        return True
+    except (OSError, ValueError):
+        pass
+    if not hub_reachable():
+        return False
     try:
         AutoConfig.from_pretrained(name)
     except (OSError, ValueError):
         return False
     return True
+
+
+_HUB_REACHABLE: dict[str, bool] = {}
+
+
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether the Hub endpoint (HF_ENDPOINT, default huggingface.co) accepts a TCP connection;
+    False at once when HF_HUB_OFFLINE is set. Asked once per process and endpoint."""
+    import os
+    import socket
+    from urllib.parse import urlsplit
+
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return False
+    url = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    key = f"{url.hostname}:{url.port}"
+    if key not in _HUB_REACHABLE:
+        port = url.port or (80 if url.scheme == "http" else 443)
+        try:
+            socket.create_connection((url.hostname or "", port), timeout=timeout_s).close()
+            _HUB_REACHABLE[key] = True
+        except OSError:
+            _HUB_REACHABLE[key] = False
+    return _HUB_REACHABLE[key]
 
 
 def pick_base(base: str, offline_base: str) -> str:
@@ -59,9 +92,18 @@ def pick_base(base: str, offline_base: str) -> str:
 
     prov = provenance(ensure_dequantized(offline_base)) or {}
     quant = ", ".join(f"{k}×{v}" for k, v in sorted(prov.get("quant_types", {}).items()))
-    print(f"warning: {base} cannot be loaded (offline?); using {offline_base} instead, dequantized from "
+    why = "the Hub is not reachable" if not hub_reachable() else "it is not on the Hub or in the cache"
+    print(f"warning: {base} cannot be loaded ({why}); using {offline_base} instead, dequantized from "
           f"its GGUF ({quant}): its weights differ slightly from the original's", file=sys.stderr)
     return offline_base
+
+
+def _cache_only_offline(name: str, kwargs: dict) -> dict:
+    """A Hub id with the Hub unreachable loads from the local cache or fails at once, instead
+    of a minute of retries."""
+    if not _is_local(name) and not hub_reachable():
+        return {**kwargs, "local_files_only": True}
+    return kwargs
 
 
 def _offline_error(name: str, exc: Exception) -> ModelLoadError:
@@ -78,6 +120,7 @@ def load_tokenizer(name_or_path: str, **kwargs: Any):
     from transformers import AutoTokenizer
 
     name = resolve(name_or_path)
+    kwargs = _cache_only_offline(name, kwargs)
     try:
         tok = AutoTokenizer.from_pretrained(name, **kwargs)
     except OSError as exc:
@@ -93,6 +136,7 @@ def load_model(name_or_path: str, dtype: Any = None, **kwargs: Any):
     from transformers import AutoModelForCausalLM
 
     name = resolve(name_or_path)
+    kwargs = _cache_only_offline(name, kwargs)
     try:
         return AutoModelForCausalLM.from_pretrained(name, dtype=dtype, **kwargs)
     except OSError as exc:
