@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import re
-import stat
 import types
 import typing
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any, TypeVar
 import yaml
 
 from core.errors import PipelineError
+from core.files import not_a_regular_file
 
 T = TypeVar("T")
 
@@ -208,25 +207,6 @@ def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool 
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
-
-
-def not_a_regular_file(path: Path) -> str | None:
-    """Why `path` cannot be read as a file, from stat alone (a named pipe is never opened, so it
-    cannot block): None when it is a regular file."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return "not found"
-    except OSError as exc:  # a symlink loop, a name too long, a parent that is a file, ...
-        return exc.strerror or type(exc).__name__
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISDIR(mode):
-        return "a folder, not a file"
-    kinds = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"),
-             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
-    kind = next((name for test, name in kinds if test(mode)), "a special file")
-    return f"{kind}, not a regular file"
 
 
 def _read_yaml(path: Path) -> Any:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import PipelineError
+from core.files import check_input, check_safetensors, read_bytes, read_json
 from core.paths import input_path
 
 TINY = "builtin:tiny"
@@ -116,17 +117,52 @@ def _offline_error(name: str, exc: Exception) -> ModelLoadError:
     )
 
 
+# JSON files a model or tokenizer folder may hold: each is checked whole before a loader reads
+# it, so a truncated or ill-typed one is named (loaders fail on them deep inside, or not at all).
+TOKENIZER_JSON = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+MODEL_JSON = ("config.json", "generation_config.json", "model.safetensors.index.json")
+
+
+def check_local_folder(folder: str | Path, parts: str = "model") -> None:
+    """A local model ("model") or tokenizer ("tokenizer") folder whose JSON files parse to
+    objects and whose .safetensors files are whole: else ModelLoadError naming the file."""
+    folder = check_input(folder, "model folder" if parts == "model" else "tokenizer folder",
+                         ModelLoadError, want="folder")
+    names = MODEL_JSON if parts == "model" else TOKENIZER_JSON + ("config.json",)
+    for name in names:
+        f = folder / name
+        if f.exists() or f.is_symlink():
+            read_json(f, ModelLoadError)
+    if parts == "model":
+        cfg = read_json(folder / "config.json", ModelLoadError) if (folder / "config.json").exists() else {}
+        if cfg and not isinstance(cfg.get("model_type"), str):
+            raise ModelLoadError(f"{folder / 'config.json'}: no model_type string: not a model's config.json")
+        for f in sorted(folder.glob("*.safetensors")):
+            check_safetensors(f, ModelLoadError)
+
+
+def _local_error(name: str, what: str, exc: BaseException) -> ModelLoadError:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    why = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    return ModelLoadError(f"{name}: not a loadable {what} folder ({why})")
+
+
 def load_tokenizer(name_or_path: str, **kwargs: Any):
     from transformers import AutoTokenizer
 
     name = resolve(name_or_path)
-    kwargs = _cache_only_offline(name, kwargs)
+    if _is_local(name):
+        check_local_folder(name, "tokenizer")
     try:
         tok = AutoTokenizer.from_pretrained(name, **kwargs)
     except OSError as exc:
         if _is_local(name):
             raise ModelLoadError(f"{name}: not a tokenizer folder ({exc})") from exc
         raise _offline_error(name, exc) from exc
+    except Exception as exc:  # noqa: BLE001 - tokenizers raises bare Exception for a bad tokenizer.json
+        if _is_local(name):
+            raise _local_error(name, "tokenizer", exc) from exc
+        raise
     if tok.pad_token_id is None:  # batching needs a pad id; EOS is the usual stand-in
         tok.pad_token = tok.eos_token
     return tok
@@ -136,13 +172,22 @@ def load_model(name_or_path: str, dtype: Any = None, **kwargs: Any):
     from transformers import AutoModelForCausalLM
 
     name = resolve(name_or_path)
-    kwargs = _cache_only_offline(name, kwargs)
+    if _is_local(name):
+        check_local_folder(name, "model")
     try:
         return AutoModelForCausalLM.from_pretrained(name, dtype=dtype, **kwargs)
     except OSError as exc:
         if _is_local(name):
             raise ModelLoadError(f"{name}: not a model folder ({exc})") from exc
         raise _offline_error(name, exc) from exc
+    except (ValueError, TypeError, KeyError, AttributeError, RuntimeError) as exc:
+        if _is_local(name):  # a config.json of the wrong types, weights of the wrong shapes
+            raise _local_error(name, "model", exc) from exc
+        raise
+    except Exception as exc:  # noqa: BLE001 - safetensors' and huggingface_hub's own error classes
+        if _is_local(name) and type(exc).__module__.split(".")[0] in ("safetensors", "huggingface_hub"):
+            raise _local_error(name, "model", exc) from exc
+        raise
 
 
 # --- PEFT adapters trained anywhere (our trainer, plain peft, AutoTrain, ...) -------------------
@@ -151,19 +196,65 @@ MERGED_CACHE = "models/merged"
 MERGE_RECORD = "merge.json"
 
 
-def _adapter_config(adapter: Path) -> dict:
-    import json
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
+
+def _is_num(v: Any) -> bool:
+    import math
+
+    return (_is_int(v) or isinstance(v, float)) and math.isfinite(v)
+
+
+def _str_list(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+# adapter_config.json keys a merge reads, and what each must hold (peft fails on a wrong one
+# deep inside, with a TypeError that names no file)
+_ADAPTER_KEYS: dict[str, tuple[Any, str]] = {
+    "r": (lambda v: _is_int(v) and v > 0, "a positive integer"),
+    "lora_alpha": (lambda v: _is_num(v) and v > 0, "a positive number"),
+    "lora_dropout": (lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "target_modules": (lambda v: v is None or isinstance(v, str) or (_str_list(v) and v != []),
+                       "a module name pattern or a non-empty list of module names"),
+    "base_model_name_or_path": (lambda v: v is None or isinstance(v, str), "a string"),
+    "peft_type": (lambda v: isinstance(v, str), "a string"),
+    "task_type": (lambda v: v is None or isinstance(v, str), "a string"),
+    "bias": (lambda v: v in ("none", "all", "lora_only"), "one of 'none', 'all', 'lora_only'"),
+    "modules_to_save": (lambda v: v is None or _str_list(v), "a list of module names"),
+    "layers_to_transform": (lambda v: v is None or _is_int(v) or (isinstance(v, list)
+                                                                  and all(map(_is_int, v))),
+                            "an integer or a list of integers"),
+    "rank_pattern": (lambda v: isinstance(v, dict) and all(_is_int(x) and x > 0 for x in v.values()),
+                     "a mapping of positive integers"),
+    "alpha_pattern": (lambda v: isinstance(v, dict) and all(_is_num(x) and x > 0 for x in v.values()),
+                      "a mapping of positive numbers"),
+    **{k: (lambda v: isinstance(v, bool), "true or false")
+       for k in ("fan_in_fan_out", "inference_mode", "use_dora", "use_rslora", "lora_bias")},
+}
+_ADAPTER_REQUIRED = ("r", "target_modules")
+
+
+def _adapter_config(adapter: Path) -> dict:
     cfg_file = adapter / "adapter_config.json"
-    if not cfg_file.is_file():
+    if not cfg_file.exists() and not cfg_file.is_symlink():
         raise ModelLoadError(f"{adapter}: not a PEFT adapter folder (no adapter_config.json)")
-    try:
-        cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ModelLoadError(f"{cfg_file}: not valid JSON ({exc})") from None
+    cfg = read_json(cfg_file, ModelLoadError)
     if cfg.get("peft_type", "LORA") != "LORA":
         raise ModelLoadError(f"{adapter}: a {cfg.get('peft_type')} adapter; only LoRA adapters can be merged")
+    for key in _ADAPTER_REQUIRED:
+        if key not in cfg:
+            raise ModelLoadError(f"{cfg_file}: no {key!r}: not a LoRA adapter's config")
+    for key, (ok, want) in _ADAPTER_KEYS.items():
+        if key in cfg and not ok(cfg[key]):
+            raise ModelLoadError(f"{cfg_file}: {key} must be {want}, got {cfg[key]!r}")
     return cfg
+
+
+def read_adapter_config(adapter: str | Path) -> dict:
+    """adapter_config.json of a LoRA adapter folder, whole and of the types peft needs."""
+    return _adapter_config(input_path(adapter))
 
 
 def adapter_lora_settings(adapter: str | Path) -> dict:
@@ -174,7 +265,11 @@ def adapter_lora_settings(adapter: str | Path) -> dict:
 
 def _adapter_weights(adapter: Path) -> Path:
     for name in ("adapter_model.safetensors", "adapter_model.bin"):
-        if (adapter / name).is_file():
+        if (adapter / name).exists() or (adapter / name).is_symlink():
+            if name.endswith(".safetensors"):
+                check_safetensors(adapter / name, ModelLoadError)
+            else:
+                check_input(adapter / name, "adapter weights", ModelLoadError)
             return adapter / name
     raise ModelLoadError(f"{adapter}: no adapter_model.safetensors (or .bin) beside adapter_config.json")
 
@@ -222,7 +317,11 @@ def _check_fit(peft_model, weights: Path, base: str) -> None:
     else:
         import torch
 
-        keys = list(torch.load(weights, map_location="cpu", weights_only=True))
+        try:
+            keys = list(torch.load(weights, map_location="cpu", weights_only=True))
+        except Exception as exc:  # noqa: BLE001 - a truncated or foreign pickle
+            raise ModelLoadError(f"{weights}: not a readable adapter weights file "
+                                 f"({type(exc).__name__})") from None
     have = {k.replace(".default.", ".") for k in peft_model.state_dict() if "lora_" in k}
     missing = sorted(k for k in keys if "lora_" in k and k not in have)
     if missing:
@@ -238,9 +337,10 @@ def attach_adapter(model, adapter: str | Path, base: str, trainable: bool = Fals
 
     folder = input_path(adapter)
     _adapter_config(folder)
+    _adapter_weights(folder)  # whole before peft reads it
     try:
         peft_model = PeftModel.from_pretrained(model, str(folder), is_trainable=trainable)
-    except (ValueError, RuntimeError, KeyError) as exc:  # target modules or shapes not in this base
+    except (ValueError, RuntimeError, KeyError, TypeError) as exc:  # modules or shapes not in this base
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
         why = next((ln for ln in lines if "size mismatch" in ln), lines[0] if lines else type(exc).__name__)
         raise ModelLoadError(f"adapter {folder} does not fit base {base!r} (trained on another base? name "
@@ -307,9 +407,14 @@ def _preset_bases(preset_config: str) -> tuple[str, str]:
     import yaml
 
     path = input_path(preset_config)
-    if not path.is_file():
+    if not path.exists():
         raise ModelLoadError(f"preset config not found: {preset_config}")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        data = yaml.safe_load(read_bytes(path, ModelLoadError, "preset config").decode("utf-8")) or {}
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ModelLoadError(f"preset config {path}: not valid YAML ({type(exc).__name__})") from None
+    if not isinstance(data, dict):
+        raise ModelLoadError(f"preset config {path}: top level must be a mapping of keys")
     model = data.get("model") if isinstance(data.get("model"), dict) else {}
     return str(model.get("base") or ""), str(model.get("offline_base") or "")
 

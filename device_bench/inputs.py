@@ -9,6 +9,7 @@ from typing import Any
 
 from core import decoding, prompt
 from core.errors import BenchError
+from core.files import check_input, check_recorded_file, read_json
 from core.paths import input_path
 from core.runs import sha256_file
 from evaluation.eval_sets import BenchmarkError, load_benchmark, read_jsonl
@@ -138,20 +139,58 @@ class ModelInfo:
         return str(_find_key(self.metadata, "backend") or "xnnpack")
 
 
+def _is_pos_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+# metadata keys the bench reads (anywhere in the record, as _find_key finds them) and their types
+_META_TYPES: dict[str, tuple[Any, str]] = {
+    "recipe": (lambda v: isinstance(v, str), "a string"),
+    "backend": (lambda v: isinstance(v, str), "a string"),
+    "max_seq_len": (_is_pos_int, "a positive integer"),
+    "chat_template": (lambda v: v is None or isinstance(v, str), "a string"),
+    "instruction": (lambda v: v is None or isinstance(v, str), "a string"),
+    "decoding": (lambda v: isinstance(v, dict), "an object"),
+    "eos_ids": (lambda v: isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool)
+                                                      and i >= 0 for i in v), "a list of token ids"),
+}
+
+
+def _check_metadata_types(meta_path: Path, meta: dict) -> None:
+    for key, (ok, want) in _META_TYPES.items():
+        value = meta.get(key) if key in meta else _find_key(meta, key)
+        if value is not None and not ok(value):
+            raise BenchInputError(f"{meta_path}: {key} must be {want}, got {value!r}")
+
+
+def _check_tokenizer_file(tok: Path) -> None:
+    """tokenizer.json whole and loadable by the tokenizers library, before any unit runs."""
+    from tokenizers import Tokenizer
+
+    read_json(tok, BenchInputError, what="tokenizer")
+    try:
+        Tokenizer.from_file(str(tok))
+    except Exception as exc:  # noqa: BLE001 - tokenizers raises bare Exception
+        raise BenchInputError(f"tokenizer {tok}: not a tokenizer.json the tokenizers library can load "
+                              f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+
+
 def load_model_info(path: str | Path) -> ModelInfo:
     path = Path(path)
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise BenchInputError(f"model not found: {path} (run `make export`)")
+    check_input(path, "model", BenchInputError, want="file")  # a FIFO is never opened
     meta_path = path.with_suffix(".json")
     meta = {}
-    if meta_path.is_file():
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise BenchInputError(f"{meta_path}: metadata is not JSON ({exc})") from None
+    size, sha = path.stat().st_size, sha256_file(path)
+    if meta_path.exists() or meta_path.is_symlink():
+        meta = read_json(meta_path, BenchInputError, what="metadata")
+        check_recorded_file(path, meta_path, meta, BenchInputError)
+        _check_metadata_types(meta_path, meta)
     tok = path.parent / "tokenizer.json"
-    return ModelInfo(path, path.stem, path.stat().st_size, sha256_file(path), meta,
-                     tok if tok.is_file() else None)
+    if tok.exists() or tok.is_symlink():
+        _check_tokenizer_file(tok)
+    return ModelInfo(path, path.stem, size, sha, meta, tok if tok.exists() else None)
 
 
 def load_tokenizer(model: ModelInfo):
@@ -159,13 +198,25 @@ def load_tokenizer(model: ModelInfo):
     chat template recorded in the export metadata; the metadata's instruction either way."""
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
+    from core.loading import ModelLoadError, check_local_folder
     from core.prompt import set_instruction
 
     folder = model.path.parent
     if (folder / "tokenizer_config.json").is_file():
-        tok = AutoTokenizer.from_pretrained(folder)
+        try:
+            check_local_folder(folder, "tokenizer")
+            tok = AutoTokenizer.from_pretrained(folder)
+        except ModelLoadError as exc:
+            raise BenchInputError(str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - transformers/tokenizers errors on a bad file
+            raise BenchInputError(f"tokenizer beside {model.path} in {folder} cannot be loaded "
+                                  f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") \
+                from None
     elif model.tokenizer_path is not None:
-        tok = PreTrainedTokenizerFast(tokenizer_file=str(model.tokenizer_path))
+        try:
+            tok = PreTrainedTokenizerFast(tokenizer_file=str(model.tokenizer_path))
+        except Exception as exc:  # noqa: BLE001 - tokenizers raises bare Exception
+            raise BenchInputError(f"tokenizer {model.tokenizer_path}: cannot be loaded ({exc})") from None
     else:
         raise BenchInputError(f"no tokenizer.json beside {model.path} (export writes one)")
     if not getattr(tok, "chat_template", None):

@@ -13,7 +13,6 @@ C++ runner is compiled with, so both make the same drafts and the same number of
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import torch
 
 from core import decoding
 from core.errors import ExportError
+from core.files import check_input, check_recorded_file, read_json
 from export.speculate import CopyDrafter
 
 SPECULATE_MODES = ("none", "copy")
@@ -37,9 +37,14 @@ def _load_program(path: Path):
     import executorch.kernels.quantized  # noqa: F401
     from executorch.runtime import Runtime
 
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise PteError(f"{path}: no such .pte file (run `make export` first)")
-    return Runtime.get().load_program(path)
+    check_input(path, ".pte", PteError, want="file")  # a named pipe is never opened
+    try:
+        return Runtime.get().load_program(path)
+    except Exception as exc:  # noqa: BLE001 - the runtime's own errors for a truncated or foreign file
+        raise PteError(f"{path}: not a loadable .pte (truncated or not an ExecuTorch program?): "
+                       f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
 
 
 def load_pte_tokenizer(pte: str | Path):
@@ -53,15 +58,26 @@ def load_pte_tokenizer(pte: str | Path):
     pte = Path(pte)
     meta_path, tok_path = pte.with_suffix(".json"), pte.parent / "tokenizer.json"
     for f in (meta_path, tok_path):
-        if not f.is_file():
+        if not f.exists() and not f.is_symlink():
             raise PteError(f"{f} is missing (the export writes it beside {pte.name})")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    special = meta.get("tokenizer", {})
-    tok = PreTrainedTokenizerFast(tokenizer_file=str(tok_path), eos_token=special.get("eos_token"),
-                                  pad_token=special.get("pad_token"), bos_token=special.get("bos_token"))
-    tok.chat_template = meta["prompt"]["chat_template"]
-    if meta["prompt"].get("instruction"):  # absent in files exported before it was recorded
-        set_instruction(tok, meta["prompt"]["instruction"])
+    meta = read_json(meta_path, PteError, what="metadata")
+    read_json(tok_path, PteError, what="tokenizer")  # whole: a truncated copy is named
+    special, prompt = meta.get("tokenizer", {}), meta.get("prompt")
+    if not isinstance(special, dict) or not all(isinstance(special.get(k), (str, type(None)))
+                                                for k in ("eos_token", "pad_token", "bos_token")):
+        raise PteError(f"{meta_path}: tokenizer must map eos_token/pad_token/bos_token to strings")
+    if not isinstance(prompt, dict) or not isinstance(prompt.get("chat_template"), str) \
+            or not isinstance(prompt.get("instruction") or "", str):
+        raise PteError(f"{meta_path}: prompt.chat_template (and prompt.instruction) must be strings: "
+                       "not the metadata export writes")
+    try:
+        tok = PreTrainedTokenizerFast(tokenizer_file=str(tok_path), eos_token=special.get("eos_token"),
+                                      pad_token=special.get("pad_token"), bos_token=special.get("bos_token"))
+    except Exception as exc:  # noqa: BLE001 - tokenizers raises bare Exception
+        raise PteError(f"tokenizer {tok_path}: cannot be loaded ({exc})") from None
+    tok.chat_template = prompt["chat_template"]
+    if prompt.get("instruction"):  # absent in files exported before it was recorded
+        set_instruction(tok, prompt["instruction"])
     return tok
 
 
@@ -83,7 +99,9 @@ class PteModel:
                            if "get_vocab_size" in names else None)
         self.load_ms = (time.perf_counter() - t0) * 1000
         meta = self.path.with_suffix(".json")
-        self.metadata: dict[str, Any] = json.loads(meta.read_text()) if meta.is_file() else {}
+        self.metadata: dict[str, Any] = (read_json(meta, PteError, what="metadata")
+                                         if meta.exists() or meta.is_symlink() else {})
+        check_recorded_file(self.path, meta, self.metadata, PteError)  # not another export's record
         # Prefix cache (as in the C++ runner): the KV cache outlives a request, so positions
         # < reusable(prompt) still hold the previous prompt's opening (instruction, chat header).
         self.prefix_cache = prefix_cache

@@ -2,7 +2,6 @@
 else merged/), a model dir (config.json), or an adapter dir. Errors say what to pass."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +53,12 @@ def resolve_source(path: str | Path, base: str = "") -> Source:
 
 
 def _adapter_source(p: Path, adapter: Path, base: str, run_dir: Path | None) -> Source:
-    cfg = json.loads((adapter / "adapter_config.json").read_text())
+    from core.loading import ModelLoadError, read_adapter_config
+
+    try:  # the whole file, its types checked (one reader with core.loading's merge)
+        cfg = read_adapter_config(adapter)
+    except ModelLoadError as exc:
+        raise SourceError(str(exc)) from None
     base = base or cfg.get("base_model_name_or_path") or ""
     if not base:
         raise SourceError(f"{adapter}/adapter_config.json names no base model; pass base=<model dir>")
@@ -67,9 +71,12 @@ def check_adapter_fits(model, adapter_dir: Path, base: str) -> None:
     adapter was trained for another base (peft would only warn about missing keys)."""
     from safetensors import safe_open
 
+    from core.files import check_safetensors
+
     f = adapter_dir / "adapter_model.safetensors"
-    if not f.is_file():
+    if not f.exists():
         raise SourceError(f"{adapter_dir}: no adapter_model.safetensors")
+    check_safetensors(f, SourceError)  # a truncated file is named here, not deep in safetensors
     with safe_open(str(f), "pt") as st:
         for key in st.keys():
             if not key.endswith(("lora_A.weight", "lora_B.weight")):
@@ -97,9 +104,7 @@ def load_source_model(src: Source):
 
     if src.model_dir is not None:
         return load_model(str(src.model_dir), dtype=torch.float32).eval()
-    from peft import PeftModel
-
-    from core.loading import ModelLoadError
+    from core.loading import ModelLoadError, attach_adapter
 
     try:
         model = load_model(src.base, dtype=torch.float32)
@@ -109,7 +114,11 @@ def load_source_model(src: Source):
         raise SourceError(f"cannot load base model {src.base!r} to merge {src.adapter_dir} into: "
                           f"{exc}.{hint}") from exc
     check_adapter_fits(model, src.adapter_dir, src.base)
-    return PeftModel.from_pretrained(model, str(src.adapter_dir)).merge_and_unload().eval()
+    try:  # core.loading's attach: the config's types and every tensor's landing checked
+        peft_model = attach_adapter(model, src.adapter_dir, src.base)
+    except ModelLoadError as exc:
+        raise SourceError(str(exc)) from None
+    return peft_model.merge_and_unload().eval()
 
 
 def load_source_tokenizer(src: Source):

@@ -1,0 +1,192 @@
+"""Reading the files stages hand each other, with one rule for a bad one: the stage's own
+error (core.errors) naming the file and what is wrong with it, never a traceback from a
+parser, and never a blocked read.
+
+- `not_a_regular_file(path)`: why a path cannot be read as a file, from `stat` alone, so a
+  named pipe, socket or device is never opened (opening a FIFO blocks until a writer comes).
+- `check_input(path, what, error, want)`: an input that must be a regular file, a folder, or
+  either, before anything reads it.
+- `read_json(path, error, expect)`: a whole JSON file of the expected top-level type.
+- `check_recorded_file(path, meta_path, meta, error)`: the sha256 and size a metadata JSON
+  records (the export's `<name>.json` beside each `.pte`) are those of the file beside it.
+- `check_safetensors(path, error)`: a `.safetensors` file's header covers the file exactly
+  (a truncated copy fails here, by name, instead of deep inside a loader).
+"""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import struct
+from pathlib import Path
+from typing import Any
+
+from core.errors import PipelineError
+
+MAX_JSON_BYTES = 256 << 20  # tokenizer.json of a large vocabulary is tens of MiB; metadata a few KiB
+
+_KINDS = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def special_kind(mode: int) -> str:
+    return next((name for test, name in _KINDS if test(mode)), "a special file")
+
+
+def not_a_regular_file(path: str | Path) -> str | None:
+    """Why `path` cannot be read as a file, from stat alone: None for a regular file (symlinks
+    followed), else "not found", "a folder, not a file", "a named pipe, not a regular file", or
+    the system's reason (a symlink loop, a name too long, a parent that is a file)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "not found"
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
+        return getattr(exc, "strerror", None) or str(exc)
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a folder, not a file"
+    return f"{special_kind(mode)}, not a regular file"
+
+
+def check_input(path: str | Path, what: str, error: type[Exception] = PipelineError,
+                want: str = "file") -> Path:
+    """`path` exists and is what `want` says ("file", "folder", or "either"), checked with stat
+    only; else `error` naming `what` and the path."""
+    p = Path(path)
+    try:
+        mode = os.stat(p).st_mode
+    except FileNotFoundError:
+        raise error(f"{what} {p}: not found") from None
+    except (OSError, ValueError) as exc:
+        raise error(f"{what} {p}: {getattr(exc, 'strerror', None) or exc}") from None
+    if stat.S_ISREG(mode) and want in ("file", "either"):
+        return p
+    if stat.S_ISDIR(mode) and want in ("folder", "either"):
+        return p
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        have, need = ("a file", "a folder") if stat.S_ISREG(mode) else ("a folder", "a file")
+        raise error(f"{what} {p}: {have}, not {need}")
+    need = {"file": "a regular file", "folder": "a folder"}.get(want, "a regular file or folder")
+    raise error(f"{what} {p}: {special_kind(mode)}, not {need}")
+
+
+def read_bytes(path: str | Path, error: type[Exception] = PipelineError, what: str = "",
+               limit: int | None = None) -> bytes:
+    """The whole of a regular file (checked first: never a FIFO), read errors as `error`."""
+    p = Path(path)
+    label = f"{what} {p}" if what else str(p)
+    why = not_a_regular_file(p)
+    if why:
+        raise error(f"{label}: {why}")
+    size = p.stat().st_size
+    if limit is not None and size > limit:
+        raise error(f"{label}: {size >> 20} MiB, larger than any such file (at most {limit >> 20} MiB)")
+    try:
+        return p.read_bytes()
+    except OSError as exc:
+        raise error(f"{label}: cannot be read ({exc.strerror or exc})") from None
+
+
+def read_json(path: str | Path, error: type[Exception] = PipelineError, expect: type = dict,
+              what: str = "") -> Any:
+    """A whole JSON file whose top level is `expect` (dict or list); a truncated, non-UTF-8,
+    empty or ill-typed file is `error` naming it."""
+    p = Path(path)
+    label = f"{what} {p}" if what else str(p)
+    raw = read_bytes(p, error, what, MAX_JSON_BYTES)
+    if not raw.strip():
+        raise error(f"{label}: empty file, expected JSON")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise error(f"{label}: not UTF-8 (byte {exc.start}): not a JSON file") from None
+    except json.JSONDecodeError as exc:
+        cut = ", truncated?" if exc.pos >= len(raw.rstrip()) - 64 else ""
+        raise error(f"{label}: not valid JSON ({exc.msg}: line {exc.lineno} column {exc.colno}{cut})") \
+            from None
+    except RecursionError:
+        raise error(f"{label}: not valid JSON: nested too deeply") from None
+    if not isinstance(data, expect):
+        names = {dict: "an object", list: "a list"}
+        raise error(f"{label}: expected {names.get(expect, expect.__name__)} at the top level of the "
+                    f"JSON, got {_json_kind(data)}")
+    return data
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    return {dict: "an object", list: "a list", str: "a string", int: "a number",
+            float: "a number"}.get(type(value), type(value).__name__)
+
+
+def check_safetensors(path: str | Path, error: type[Exception] = PipelineError) -> dict:
+    """The header of a `.safetensors` file (tensor name -> dtype, shape, offsets), checked to
+    describe exactly the bytes that follow it: a truncated, padded or foreign file is `error`
+    naming it. Reads the header only."""
+    p = Path(path)
+    why = not_a_regular_file(p)
+    if why:
+        raise error(f"{p}: {why}")
+    size = p.stat().st_size
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8:
+                raise error(f"{p}: {size} bytes, too short for a safetensors file (truncated?)")
+            (n,) = struct.unpack("<Q", head)
+            if n > size - 8 or n > 100 << 20:
+                raise error(f"{p}: not a safetensors file, or truncated (header of {n} bytes in a file "
+                            f"of {size})")
+            header_bytes = fh.read(n)
+    except OSError as exc:
+        raise error(f"{p}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        header = json.loads(header_bytes.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise error(f"{p}: not a safetensors file (its header is not JSON)") from None
+    if not isinstance(header, dict):
+        raise error(f"{p}: not a safetensors file (its header is not a JSON object)")
+    data_size, end = size - 8 - n, 0
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if (not isinstance(offsets, list) or len(offsets) != 2
+                or not all(isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets)
+                or offsets[0] > offsets[1]):
+            raise error(f"{p}: not a safetensors file (tensor {name!r} has no valid data_offsets)")
+        end = max(end, offsets[1])
+    if end > data_size:
+        raise error(f"{p}: truncated: its header describes {end} bytes of tensors, the file holds "
+                    f"{data_size}")
+    if end < data_size:
+        raise error(f"{p}: {data_size - end} bytes past the last tensor: not a file safetensors wrote "
+                    "(corrupt or appended to)")
+    return {k: v for k, v in header.items() if k != "__metadata__"}
+
+
+def check_recorded_file(path: str | Path, meta_path: str | Path, meta: dict,
+                        error: type[Exception] = PipelineError) -> None:
+    """`meta` (read from `meta_path`) records `sha256` / `size_bytes` of `path`: a record of another
+    file (an INT4 export's metadata beside an INT8 .pte) would label every figure with the other
+    file's quantization, size and hash, so a mismatch is `error` naming both files. A record
+    without these keys (an older export) passes."""
+    from core.runs import sha256_file
+
+    path, meta_path = Path(path), Path(meta_path)
+    for key, want in (("sha256", str), ("size_bytes", int)):
+        value = meta.get(key)
+        if key in meta and (not isinstance(value, want) or isinstance(value, bool)):
+            raise error(f"{meta_path}: {key} must be a {want.__name__}, got {value!r}")
+    wrong = []
+    if "size_bytes" in meta and meta["size_bytes"] != path.stat().st_size:
+        wrong.append(f"size_bytes {meta['size_bytes']} (the file: {path.stat().st_size})")
+    if "sha256" in meta and meta["sha256"].lower() != sha256_file(path):
+        wrong.append(f"sha256 {meta['sha256'][:16]}... (the file: {sha256_file(path)[:16]}...)")
+    if wrong:
+        raise error(f"{meta_path} does not describe {path}: it records {'; '.join(wrong)}. It is the "
+                    f"metadata of another export (recipe {meta.get('recipe', '?')!r}): re-export, or put "
+                    f"the {meta_path.name} written with this file beside it")
