@@ -4,9 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.config import check
+from core.config import ConfigError, check
 from core.decoding import MINIMUM as DECODING_MINIMUM
 from core.paths import input_path
+from evaluation.correctors import CorrectorError, check_backend_name
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 MODES = ("plain", "copy")
@@ -58,5 +59,10 @@ class BenchConfig:
         check(not self.real_eval or input_path(self.real_eval).exists(),
               f"real_eval {self.real_eval!r}: not found (a benchmark folder such as "
               "../shared/data/eval/neuspell-bea4660, or a pairs .json file; \"\" = none)")
+        for name in self.baselines:  # host baselines by backend name: never `module:function`
+            try:
+                check_backend_name(name)
+            except CorrectorError as exc:
+                raise ConfigError(f"baselines: {exc}") from None
         check(self.remote_dir.startswith("/data/local/tmp/") and ".." not in self.remote_dir,
               f"remote_dir must be inside /data/local/tmp/, got {self.remote_dir!r}")

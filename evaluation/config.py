@@ -4,10 +4,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.config import check
+from core.config import ConfigError, check
 from evaluation.guard import GuardConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "default.yaml"
+
+
+def check_backends(names: list[str], key: str) -> None:
+    """Every name a backend evaluation.correctors will build (never an arbitrary `module:function`),
+    checked before anything is written."""
+    from evaluation.correctors import CorrectorError, check_backend_name
+
+    for name in names:
+        try:
+            check_backend_name(name)
+        except CorrectorError as exc:
+            raise ConfigError(f"{key}: {exc}") from None
 
 
 @dataclass
@@ -26,7 +38,7 @@ class HFOptions:
 @dataclass
 class EvalConfig:
     model: str = "models/checkpoint"
-    benchmarks: str = "../shared/data/eval"
+    benchmarks: str = "../shared/data/eval,evaluation/devsets"
     own_pairs: str = "data/eval_data.json"
     select: list[str] = field(default_factory=list)
     backends: list[str] = field(default_factory=lambda: ["hf", "identity", "symspell", "pyspellchecker"])
@@ -44,5 +56,7 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         check(bool(self.backends), "backends must name at least one backend")
+        check_backends(self.backends, "backends")
+        check_backends(list(self.backend_models), "backend_models")
         check(self.limit >= 0, f"limit must be >= 0, got {self.limit}")
         check(self.chunk_size >= 1, f"chunk_size must be >= 1, got {self.chunk_size}")

@@ -11,8 +11,10 @@ so that both the raw and the guarded figures can be reported. Backends by name:
     hf              a Hugging Face model folder: batched greedy generation,
                     length-sorted batches, GPU when present, static cache on GPU
     pte / device    plug-ins owned by later stages, found through the entry-point group
-                    `typo_corrector.backends` (pyproject.toml); any "package.module:factory"
-                    works too
+                    `typo_corrector.backends` (pyproject.toml); "package.module:make_NAME"
+                    works too for a factory in one of this project's packages (PLUGIN_PACKAGES;
+                    a name never imports any other module: `os:system` is refused); a
+                    backend of another package registers an entry point in that group
 
 A backend is a factory `factory(model: str | None, **options) -> Corrector`, added with
 `register_backend(name, factory)`. Empty and whitespace-only texts come back unchanged
@@ -52,17 +54,59 @@ def register_backend(name: str, factory: Factory) -> None:
     BACKENDS[name] = factory
 
 
+# Where a "module:factory" backend may live, and what its factory is called: a backend name
+# comes from the command line and must never import an arbitrary module (`os:system`).
+PLUGIN_PACKAGES = ("evaluation", "export", "device_bench", "bench", "tests")
+_MODULE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+_FACTORY = re.compile(r"make_\w+")
+
+
+def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def known_backends() -> list[str]:
+    return sorted(set(BACKENDS) | set(_entry_points()))
+
+
+def check_backend_name(name: Any) -> str:
+    """`name` is a backend this package will build: a registered one, an entry point of group
+    typo_corrector.backends, or "package.module:make_NAME" inside PLUGIN_PACKAGES. Anything else
+    is a CorrectorError listing the allowed backends; nothing is imported here."""
+    if not isinstance(name, str) or not name:
+        raise CorrectorError(f"backend {name!r} is not a backend name; "
+                             f"allowed: {', '.join(known_backends())}")
+    if ":" in name:
+        mod, _, attr = name.partition(":")
+        if _MODULE.fullmatch(mod) and mod.split(".")[0] in PLUGIN_PACKAGES and _FACTORY.fullmatch(attr):
+            return name
+        raise CorrectorError(
+            f"backend {name!r} is not allowed: allowed backends are {', '.join(known_backends())}, or "
+            f"'package.module:make_NAME' for a factory in this project's packages "
+            f"({', '.join(PLUGIN_PACKAGES)}); a backend of another package registers an entry point "
+            f"in group {ENTRY_POINT_GROUP!r}")
+    if name not in BACKENDS and name not in _entry_points():
+        raise CorrectorError(f"unknown backend {name!r}; allowed: {', '.join(known_backends())}")
+    return name
+
+
 def make_corrector(name: str, model: str | None = None, **options: Any) -> Corrector:
-    """Build a corrector by backend name (or "package.module:factory")."""
+    """Build a corrector by backend name (or "package.module:make_NAME", see check_backend_name)."""
+    check_backend_name(name)
     if ":" in name:
         mod, attr = name.split(":", 1)
-        return getattr(importlib.import_module(mod), attr)(model, **options)
+        try:
+            factory = getattr(importlib.import_module(mod), attr)
+        except ImportError as exc:
+            raise CorrectorError(f"backend {name!r}: module {mod} cannot be imported ({exc})") from exc
+        except AttributeError:
+            raise CorrectorError(f"backend {name!r}: module {mod} has no {attr}") from None
+        if not callable(factory):
+            raise CorrectorError(f"backend {name!r}: {attr} is not a factory")
+        return factory(model, **options)
     if name in BACKENDS:
         return BACKENDS[name](model, **options)
-    plugins = {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
-    if name not in plugins:
-        known = ", ".join(sorted(set(BACKENDS) | set(plugins)))
-        raise CorrectorError(f"unknown backend {name!r}; known: {known}")
+    plugins = _entry_points()
     try:
         factory = plugins[name].load()
     except ImportError as exc:
