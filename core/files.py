@@ -6,6 +6,8 @@ parser, and never a blocked read.
   named pipe, socket or device is never opened (opening a FIFO blocks until a writer comes).
 - `check_input(path, what, error, want)`: an input that must be a regular file, a folder, or
   either, before anything reads it.
+- `refuse_special(path, what, error)`: the same for an input that may also be missing (its
+  reader says so), refusing only what is neither a regular file nor a folder.
 - `read_json(path, error, expect)`: a whole JSON file of the expected top-level type.
 - `check_recorded_file(path, meta_path, meta, error)`: the sha256 and size a metadata JSON
   records (the export's `<name>.json` beside each `.pte`) are those of the file beside it.
@@ -70,6 +72,20 @@ def check_input(path: str | Path, what: str, error: type[Exception] = PipelineEr
         raise error(f"{what} {p}: {have}, not {need}")
     need = {"file": "a regular file", "folder": "a folder"}.get(want, "a regular file or folder")
     raise error(f"{what} {p}: {special_kind(mode)}, not {need}")
+
+
+def refuse_special(path: str | Path, what: str, error: type[Exception] = PipelineError) -> None:
+    """Nothing when `path` is missing, a regular file or a folder (the reader says the rest); else
+    (a named pipe, socket or device; a symlink loop) `error` naming it, checked with stat only."""
+    p = Path(path)
+    try:
+        mode = os.stat(p).st_mode
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as exc:
+        raise error(f"{what} {p}: {getattr(exc, 'strerror', None) or exc}") from None
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise error(f"{what} {p}: {special_kind(mode)}, not a regular file or folder")
 
 
 def read_bytes(path: str | Path, error: type[Exception] = PipelineError, what: str = "",

@@ -10,6 +10,7 @@ import json
 import re
 from pathlib import Path
 
+from core.files import refuse_special
 from datagen.sources import DataError, read_lines
 from datagen.text import normalize, split_sentences
 
@@ -57,16 +58,29 @@ def _ukp_corrected(lines: list[str]) -> list[str]:
     return out
 
 
+EVAL_SUFFIXES = {".txt", ".dat", ".json", ".jsonl"}
+
+
+def eval_files(root: Path) -> list[Path]:
+    """The files of an evaluation set to decontaminate against (a file, or a folder's
+    .txt/.dat/.json/.jsonl files); cheap, so the CLI checks them before anything is written."""
+    refuse_special(root, "evaluation set to decontaminate against", DataError)  # never read a FIFO
+    if not root.exists():
+        raise DataError(f"{root}: evaluation set to decontaminate against not found")
+    files = [root] if root.is_file() else sorted(
+        f for f in root.rglob("*") if f.is_file() and f.suffix.lower() in EVAL_SUFFIXES)
+    if not files:  # decontaminating against nothing must not pass for decontaminated
+        raise DataError(f"{root}: evaluation set to decontaminate against holds no "
+                        f"{', '.join(sorted(EVAL_SUFFIXES))} files")
+    return files
+
+
 def load_eval_keys(paths: list[Path]) -> tuple[set[str], dict[str, int]]:
     """Keys of every sentence (and every line) of the given eval files/folders."""
     keys: set[str] = set()
     per_file: dict[str, int] = {}
     for root in paths:
-        if not root.exists():
-            raise DataError(f"{root}: evaluation set to decontaminate against not found")
-        files = [root] if root.is_file() else sorted(
-            f for f in root.rglob("*")
-            if f.is_file() and f.suffix.lower() in {".txt", ".dat", ".json", ".jsonl"})
+        files = eval_files(root)
         for f in files:
             n0 = len(keys)
             for line in _eval_sentences(f):

@@ -108,13 +108,36 @@ def to_overrides(args: argparse.Namespace) -> list[str]:
     return out + flag_overrides(args, FLAGS) + list(args.overrides)
 
 
+def check_input_kinds(cfg: DataConfig) -> None:
+    """Every local input is a regular file or a folder (or missing: its reader says so), checked
+    with stat before anything opens it: a named pipe would block a reader or pass for an empty
+    folder, a symlink loop for a missing file."""
+    from core.errors import DataError
+    from core.files import refuse_special
+    from core.paths import input_path
+    from datagen.decontam import eval_files
+    from datagen.misspellings import list_files
+
+    for i, src in enumerate(cfg.sources):
+        if src.path and src.kind not in ("hf", "hf_pairs", "everyday", "python"):
+            refuse_special(input_path(src.path), f"sources[{i}] ({src.kind})", DataError)
+    for p in cfg.decontaminate:  # read (and a run folder made) only later: named before that
+        refuse_special(input_path(p), "decontaminate", DataError)
+        eval_files(input_path(p))
+    if cfg.noise.misspellings_path:
+        refuse_special(input_path(cfg.noise.misspellings_path), "noise.misspellings_path", DataError)
+        list_files(input_path(cfg.noise.misspellings_path))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
     def body() -> int:
         from datagen.build import build_dataset
 
-        report(build_dataset(load_config(DataConfig, args.config, to_overrides(args))))
+        cfg = load_config(DataConfig, args.config, to_overrides(args))
+        check_input_kinds(cfg)
+        report(build_dataset(cfg))
         return 0
     return run_cli(body)
 

@@ -8,6 +8,7 @@ import ast
 import csv
 from pathlib import Path
 
+from core.files import refuse_special
 from datagen.sources import DataError, read_lines
 
 
@@ -52,12 +53,16 @@ def read_any(path: Path) -> list[tuple[str, str]]:
 
 
 def list_files(path: Path) -> list[Path]:
+    refuse_special(path, "misspelling lists", DataError)  # a named pipe is never opened
     if not path.exists():
         raise DataError(f"{path}: misspelling lists not found")
     if path.is_file():
         return [path]
-    return sorted(f for f in path.iterdir()
-                  if f.suffix in (".dat", ".tsv") or f.name.startswith("spell-testset"))
+    files = sorted(f for f in path.iterdir() if f.is_file()
+                   and (f.suffix in (".dat", ".tsv") or f.name.startswith("spell-testset")))
+    if not files:  # a noise source that adds nothing must not pass silently
+        raise DataError(f"{path}: folder holds no misspelling lists (.dat, .tsv, spell-testset*.txt)")
+    return files
 
 
 def word_pairs(path: Path) -> dict[str, list[tuple[str, str]]]:

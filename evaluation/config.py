@@ -22,6 +22,18 @@ def check_backends(names: list[str], key: str) -> None:
             raise ConfigError(f"{key}: {exc}") from None
 
 
+def check_input_kinds(spec: str, key: str) -> None:
+    """Each comma-separated path is a regular file or folder, or missing (the reader says so):
+    a named pipe is refused by stat, never opened (a reader would block, or call it an unknown
+    benchmark)."""
+    from core.files import refuse_special
+    from core.paths import input_path
+
+    for part in (p.strip() for p in spec.split(",")):
+        if part:
+            refuse_special(input_path(part), key, ConfigError)
+
+
 @dataclass
 class HFOptions:
     batch_size: int = 32
@@ -57,6 +69,8 @@ class EvalConfig:
     def __post_init__(self) -> None:
         check(bool(self.backends), "backends must name at least one backend")
         check_backends(self.backends, "backends")
+        for key, spec in (("benchmarks", self.benchmarks), ("own_pairs", self.own_pairs)):
+            check_input_kinds(spec, key)
         check_backends(list(self.backend_models), "backend_models")
         check(self.limit >= 0, f"limit must be >= 0, got {self.limit}")
         check(self.chunk_size >= 1, f"chunk_size must be >= 1, got {self.chunk_size}")
