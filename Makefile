@@ -10,7 +10,7 @@ PRESET      ?= tiny#            tiny | smollm2-135m | qwen3-0.6b | gemma
 RUN         ?=#                 run name (default: a timestamp)
 DEVICES     ?= host#            host | all | SERIAL[,SERIAL...]
 CORPUS      ?=#                 clean text for `make data` (file, folder, or hf:NAME)
-EVAL_DATA   ?= ../shared/data/eval
+EVAL_DATA   ?= ../shared/data/eval,evaluation/devsets
 ARGS        ?=#                 extra key=value overrides passed to the stage
 DOCKER      ?= 0#               1 = run training inside the CUDA image
 IMAGE       ?= typo-corrector-train:latest

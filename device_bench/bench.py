@@ -204,7 +204,8 @@ def score_sets(samples: list[dict], outputs: list[str], sets: dict[str, dict],
         if not idx:
             continue
         scores = score_outputs([samples[i]["input"] for i in idx], [samples[i]["output"] for i in idx],
-                               [outputs[i] for i in idx], case_insensitive=bool(info.get("case_insensitive")))
+                               [outputs[i] for i in idx], case_insensitive=bool(info.get("case_insensitive")),
+                               fixes=tuple(info.get("fixes") or ("spelling", "case", "punctuation")))
         by_set[name] = {"guarded": scores["guarded"], "raw": scores["raw"], "n": len(idx)}
         for i, row in zip(idx, scores.get("rows", [])):
             rows[i] = {**row, "set": name}

@@ -62,7 +62,7 @@ def load_real(path: str | Path, limit: int, main: str) -> tuple[list[dict], dict
         raise BenchInputError(f"real_eval {path}: no pairs")
     digest = hashlib.sha256(json.dumps([[r["input"], r["output"]] for r in rows]).encode()).hexdigest()
     return rows, {"name": name, "path": str(path), "sha256": digest, "n": len(rows),
-                  "case_insensitive": bench.case_insensitive, "main": False}
+                  "case_insensitive": bench.case_insensitive, "fixes": list(bench.fixes), "main": False}
 
 
 def fits(tok, text: str, max_seq_len: int | None) -> bool:

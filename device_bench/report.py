@@ -177,13 +177,20 @@ def accuracy_rows(report: dict) -> list[list]:
     for set_name in set_names(report):
         for label, holder in named:
             acc = by_set(report, holder).get(set_name) or {}
-            rows.append([label, set_name, (acc.get("guarded") or {}).get("n")]
-                        + [(acc.get("guarded") or {}).get(k) for k in ACCURACY_KEYS]
-                        + [(acc.get("raw") or {}).get("exact_match")])
+            g = acc.get("guarded") or {}
+            classes = g.get("classes") or {}
+            rows.append([label, set_name, g.get("n")] + [g.get(k) for k in ACCURACY_KEYS]
+                        + [(acc.get("raw") or {}).get("exact_match")]
+                        + [(classes.get(c) or {}).get(k) for c in CLASSES for k in CLASS_RATES])
     return rows
 
 
-ACC_HEADERS = ["corrector", "set", "n"] + list(ACCURACY_KEYS) + ["exact_match (raw)"]
+# per class (evaluation.metrics.class_counts), guarded; a spelling-only set's headline is on spelling
+CLASSES = ("spelling", "case", "punctuation")
+CLASS_RATES = ("correction_rate", "over_correction_rate")
+ACC_HEADERS = (["corrector", "set", "n"] + list(ACCURACY_KEYS) + ["exact_match (raw)"]
+               + [f"{c} {'correction' if k == 'correction_rate' else 'over'}" for c in CLASSES
+                  for k in CLASS_RATES])
 
 
 def set_lines(report: dict) -> list[str]:

@@ -50,7 +50,7 @@ class HFOptions:
 @dataclass
 class EvalConfig:
     model: str = "models/checkpoint"
-    benchmarks: str = "../shared/data/eval"
+    benchmarks: str = "../shared/data/eval,evaluation/devsets"
     own_pairs: str = "data/eval_data.json"
     select: list[str] = field(default_factory=list)
     backends: list[str] = field(default_factory=lambda: ["hf", "identity", "symspell", "pyspellchecker"])

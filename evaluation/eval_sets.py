@@ -37,6 +37,14 @@ class Pair:
     errors: list[Any] | None = None
 
 
+# What a set's references correct. The real learner sets (BEA, JFLEG, Holbrook, UKP) fix
+# spelling only: their references keep the writer's case and punctuation, so a model that
+# adds a right capital or comma is scored on spelling there (evaluation.metrics).
+ALL_FIXES = ("spelling", "case", "punctuation")
+SPELLING_ONLY = ("spelling",)
+SET_FILE = "set.json"  # in a corrupt/correct folder: {"fixes": [...], "case_insensitive": bool}
+
+
 @dataclass
 class Benchmark:
     name: str
@@ -44,11 +52,12 @@ class Benchmark:
     source: str
     case_insensitive: bool = False
     notes: dict[str, Any] = field(default_factory=dict)
+    fixes: tuple[str, ...] = ALL_FIXES
 
     def head(self, limit: int) -> "Benchmark":
         """The first `limit` pairs (all when limit <= 0)."""
         pairs = self.pairs[:limit] if limit > 0 else self.pairs
-        return Benchmark(self.name, pairs, self.source, self.case_insensitive, dict(self.notes))
+        return Benchmark(self.name, pairs, self.source, self.case_insensitive, dict(self.notes), self.fixes)
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -58,6 +67,7 @@ def _read_lines(path: Path) -> list[str]:
         raise BenchmarkError(f"{path}: file not found") from None
     except UnicodeDecodeError as exc:
         raise BenchmarkError(f"{path}: not UTF-8 text ({exc})") from None
+    text = text.removeprefix("\ufeff")  # a byte-order mark is no character of the first line
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # the final newline does not start another line
@@ -73,9 +83,32 @@ def read_parallel(folder: Path, name: str | None = None) -> Benchmark:
             f"{folder}: corrupt.txt has {len(src)} lines but correct.txt has {len(ref)}; "
             "the two files must be aligned line by line")
     name = name or folder.name
-    ci = "bea" in name.lower()
+    meta = _set_meta(folder)
+    ci = bool(meta.get("case_insensitive", "bea" in name.lower()))
     pairs = [Pair(a, b, derive_errors(a, b, ci)) for a, b in zip(src, ref) if a.strip() or b.strip()]
-    return Benchmark(name, pairs, str(folder), case_insensitive=ci)
+    return Benchmark(name, pairs, str(folder), case_insensitive=ci,
+                     fixes=tuple(meta.get("fixes", SPELLING_ONLY)))
+
+
+def _set_meta(folder: Path) -> dict[str, Any]:
+    """A corrupt/correct folder's set.json; without one, a spelling-only set (NeuSpell's)."""
+    path = folder / SET_FILE
+    if not path.exists():
+        return {}
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BenchmarkError(f"{path}: not a readable JSON object ({exc})") from None
+    if not isinstance(meta, dict) or set(meta) - {"fixes", "case_insensitive", "description"}:
+        raise BenchmarkError(f"{path}: expected an object with keys fixes, case_insensitive, description")
+    fixes = meta.get("fixes", list(SPELLING_ONLY))
+    if not isinstance(fixes, list) or not fixes or not set(fixes) <= set(ALL_FIXES) \
+            or "spelling" not in fixes:
+        raise BenchmarkError(f"{path}: fixes must be a list holding spelling and any of case, punctuation; "
+                             f"got {fixes!r}")
+    if not isinstance(meta.get("case_insensitive", False), bool):
+        raise BenchmarkError(f"{path}: case_insensitive must be true or false")
+    return meta
 
 
 def derive_errors(src: str, ref: str, case_insensitive: bool = False) -> list[dict[str, str]]:
@@ -105,7 +138,7 @@ def read_ukp(path: Path, name: str = "ukp-realword") -> Benchmark:
         if block:
             pairs.append(_ukp_pair(block, path, start))
             block = []
-    return Benchmark(name, pairs, str(path))
+    return Benchmark(name, pairs, str(path), fixes=SPELLING_ONLY)
 
 
 def _ukp_pair(block: list[str], path: Path, line: int) -> Pair:
@@ -142,7 +175,7 @@ def read_holbrook(path: Path, name: str = "holbrook") -> Benchmark:
         if not line.strip() or _HEADER_RE.match(line):
             continue
         pairs.append(_holbrook_pair(line))
-    return Benchmark(name, pairs, str(path))
+    return Benchmark(name, pairs, str(path), fixes=SPELLING_ONLY)
 
 
 def _holbrook_pair(line: str) -> Pair:

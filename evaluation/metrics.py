@@ -19,10 +19,16 @@ are right after correction; input->output says what the corrector changed.
   reference characters (corpus level)
 - paraphrase_rate: share of raw outputs the guard had to change (when given)
 - by_error_type: the same figures over the pairs that record each error type
+- classes: correction and over-correction split into spelling, case and punctuation
+  (`class_counts`); a set whose references fix spelling only (`fixes=("spelling",)`) gets
+  its headline figures from the spelling view (lower case, edge punctuation stripped), so
+  a right capital or comma the model adds is no wrong edit there, yet shows in the case
+  and punctuation columns
 Every figure is a corpus-level (micro) ratio; a rate with nothing to count is None.
 """
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import Any, Iterable
 
@@ -83,6 +89,99 @@ def sample_counts(inp: str, ref: str, out: str, case_insensitive: bool = False) 
     }
 
 
+# ---------------------------------------------------------------- the three classes
+CLASSES = ("spelling", "case", "punctuation")
+ALL_CLASSES = CLASSES
+SPELLING_ONLY = ("spelling",)
+CLASS_KEYS = ("wrong", "corrected", "in_ok", "over")
+_EDGES = re.compile(r"^(\W*)(.*?)(\W*)$", re.S)
+
+
+def pieces(text: str) -> list[tuple[str, str, str]]:
+    """(leading punctuation, word, trailing punctuation) per whitespace token; a token of
+    punctuation alone (" - ", a lone "?") joins the trailing punctuation of the word before
+    (or the leading punctuation of the first word)."""
+    out: list[tuple[str, str, str]] = []
+    pending = ""
+    for tok in text.split():
+        lead, core, trail = _EDGES.match(tok).groups()
+        if not core:
+            if out:
+                out[-1] = (out[-1][0], out[-1][1], out[-1][2] + " " + tok)
+            else:
+                pending += tok
+            continue
+        out.append((pending + lead, core, trail))
+        pending = ""
+    return out
+
+
+def spelling_view(text: str) -> str:
+    """The words alone, lower case: what a spelling-only reference is compared on."""
+    return " ".join(core.lower() for _, core, _ in pieces(text))
+
+
+def _word_pairs(src: list[str], dst: list[str]) -> dict[int, tuple[int, bool]]:
+    """dst index -> (src index, same spelling) for the words the Levenshtein alignment pairs:
+    equal words, and the words of a one-for-one replacement (a misspelled word)."""
+    pairs: dict[int, tuple[int, bool]] = {}
+    for op in Levenshtein.opcodes(src, dst):
+        same = op.tag == "equal"
+        if same or (op.tag == "replace" and op.src_end - op.src_start == op.dest_end - op.dest_start):
+            pairs.update((d, (s, same)) for d, s in zip(range(op.dest_start, op.dest_end),
+                                                        range(op.src_start, op.src_end)))
+    return pairs
+
+
+def _shape(word: str) -> tuple[bool, bool]:
+    """The case of a word whose spelling differs: a capital first letter, all capitals."""
+    return word[:1].isupper(), len(word) > 1 and word.isupper()
+
+
+def class_counts(inp: str, ref: str, out: str) -> dict[str, dict[str, int]]:
+    """Per class, the counts behind correction and over-correction rates:
+    - spelling: the word metrics over the spelling views (wrong reference words, those the
+      output spells right, right input words, those the output breaks);
+    - case and punctuation: over the reference words the input and the output have a word
+      for (aligned equal, or one for one in a replacement: a misspelling), whether the
+      input's case (punctuation around the word) differs from the reference's, and whether
+      the output's equals it. Case compares the words where the spelling agrees, else their
+      shape (capital first letter, all capitals). A word dropped or split is judged by
+      spelling only."""
+    pi, pr, po = pieces(inp), pieces(ref), pieces(out)
+    si, sr, so = ([c.lower() for _, c, _ in p] for p in (pi, pr, po))
+    sp = sample_counts(" ".join(si), " ".join(sr), " ".join(so))
+    result = {"spelling": {k: sp[k] for k in CLASS_KEYS}}
+    r2i, r2o = _word_pairs(si, sr), _word_pairs(so, sr)
+    for cls in ("case", "punctuation"):
+        c = dict.fromkeys(CLASS_KEYS, 0)
+        for r, (i, _) in r2i.items():
+            o = r2o.get(r, (None, False))[0]
+            if cls == "case":  # the words themselves where all three agree in spelling, else shapes
+                same = si[i] == sr[r] and (o is None or so[o] == sr[r])
+                key = (lambda p: p[1]) if same else (lambda p: _shape(p[1]))
+            else:
+                key = lambda p: (p[0], p[2])  # noqa: E731
+            want, have, got = key(pr[r]), key(pi[i]), None if o is None else key(po[o])
+            if have == want:
+                c["in_ok"] += 1
+                c["over"] += got is not None and got != want
+            else:
+                c["wrong"] += 1
+                c["corrected"] += got == want
+        result[cls] = c
+    return result
+
+
+def class_metrics(counts: list[dict[str, dict[str, int]]]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for cls in CLASSES:
+        t = {k: sum(c[cls][k] for c in counts) for k in CLASS_KEYS}
+        out[cls] = {"correction_rate": _ratio(t["corrected"], t["wrong"]),
+                    "over_correction_rate": _ratio(t["over"], t["in_ok"]), **t}
+    return out
+
+
 def _ratio(a: float, b: float) -> float | None:
     return a / b if b else None
 
@@ -127,15 +226,25 @@ def error_types(errors: Any) -> list[str]:
 
 def compute_metrics(inputs: list[str], references: list[str], outputs: list[str],
                     case_insensitive: bool = False, paraphrased: list[bool] | None = None,
-                    errors: list[Any] | None = None) -> dict[str, Any]:
+                    errors: list[Any] | None = None, fixes: tuple[str, ...] = ALL_CLASSES) -> dict[str, Any]:
     """Corpus metrics; `paraphrased[i]` marks raw outputs the guard changed,
-    `errors[i]` is pair i's recorded errors (for the per-type breakdown)."""
+    `errors[i]` is pair i's recorded errors (for the per-type breakdown), `fixes` what the
+    references correct (spelling only: the headline figures are on the spelling view)."""
     if not len(inputs) == len(references) == len(outputs):
         raise ValueError(f"inputs, references and outputs differ in length: "
                          f"{len(inputs)}, {len(references)}, {len(outputs)}")
-    counts = [sample_counts(i, r, o, case_insensitive) for i, r, o in zip(inputs, references, outputs)]
+    unknown = set(fixes) - set(CLASSES)
+    if unknown or not fixes:
+        raise ValueError(f"fixes must name some of {', '.join(CLASSES)}, got {fixes}")
+    view = spelling_view if tuple(fixes) == SPELLING_ONLY else (lambda t: t)
+    counts = [sample_counts(view(i), view(r), view(o), case_insensitive)
+              for i, r, o in zip(inputs, references, outputs)]
     result = from_counts(_sum(counts), len(counts))
     result["case_insensitive"] = case_insensitive
+    result["fixes"] = list(fixes)
+    result["exact_match_full"] = _ratio(sum(norm(o, case_insensitive) == norm(r, case_insensitive)
+                                            for r, o in zip(references, outputs)), len(outputs))
+    result["classes"] = class_metrics([class_counts(i, r, o) for i, r, o in zip(inputs, references, outputs)])
     if paraphrased is not None:
         result["paraphrase_rate"] = _ratio(sum(map(bool, paraphrased)), len(paraphrased))
     if errors is not None and any(e is not None for e in errors):

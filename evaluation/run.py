@@ -240,7 +240,7 @@ def evaluate(cfg: EvalConfig) -> Path:
                                    **backend_options(cfg, backend))
         for bench in benches:
             entry = report["benchmarks"].setdefault(bench.name, {
-                "n": len(bench.pairs), "case_insensitive": bench.case_insensitive,
+                "n": len(bench.pairs), "case_insensitive": bench.case_insensitive, "fixes": list(bench.fixes),
                 "source": bench.source, "backends": {}})
             cache = run_dir / "outputs" / f"{bench.name}__{corrector.name}.jsonl"
             open_cache(cache, cache_key(cfg, backend, model), cfg.fresh)
@@ -281,7 +281,7 @@ def _score_one(corrector, bench: Benchmark, cache: Path, cfg: EvalConfig):
     outs, lat = run_backend(corrector, bench, cache, cfg.chunk_size)
     t0 = time.perf_counter()
     scored = score_outputs([p.input for p in bench.pairs], [p.reference for p in bench.pairs], outs,
-                           bench.case_insensitive, cfg.guard, [p.errors for p in bench.pairs])
+                           bench.case_insensitive, cfg.guard, [p.errors for p in bench.pairs], bench.fixes)
     guard_s = time.perf_counter() - t0
     for r, ms in zip(scored["rows"], lat):
         r["latency_ms"] = round(ms, 3)

@@ -8,15 +8,25 @@ import io
 from typing import Any
 
 from evaluation.guard import GuardConfig, guard
-from evaluation.metrics import compute_metrics, format_edits, norm, sample_counts, word_edits
+from evaluation.metrics import (
+    ALL_CLASSES,
+    CLASSES,
+    class_counts,
+    compute_metrics,
+    format_edits,
+    norm,
+    sample_counts,
+    word_edits,
+)
 
+# spelling / case / punctuation: "corrected/wrong +over" of the guarded output, per sample
 CSV_COLUMNS = ["benchmark", "backend", "input", "reference", "raw_output", "guarded_output",
-               "correct", "raw_correct", "paraphrased", "edits", "latency_ms"]
+               "correct", "raw_correct", "paraphrased", "edits", *CLASSES, "latency_ms"]
 
 
 def score_outputs(inputs: list[str], references: list[str], outputs: list[str],
                   case_insensitive: bool = False, guard_config: GuardConfig | None = None,
-                  errors: list[Any] | None = None) -> dict[str, Any]:
+                  errors: list[Any] | None = None, fixes: tuple[str, ...] = ALL_CLASSES) -> dict[str, Any]:
     """Score raw outputs with and without the guard.
 
     Returns {"guarded": metrics, "raw": metrics, "rows": [per-sample dicts]}; each row
@@ -29,16 +39,18 @@ def score_outputs(inputs: list[str], references: list[str], outputs: list[str],
     para = [g != o for g, o in zip(guarded, outputs)]
     rows = [_row(i, r, o, g, p, case_insensitive)
             for i, r, o, g, p in zip(inputs, references, outputs, guarded, para)]
-    kw = dict(case_insensitive=case_insensitive, paraphrased=para, errors=errors)
+    kw = dict(case_insensitive=case_insensitive, paraphrased=para, errors=errors, fixes=tuple(fixes))
     return {"guarded": compute_metrics(inputs, references, guarded, **kw),
             "raw": compute_metrics(inputs, references, outputs, **kw), "rows": rows}
 
 
 def _row(inp: str, ref: str, raw: str, grd: str, para: bool, ci: bool) -> dict[str, Any]:
     src = norm(inp, ci).split()
+    per = class_counts(inp, ref, grd)
     return {"input": inp, "reference": ref, "raw_output": raw, "guarded_output": grd,
             "correct": norm(grd, ci) == norm(ref, ci), "raw_correct": norm(raw, ci) == norm(ref, ci),
-            "paraphrased": para, "edits": format_edits(src, word_edits(src, norm(grd, ci).split()))}
+            "paraphrased": para, "edits": format_edits(src, word_edits(src, norm(grd, ci).split())),
+            **{c: f"{per[c]['corrected']}/{per[c]['wrong']} +{per[c]['over']}" for c in CLASSES}}
 
 
 # ---------------------------------------------------------------- guard review
@@ -118,8 +130,32 @@ def summary_markdown(report: dict[str, Any]) -> str:
                 cells.append(_fmt(g) + (f" ({_fmt(r)})" if shown_raw else ""))
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
         lines.append("")
+        lines += class_table(entry, backends)
         lines += _type_table(entry, backends)
     return "\n".join(lines)
+
+
+def class_table(entry: dict[str, Any], backends: list[str]) -> list[str]:
+    """Correction / over-correction per class (spelling, case, punctuation), guarded, with
+    the full-text exact match; the classes the set's references do not fix are marked."""
+    fixes = entry.get("fixes") or list(ALL_CLASSES)
+    if not any("classes" in entry["backends"][b]["guarded"] for b in backends):
+        return []
+    scope = ("references fix " + ", ".join(fixes)
+             + ("; the other columns show what a backend changed there" if len(fixes) < 3 else ""))
+    lines = [f"Per class, guarded: correction (over-correction); {scope}.", "",
+             "| class | " + " | ".join(backends) + " |", "|---" * (len(backends) + 1) + "|"]
+    for cls in CLASSES:
+        cells = []
+        for b in backends:
+            m = (entry["backends"][b]["guarded"].get("classes") or {}).get(cls)
+            cells.append("-" if not m else
+                         f"{_fmt(m['correction_rate'])} ({_fmt(m['over_correction_rate'])})")
+        mark = "" if cls in fixes else " (not in the references)"
+        lines.append(f"| {cls}{mark} | " + " | ".join(cells) + " |")
+    cells = [_fmt(entry["backends"][b]["guarded"].get("exact_match_full")) for b in backends]
+    lines.append("| exact match, full text | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def _type_table(entry: dict[str, Any], backends: list[str]) -> list[str]:
