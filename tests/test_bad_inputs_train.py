@@ -160,3 +160,85 @@ def test_a_resumed_run_with_a_wrong_config_leaves_no_rewritten_config(tmp_path):
     with pytest.raises(ResumeError, match="lora.r=.*this run has lora.r=4"):
         check_resume(run, other)
     assert (run / "config.yaml").read_text() == before
+
+
+def _pairs_file(path: Path, word: str, n: int = 8) -> Path:
+    path.write_text("".join(json.dumps({"input": f"teh {word} {i}", "output": f"The {word} {i}."}) + "\n"
+                            for i in range(n)))
+    return path
+
+
+def test_changed_data_does_not_resume_a_finished_run(tmp_path, tiny_base, capsys):
+    """Issue 28: the default run name follows the config, not the data, so `make data` then
+    `make train` lands in the old run folder: new pairs are refused, naming the file."""
+    from train.fingerprint import RECORD
+
+    tr, ev = _pairs_file(tmp_path / "train.json", "cat"), _pairs_file(tmp_path / "eval.json", "dog")
+    args = ["--config", TINY, f"data.train={tr}", f"data.eval={ev}", f"model.base={tiny_base}",
+            f"output.root={tmp_path / 'runs'}", "output.link=", "run_name=r1", "train.max_steps=2",
+            "checkpoint.every=1", "eval.samples=1", "eval.max_new_tokens=2", "data.max_eval_samples=2"]
+    assert main(args) == 0
+    run = tmp_path / "runs/train/r1"
+    record = json.loads((run / RECORD).read_text())
+    assert record["data.train"]["sha256"] and record["data.eval"]["size"] == ev.stat().st_size
+    summary = (run / "summary.json").read_bytes()
+    old = tr.read_bytes()
+    _pairs_file(tr, "bird")
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"was trained on data.train={tr}" in err and "has changed since" in err, err
+    assert "new run_name" in err and "delete the folder" in err, err
+    assert (run / "summary.json").read_bytes() == summary
+    tr.write_bytes(old)  # the same pairs again (a new mtime: hashed, found equal, resumed)
+    assert main(args) == 0
+    _pairs_file(ev, "fox")
+    assert main(args) == 2
+    assert "was trained on data.eval=" in capsys.readouterr().err
+
+
+def test_data_fingerprint_is_cached_on_size_and_mtime(tmp_path, monkeypatch, capsys):
+    import os
+
+    from core.errors import TrainError
+    from train import fingerprint as fp
+
+    f = _pairs_file(tmp_path / "d.json", "cat")
+    paths = {"data.train": f, "data.eval": f}
+    fp.write_record(tmp_path, fp.check_data(tmp_path, paths, resumed=False))
+    rec = fp.read_record(tmp_path)
+    hashed = []
+    real = fp.sha256_file
+    monkeypatch.setattr(fp, "sha256_file", lambda p: hashed.append(p) or real(p))
+    assert fp.check_data(tmp_path, paths, resumed=True) == rec and hashed == []  # two stat calls
+    st = f.stat()
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # same bytes, new mtime: hashed again
+    again = fp.check_data(tmp_path, paths, resumed=True)
+    assert len(hashed) == 2 and again["data.train"]["sha256"] == rec["data.train"]["sha256"]
+    assert again["data.train"]["mtime_ns"] == st.st_mtime_ns + 10**9  # the next rerun is cheap again
+    _pairs_file(f, "cat", n=9)
+    with pytest.raises(fp.DataChangedError, match=r"data.train=.*has changed since") as exc:
+        fp.check_data(tmp_path, paths, resumed=True)
+    assert isinstance(exc.value, TrainError) and isinstance(exc.value, ResumeError)
+    # a run from before the record: resumed with a warning, and recorded from now on
+    (tmp_path / fp.RECORD).unlink()
+    assert fp.check_data(tmp_path, paths, resumed=True)["data.train"]["size"] == f.stat().st_size
+    assert "records no fingerprint of its data files" in capsys.readouterr().err
+
+
+def test_a_checkpoint_resumes_only_with_as_many_processes(tmp_path):
+    """DDP: each rank's share of the batches depends on the number of processes; every rank
+    resumes its own RNG."""
+    model, opt, sched = _plain_state()
+    torch.manual_seed(1)
+    r0 = checkpoint.rng_state()
+    torch.manual_seed(2)
+    r1 = checkpoint.rng_state()
+    expected = torch.rand(3)
+    checkpoint.save(tmp_path, model, opt, sched, checkpoint.Position(step=2, world=2), keep=2,
+                    rank_rngs=[r0, r1])
+    with pytest.raises(checkpoint.TrainError, match="written by a run of 2 process.*this one has 1"):
+        checkpoint.load_latest(tmp_path, *_plain_state())
+    pos = checkpoint.load_latest(tmp_path, *_plain_state(), rank=1, world=2)
+    assert pos.step == 2 and pos.world == 2
+    torch.testing.assert_close(torch.rand(3), expected)

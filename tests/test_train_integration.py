@@ -71,12 +71,20 @@ def _cmd(data: Path, out: Path, base: Path, name: str) -> list[str]:
 
 def test_resume_after_kill_9_matches_uninterrupted(tmp_path, tiny_pairs, tiny_base):
     """Tolerance: 1e-6 relative on CPU (same data order, weights, optimizer, RNG: in
-    practice bit-identical); on GPU kernels are not bitwise deterministic (~1e-3)."""
+    practice bit-identical); on GPU kernels are not bitwise deterministic (~1e-3).
+    Issue 28: a rerun whose data.train changed is refused (killed run and finished run alike);
+    the same pairs again (rewritten, so a new mtime) resume."""
+    data = tmp_path / "data"  # a copy: this test rewrites it
+    data.mkdir()
+    for name in ("train_data.json", "eval_data.json"):
+        (data / name).write_bytes((tiny_pairs / name).read_bytes())
+    pairs = (data / "train_data.json").read_bytes()
+    other = b"".join(line.replace(b"e", b"a") + b"\n" for line in pairs.splitlines())
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_TOKEN="hf_never_log_this_token")
     kw = dict(cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
-    ref = subprocess.run(_cmd(tiny_pairs, tmp_path, tiny_base, "ref"), **kw)
+    ref = subprocess.run(_cmd(data, tmp_path, tiny_base, "ref"), **kw)
     assert ref.returncode == 0, ref.stderr[-2000:]
-    cmd = _cmd(tiny_pairs, tmp_path, tiny_base, "killed")
+    cmd = _cmd(data, tmp_path, tiny_base, "killed")
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpt = tmp_path / "train" / "killed" / "checkpoints" / "step-00000010"
     deadline = time.monotonic() + 600
@@ -86,6 +94,11 @@ def test_resume_after_kill_9_matches_uninterrupted(tmp_path, tiny_pairs, tiny_ba
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (tmp_path / "train" / "killed" / "merged").exists(), "killed too late: nothing left to resume"
+    (data / "train_data.json").write_bytes(other)  # `make data` between the kill and the rerun
+    refused = subprocess.run(cmd, **kw)
+    assert refused.returncode == 2 and "was trained on data.train=" in refused.stderr, refused.stderr[-2000:]
+    assert "resumed from step" not in refused.stderr
+    (data / "train_data.json").write_bytes(pairs)
     again = subprocess.run(cmd, **kw)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "resumed from step" in again.stderr
@@ -94,6 +107,11 @@ def test_resume_after_kill_9_matches_uninterrupted(tmp_path, tiny_pairs, tiny_ba
     assert [r["loss"] for r in b] == pytest.approx([r["loss"] for r in a], rel=1e-6)
     sa, sb = (json.loads((tmp_path / "train" / n / "summary.json").read_text()) for n in ("ref", "killed"))
     assert sb["eval_loss"] == pytest.approx(sa["eval_loss"], rel=1e-6)
+    merged = (tmp_path / "train" / "killed" / "merged" / "model.safetensors").read_bytes()
+    (data / "train_data.json").write_bytes(other)  # a finished run does not hand its model back either
+    refused = subprocess.run(cmd, **kw)
+    assert refused.returncode == 2 and "was trained on data.train=" in refused.stderr, refused.stderr[-2000:]
+    assert (tmp_path / "train" / "killed" / "merged" / "model.safetensors").read_bytes() == merged
     for f in (tmp_path / "train").rglob("*"):  # HF_TOKEN never lands in a file
         if f.is_file() and f.stat().st_size < 5_000_000:
             assert b"hf_never_log_this_token" not in f.read_bytes(), f

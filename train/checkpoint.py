@@ -31,6 +31,9 @@ class Position:
     tokens: int = 0
     seconds: float = 0.0
     skipped: int = 0  # optimizer steps skipped for non-finite gradients (fp16 overflow, NaN)
+    # training processes (torchrun): epoch/index count batches of each rank's share of the plan,
+    # so a checkpoint resumes only with as many processes as wrote it
+    world: int = 1
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -67,11 +70,15 @@ def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
-def save(ckpt_dir: Path, model, optimizer, scheduler, pos: Position, keep: int, scaler=None) -> Path:
-    """`scaler`: an enabled fp16 GradScaler; its state (plain numbers) resumes the loss scale."""
+def save(ckpt_dir: Path, model, optimizer, scheduler, pos: Position, keep: int, scaler=None,
+         rank_rngs: list[dict] | None = None) -> Path:
+    """`scaler`: an enabled fp16 GradScaler; its state (plain numbers) resumes the loss scale.
+    `rank_rngs`: every rank's rng_state() in rank order (DDP), so each rank resumes its own."""
     path = ckpt_dir / f"step-{pos.step:08d}"
     state = {"model": trainable_state(model), "optimizer": optimizer.state_dict(),
              "scheduler": scheduler.state_dict(), "progress": pos.to_dict(), "rng": rng_state()}
+    if rank_rngs is not None:
+        state["rank_rngs"] = rank_rngs
     if scaler is not None and scaler.is_enabled():
         state["scaler"] = scaler.state_dict()
     remove_stale_temps(ckpt_dir)  # half-written step folders of a run killed with -9
@@ -127,16 +134,24 @@ def load_weights(model, state: dict, where: Path, remedy: str) -> None:
             params[name].copy_(value)
 
 
-def load_latest(ckpt_dir: Path, model, optimizer, scheduler, scaler=None) -> Position | None:
-    """Restore the newest checkpoint into the given objects; returns its position."""
+def load_latest(ckpt_dir: Path, model, optimizer, scheduler, scaler=None, rank: int = 0,
+                world: int = 1) -> Position | None:
+    """Restore the newest checkpoint into the given objects; returns its position. `rank`/`world`:
+    this process under torchrun; a checkpoint written by another number of processes is refused."""
     ckpts = list_checkpoints(ckpt_dir)
     if not ckpts:
         return None
     state = read_state(ckpts[-1] / "state.pt")
+    pos = Position.from_dict(state["progress"])
+    if pos.world != world:
+        raise TrainError(f"{ckpts[-1]} was written by a run of {pos.world} process(es), this one has "
+                         f"{world}: each process's share of the batches would change mid-run; resume with "
+                         f"{pos.world} (torchrun --nproc_per_node / --nnodes), or use a new run_name")
     load_weights(model, state, ckpts[-1], "the config changed since it was written: use a new run_name")
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
-    set_rng_state(state["rng"])
+    rngs = state.get("rank_rngs")
+    set_rng_state(rngs[rank] if isinstance(rngs, list) and len(rngs) == world else state["rng"])
     if scaler is not None and scaler.is_enabled() and "scaler" in state:
         scaler.load_state_dict(state["scaler"])
-    return Position.from_dict(state["progress"])
+    return pos

@@ -17,7 +17,7 @@ from core.config import to_dict
 from core.errors import TrainError
 from core.progress import progress
 from core.runs import atomic_write_json
-from train import checkpoint, logs
+from train import checkpoint, distributed, logs
 from train.batches import encode_pairs, load_pairs
 from train.config import TrainConfig
 from train.loss import LossModule
@@ -104,10 +104,9 @@ class Trainer:
         from core.prompt import set_instruction
 
         self.cfg, self.run_dir, self.dist = cfg, run_dir, dist
-        self.main = dist["rank"] == 0
-        self.device = pick_device(cfg.train.device if dist["world"] == 1 else "cuda")
-        if dist["world"] > 1:
-            self._init_ddp()
+        self.main, self.world = dist["rank"] == 0, dist["world"]
+        self.device = (distributed.setup(cfg.train.device, dist) if self.world > 1
+                       else pick_device(cfg.train.device))
         self.dtype = pick_dtype(cfg.train.precision, self.device)
         # fp16 needs loss scaling (its range underflows small gradients); bf16/fp32 do not, and a
         # disabled scaler is a no-op pass-through.
@@ -126,20 +125,15 @@ class Trainer:
         self.opt = make_optimizer(cfg, self.model, self.device)
         self.sched = make_scheduler(cfg, self.opt, self.total)
         self.log_path = run_dir / "log.jsonl"
-        self.pos = checkpoint.Position()
-
-    def _init_ddp(self) -> None:
-        torch.cuda.set_device(self.dist["local_rank"])
-        self.device = torch.device("cuda", self.dist["local_rank"])
-        if not torch.distributed.is_initialized():
-            torch.distributed.init_process_group("nccl")
+        self.pos = checkpoint.Position(world=self.world)
 
     def _wrap(self, mod):
-        if self.dist["world"] == 1:
+        """DDP under torchrun: it broadcasts rank 0's weights once, then averages the gradients."""
+        if self.world == 1:
             return mod
         from torch.nn.parallel import DistributedDataParallel as DDP
 
-        return DDP(mod, device_ids=[self.dist["local_rank"]])
+        return DDP(mod, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
     def autocast(self):
         if self.dtype == torch.float32:
@@ -148,7 +142,7 @@ class Trainer:
 
     def resume(self) -> None:
         prog = checkpoint.load_latest(self.run_dir / "checkpoints", self.model, self.opt, self.sched,
-                                      self.scaler)
+                                      self.scaler, rank=self.dist["rank"], world=self.world)
         if prog is not None:
             self.pos = prog
             if self.main:
@@ -173,17 +167,29 @@ class Trainer:
         return self.last_step.loss, self.last_step.tokens
 
     def train_step(self) -> StepResult:
-        """One optimizer step over grad_accum micro-batches; loss = mean over answer tokens."""
+        """One optimizer step over grad_accum micro-batches on every rank; loss = mean over the
+        answer tokens of all of them. Under DDP each rank scales its loss sum by world / (answer
+        tokens of all ranks), so DDP's gradient average is the gradient of that global mean: N
+        processes with grad_accum=1 step as one process with grad_accum=N (same batches)."""
         batches = [self.next_batch() for _ in range(self.cfg.train.grad_accum)]
         n_targets = sum(int((b["targets"] != -100).sum()) for b in batches)
+        n_real = sum(b["n_real"] for b in batches)
+        if self.world > 1:
+            n_targets = int(distributed.all_sum([n_targets], self.device)[0])
         total = 0.0
-        for b in batches:
-            with self.autocast():
-                loss, _ = self.loss_mod(b)
-            self.scaler.scale(loss / max(1, n_targets)).backward()
+        for i, b in enumerate(batches):
+            last = i == len(batches) - 1  # DDP: all-reduce the gradients once, after the last
+            with contextlib.nullcontext() if self.world == 1 or last else self.loss_mod.no_sync():
+                with self.autocast():
+                    loss, _ = self.loss_mod(b)
+                scaled = loss / max(1, n_targets)
+                self.scaler.scale(scaled * self.world if self.world > 1 else scaled).backward()
             total += float(loss.detach())
+        if self.world > 1:
+            total, n_real = distributed.all_sum([total, n_real], self.device)
+            n_real = int(n_real)
         norm, applied = self.update()
-        return StepResult(total / max(1, n_targets), sum(b["n_real"] for b in batches), norm, applied)
+        return StepResult(total / max(1, n_targets), n_real, norm, applied)
 
     def grad_norm(self) -> float:
         """Total gradient norm, clipped to optim.grad_clip when that is on."""
@@ -230,10 +236,12 @@ class Trainer:
         return {"eval_loss": loss, "exact_match": em, "rows": rows}
 
     def save_checkpoint(self) -> None:
+        """Rank 0 writes (weights and optimizer are the same on every rank), with every rank's RNG."""
+        rngs = distributed.all_gather(checkpoint.rng_state()) if self.world > 1 else None
         if self.main:
             checkpoint.save(self.run_dir / "checkpoints", self.model, self.opt, self.sched, self.pos,
-                            self.cfg.checkpoint.keep, self.scaler)
-        if self.dist["world"] > 1:
+                            self.cfg.checkpoint.keep, self.scaler, rank_rngs=rngs)
+        if self.world > 1:
             torch.distributed.barrier()
 
     def record(self, rec: dict, trackers) -> None:
@@ -257,7 +265,7 @@ class Trainer:
             epoch = self.pos.epoch + self.pos.index / max(1, len(self.data.plan(self.pos.epoch)))
             rec = {"step": step, "epoch": epoch,
                    "loss": loss, "lr": self.sched.get_last_lr()[0], "tokens": n_tok,
-                   "tokens_per_s": n_tok * self.dist["world"] / dt, "memory_mb": logs.memory_mb(self.device),
+                   "tokens_per_s": n_tok / dt, "memory_mb": logs.memory_mb(self.device),
                    "grad_norm": norm, "skipped_steps": self.pos.skipped}
             if self.scaler.is_enabled():
                 rec["loss_scale"] = self.scaler.get_scale()
@@ -266,8 +274,8 @@ class Trainer:
                 if self.main:
                     bar.write(logs.progress_line(rec, self.total))
             bar.update(1)
-            if c.eval.every and step % c.eval.every == 0 and step < self.total:
-                ev = self.evaluate()
+            if c.eval.every and step % c.eval.every == 0 and step < self.total and self.main:
+                ev = self.evaluate()  # rank 0 only; the others wait at the next step
                 self.record({"step": step, "eval_loss": ev["eval_loss"], "exact_match": ev["exact_match"]},
                             trackers)
             if step % c.checkpoint.every == 0 or step == self.total:
@@ -276,10 +284,10 @@ class Trainer:
 
     def finish(self, trackers=None) -> Path:
         """Final eval, adapter/merged outputs, loss.png, summary.json (rank 0)."""
-        ev = self.evaluate()
-        step = self.pos.step
         if not self.main:
             return self.run_dir / "merged"
+        ev = self.evaluate()
+        step = self.pos.step
         final = {"step": step, "eval_loss": ev["eval_loss"], "exact_match": ev["exact_match"]}
         logs.append(self.log_path, final)
         if trackers is not None:  # W&B / TensorBoard get every record log.jsonl gets

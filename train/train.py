@@ -10,7 +10,6 @@ points models/checkpoint at its merged/ model.
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from core.loading import pick_base
 from core.paths import check_output_dir, input_path, output_path
 from core.runs import check_run_name, config_diff, make_run_dir, point_latest, refuse_mismatch, saved_config
 from train.config import TrainConfig, config_hash
+from train.fingerprint import check_data, write_record
 
 # Settings that change neither the weights nor the figures: a rerun may differ in these.
 RESUME_IGNORES = ("run_name", "resume", "output.log_every", "output.wandb", "output.tensorboard",
@@ -28,19 +28,33 @@ RESUME_IGNORES = ("run_name", "resume", "output.log_every", "output.wandb", "out
 
 def train(cfg: TrainConfig) -> Path:
     """Run (or resume) training; returns the run directory. `cfg.model.base` is used as
-    given: main() has already swapped in the offline base where the Hub one cannot load."""
+    given: main() has already swapped in the offline base where the Hub one cannot load.
+    Under torchrun every process calls this; rank 0 alone checks and writes the run folder."""
+    from train import distributed  # torch: imported once a run starts, not for --help or a bad config
     from train.loop import run
 
     name = check_run_name(cfg.run_name or f"train-{config_hash(cfg)}", "run_name")
-    dist = _dist_info()
+    dist = distributed.info()
     run_dir = output_path(cfg.output.root) / "train" / name
-    if run_dir.exists() and not cfg.resume and dist["rank"] == 0:
-        raise ConfigError(f"run {run_dir} exists and resume=false: pick a new run_name")
-    if dist["rank"] == 0:
+    train_path, eval_path = input_path(cfg.data.train), input_path(cfg.data.eval)
+
+    def prepare() -> None:  # rank 0, before any model loads
+        if run_dir.exists() and not cfg.resume:
+            raise ConfigError(f"run {run_dir} exists and resume=false: pick a new run_name")
         check_outputs(cfg)
-        check_resume(run_dir, cfg)
-        run_dir = make_run_dir("train", name, cfg, cfg.seed, root=output_path(cfg.output.root))
-    merged = run(cfg, run_dir, dist, input_path(cfg.data.train), input_path(cfg.data.eval))
+        resumed = check_resume(run_dir, cfg)
+        record = check_data(run_dir, {"data.train": train_path, "data.eval": eval_path}, resumed)
+        make_run_dir("train", name, cfg, cfg.seed, root=output_path(cfg.output.root))
+        write_record(run_dir, record)
+
+    if dist["world"] > 1:
+        distributed.setup(cfg.train.device, dist)
+    try:
+        distributed.rank0_first(prepare, dist)
+        merged = run(cfg, run_dir, dist, train_path, eval_path)
+    finally:
+        if dist["world"] > 1:
+            distributed.teardown()
     if dist["rank"] == 0 and cfg.output.link:
         point_latest(output_path(cfg.output.link), merged)
     return run_dir
@@ -57,22 +71,18 @@ def check_outputs(cfg: TrainConfig) -> None:
         check_output_dir(link.parent, "output.link's folder")
 
 
-def check_resume(run_dir: Path, cfg: TrainConfig) -> None:
+def check_resume(run_dir: Path, cfg: TrainConfig) -> bool:
     """A run folder with checkpoints or results is resumed only by the config that made them:
-    anything else would relabel old weights with a new config.yaml (refused, naming the field)."""
+    anything else would relabel old weights with a new config.yaml (refused, naming the field).
+    True when there is something to resume (the data files are then checked too: check_data)."""
     if not (any((run_dir / "checkpoints").glob("step-*")) or (run_dir / "summary.json").exists()):
-        return  # nothing trained yet: the new config simply starts the run
+        return False  # nothing trained yet: the new config simply starts the run
     old = saved_config(run_dir)
     if old is None:
         raise ConfigError(f"{run_dir} holds checkpoints but no readable config.yaml: use a new run_name")
     refuse_mismatch(run_dir, config_diff(old, to_dict(cfg), RESUME_IGNORES),
                     "use a new run_name (the default name follows the config), or delete the folder")
-
-
-def _dist_info() -> dict:
-    env = os.environ
-    return {"world": int(env.get("WORLD_SIZE", "1")), "rank": int(env.get("RANK", "0")),
-            "local_rank": int(env.get("LOCAL_RANK", "0"))}
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         if not cfg.run_name:  # same command -> same name -> resumes
             cfg.run_name = f"{Path(args.config).stem}-{config_hash(cfg)}"
         run_dir = train(cfg)
-        print(f"run: {run_dir}\nmerged model: {run_dir / 'merged'}")
+        from train import distributed
+
+        if distributed.info()["rank"] == 0:
+            print(f"run: {run_dir}\nmerged model: {run_dir / 'merged'}")
         return 0
     return run_cli(body)
 
