@@ -68,7 +68,8 @@ def eval_files(root: Path) -> list[Path]:
     if not root.exists():
         raise DataError(f"{root}: evaluation set to decontaminate against not found")
     files = [root] if root.is_file() else sorted(
-        f for f in root.rglob("*") if f.is_file() and f.suffix.lower() in EVAL_SUFFIXES)
+        f for f in root.rglob("*")
+        if f.is_file() and f.suffix.lower() in EVAL_SUFFIXES and f.name != "set.json")  # set.json: metadata
     if not files:  # decontaminating against nothing must not pass for decontaminated
         raise DataError(f"{root}: evaluation set to decontaminate against holds no "
                         f"{', '.join(sorted(EVAL_SUFFIXES))} files")

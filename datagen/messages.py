@@ -116,10 +116,19 @@ def template_messages(seed: int = 4321) -> Iterator[str]:
             return
 
 
+def joined_templates(every: int = 3) -> Iterator[str]:
+    """Template messages, every `every`-th one followed by the next in the same message:
+    people send two sentences at once ("Running late. Save me a seat!")."""
+    it = template_messages()
+    for i, s in enumerate(it):
+        nxt = next(it, None) if i % every == every - 1 else None
+        yield s if nxt is None else f"{s} {nxt}"
+
+
 def message_sentences(folder: Path | None = None) -> Iterator[str]:
     """Dialogue lines and template messages interleaved one for one (templates after the
     corpus runs out), so any prefix of the stream mixes both."""
-    a, b = chat_lines(folder), template_messages()
+    a, b = chat_lines(folder), joined_templates()
     for x, y in itertools.zip_longest(a, b):
         if x is not None:
             yield x

@@ -19,11 +19,13 @@ from dataclasses import dataclass, fields
 from core.config import check
 from core.spans import mask
 from datagen.tables import CHAT_ABBREVIATIONS, COMMON_MISSPELLINGS, NEIGHBOURS, PATTERNS, REAL_WORD
+from datagen.text import ABBREVIATIONS as TITLE_ABBREVIATIONS
 
 WORD_TYPOS = ("adjacent_key", "omission", "insertion", "transposition", "double_letter",
               "undouble_letter", "misspelling")
 OTHER_TYPES = ("real_word", "apostrophe", "lowercase_i", "split_word", "merge_words",
-               "drop_comma", "lowercase_start", "drop_final_punct", "chat_abbrev", "lowercase_all")
+               "drop_comma", "lowercase_start", "drop_final_punct", "chat_abbrev", "lowercase_all",
+               "drop_inner_punct")
 ERROR_TYPES = WORD_TYPOS + OTHER_TYPES
 
 
@@ -50,6 +52,7 @@ class NoiseConfig:
     merge_words: float = 0.012        # per space between two words (missing space)
     drop_comma: float = 0.3           # per comma
     chat_abbrev: float = 0.0          # per word/phrase with a chat abbreviation (you -> u, please -> pls)
+    drop_inner_punct: float = 0.0     # per sentence end inside the text: "fine. I'll" -> "fine i'll"
     # per sentence
     lowercase_start: float = 0.3
     drop_final_punct: float = 0.3
@@ -72,6 +75,7 @@ _DOUBLED = re.compile(r"([a-z])\1")
 _PUNCT_DELETE = str.maketrans({c: None for c in ".,;:!?\"()[]{}-/"})
 _ABBREV_RE = re.compile(r"(?<![\w'])(" + "|".join(sorted((re.escape(k) for k in CHAT_ABBREVIATIONS),
                                                         key=len, reverse=True)) + r")(?![\w'])", re.I)
+_INNER_END = re.compile(r"(?<=[a-z])([.!?]) ([A-Z])(?=[a-z' ])")  # "fine. I'll", not "U.S. A"
 PRONOUN_I = re.compile(r"\bI\b(?:'[a-z]+)?(?!\w)")
 APOSTROPHE_RE = re.compile(r"\b[A-Za-z]+'[A-Za-z]+\b")
 
@@ -245,6 +249,13 @@ class Noiser:
                 at = _offset(tokens, i + 1) - 1
                 if piece[at - 1:at].isalpha() and piece[at + 1:at + 2].isalpha():
                     edits.append((at, at + 1, "", "merge_words"))
+        if cfg.drop_inner_punct and ("." in piece or "?" in piece or "!" in piece):
+            for m in _INNER_END.finditer(piece):
+                if piece[:m.start()].rsplit(" ", 1)[-1] in TITLE_ABBREVIATIONS:
+                    continue  # "Dr. Patel" ends no sentence
+                if rng.random() < cfg.drop_inner_punct:  # the mark goes, the next capital mostly too
+                    low = m.group(2).lower() if m.group(2) != "I" and rng.random() < 0.85 else m.group(2)
+                    edits.append((m.start(), m.end(), " " + low, "drop_inner_punct"))
         if cfg.drop_comma and "," in piece:
             at = piece.find(",")
             while at >= 0:

@@ -62,6 +62,7 @@ def normalize(text: str) -> str:
 
 _ABBREV = ("Mr", "Mrs", "Ms", "Dr", "St", "Prof", "Sr", "Jr", "vs", "etc", "e.g", "i.e", "cf", "No", "Mt",
            "Gen", "Col", "Capt", "Lt", "Rev", "Hon", "Fig", "Vol", "approx", "Inc", "Ltd", "Co")
+ABBREVIATIONS = frozenset(_ABBREV)  # words whose full stop ends no sentence
 _BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 _ABBREV_END = re.compile(r"(?:\b(?:" + "|".join(re.escape(a) for a in _ABBREV) + r")|\b[A-Z])\.$")
 
