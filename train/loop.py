@@ -143,6 +143,11 @@ class Trainer:
     def resume(self) -> None:
         prog = checkpoint.load_latest(self.run_dir / "checkpoints", self.model, self.opt, self.sched,
                                       self.scaler, rank=self.dist["rank"], world=self.world)
+        if self.world > 1:  # several machines: each reads the run folder rank 0 writes
+            steps = distributed.all_gather(prog.step if prog else 0)
+            if len(set(steps)) > 1:
+                raise TrainError(f"the ranks resume from different checkpoints (steps by rank: {steps}): "
+                                 f"every machine must see the same {self.run_dir} (a shared filesystem)")
         if prog is not None:
             self.pos = prog
             if self.main:
