@@ -12,11 +12,17 @@ free), a re-segmentation (up to three words written as up to three others with t
 breaks moved: "some times" -> "sometimes", "ia amfi ne" -> "I am fine"), the expansion
 of a listed chat abbreviation ("u" -> "you", "pls" -> "please"; an option), the removal
 of a doubled word, or the insertion/removal/change of a short punctuation-only token.
-Common short words ("in", "it", "of", ...) never become other words. Anything else
-(added or dropped content words, reordering, synonyms, commentary
-before or after) is reverted to the input, word by word, keeping the accepted edits.
-Protected spans (URLs, e-mails, numbers, code; core/spans.py) stay byte-identical.
-Properties (tested with hypothesis): guard(x, x) == x and the guard is idempotent.
+Common short words ("in", "it", "of", ...) never become other words. Meaning is kept:
+negations (NEGATIONS, any "n't") and number words (NUMBER_WORDS) are neither added, dropped
+nor changed, except a misspelt word (not an English word) written as the negation or number
+it is a typo of ("nto" -> "not", "thre" -> "three"); no letter changes script ("paypal"
+with a Cyrillic "а" is refused). Anything else (added or dropped content words, reordering,
+synonyms, commentary before or after) is reverted to the input, word by word, keeping the
+accepted edits. Protected spans (URLs, e-mails, numbers, code; core/spans.py) stay
+byte-identical. Tokens longer than `max_word_chars` only pass unchanged, and inputs longer
+than `align_window` tokens are aligned window by window, so the guard is linear in the
+input's length. Properties (tested with hypothesis): guard(x, x) == x and the guard is
+idempotent.
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 from typing import NamedTuple
 
 from rapidfuzz import process
@@ -47,6 +54,8 @@ class GuardConfig:
     short_word_len: int = 2          # common words this short (SHORT_WORDS) may only change case
     allow_duplicate_removal: bool = True  # "the the" -> "the"
     max_block_cells: int = 10_000    # a changed block bigger than this (n*m words) is reverted whole
+    max_word_chars: int = 64         # a token longer than this only passes unchanged (no OSA on huge tokens)
+    align_window: int = 2048         # longer inputs/outputs (tokens) are aligned window by window
     max_rejected_share: float = 0.5  # more of the input's words than this rejected:
                                      # not a correction, keep the input
 
@@ -57,6 +66,8 @@ class GuardConfig:
         check(self.min_word_len >= 1, "guard.min_word_len must be >= 1")
         check(self.max_punct_len >= 0, "guard.max_punct_len must be >= 0")
         check(self.max_block_cells >= 1, "guard.max_block_cells must be >= 1")
+        check(self.max_word_chars >= 1, "guard.max_word_chars must be >= 1")
+        check(self.align_window >= 16, f"guard.align_window must be >= 16, got {self.align_window}")
         check(2 <= self.max_resegment <= 4,
               f"guard.max_resegment must be in [2, 4], got {self.max_resegment}")
         check(0 <= self.short_word_len <= 3,
@@ -81,7 +92,30 @@ ABBREVIATIONS: dict[str, frozenset[str]] = {k: frozenset(v.split("|")) for k, v 
     "wat": "what", "wht": "what", "bday": "birthday", "rn": "right now", "tho": "though",
     "thru": "through", "nite": "night", "becuz": "because", "ya": "you", "yr": "your|year",
 }.items()}
+# Words that carry a sentence's meaning in one token: a corrector may fix their spelling but
+# never add, drop or change them ("not" -> "now", "three" -> "tree", "I do not like" -> "I do
+# like"). Looked up by key: a word piece lowercased with its apostrophes removed, so "don't"
+# and "dont" are one word. Any word piece ending in "n't" is a negation too.
+NEGATIONS = frozenset(
+    "not no never nor none nothing nobody neither nowhere "
+    "dont doesnt didnt isnt arent wasnt werent havent hasnt hadnt wont wouldnt cant couldnt "
+    "shouldnt mustnt neednt shant aint".split())
+NUMBER_WORDS = frozenset(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety "
+    "hundred thousand million billion trillion hundreds thousands millions billions "
+    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth "
+    "once twice thrice dozen dozens half".split())
+# Words written together that hold such a word: their keys are those of the parts, so that
+# "can not" <-> "cannot" and "some one" <-> "someone" are re-segmentations that keep meaning.
+COMPOUND_KEYS: dict[str, tuple[str, ...]] = {
+    "cannot": ("not",), "someone": ("one",), "anyone": ("one",), "everyone": ("one",), "noone": ("no", "one")}
+# The English words: a misspelt word may become the negation or number it is a typo of only
+# when it is not itself a word ("thre" -> "three" passes, "tree" -> "three" does not).
+ENGLISH_WORDS_FILE = "frequency_dictionary_en_82_765.txt"  # in the symspellpy package, "word count" lines
 _TOKEN_RE = re.compile(r"\S+")
+# a word piece: letters, with apostrophes inside ("don't", "twenty" and "one" in "twenty-one")
+_PIECE_RE = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 _REJECT = 100.0  # DP cost of one reverted token: alignments keep as many accepted edits as they can
 
 
@@ -119,6 +153,68 @@ def split_edges(tok: str) -> tuple[str, str, str]:
     while b > a and _is_punct_char(tok[b - 1]):
         b -= 1
     return tok[:a], tok[a:b], tok[b:]
+
+
+@lru_cache(maxsize=1 << 16)
+def meaning_keys(tok: str) -> tuple[str, ...]:
+    """The negations and number words of a token, in order, as keys ("Don't," -> ("dont",))."""
+    out = []
+    for piece in _PIECE_RE.findall(tok):
+        low = piece.lower()
+        key = low.replace("'", "").replace("’", "")
+        if key in COMPOUND_KEYS:
+            out += COMPOUND_KEYS[key]
+        elif key in NEGATIONS or key in NUMBER_WORDS or low.endswith(("n't", "n’t")):
+            out.append(key)
+    return tuple(out)
+
+
+@lru_cache(maxsize=1 << 16)
+def _script(ch: str) -> str:
+    """A letter's script: the first word of its Unicode name (LATIN, CYRILLIC, GREEK, CJK,
+    HIRAGANA, FULLWIDTH, MATHEMATICAL, ...), "?" for a letter without a name."""
+    return unicodedata.name(ch, "?").split(" ")[0]
+
+
+@lru_cache(maxsize=1 << 16)
+def scripts(tok: str) -> frozenset[str]:
+    """The scripts of a token's letters (Unicode category L*); digits, marks and symbols have none."""
+    return frozenset(_script(c) for c in tok if unicodedata.category(c).startswith("L"))
+
+
+@lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    from importlib import resources
+
+    text = (resources.files("symspellpy") / ENGLISH_WORDS_FILE).read_text(encoding="utf-8")
+    return frozenset(line.split(" ", 1)[0] for line in text.splitlines() if line)
+
+
+def keeps_meaning(xs: list[str], ys: list[str]) -> bool:
+    """Input tokens xs written as ys keep every negation and number word (a misspelt word may
+    become one: "nto" -> "not"), and every letter keeps its script: with letters on both sides
+    the two have the same set of scripts, and an output token mixes scripts only as one of the
+    input tokens does."""
+    kx = [k for t in xs for k in meaning_keys(t)]
+    ky = [k for t in ys for k in meaning_keys(t)]
+    if kx != ky and not (len(xs) == 1 and _misspelt(xs[0], kx, ky)):
+        return False
+    sx = [scripts(t) for t in xs]
+    sy = [scripts(t) for t in ys]
+    ux, uy = frozenset().union(*sx), frozenset().union(*sy)
+    if ux and uy and ux != uy:  # (a dropped doubled word or punctuation has no letters on one side)
+        return False
+    return all(len(s) <= 1 or s in sx for s in sy)
+
+
+def _misspelt(src: str, kx: list[str], ky: list[str]) -> bool:
+    """A word that is not an English word ("nto", "thre", "wourldn't", "twentone") may be
+    written as the negation or number word(s) it is a typo of: its listed keys stay, in order,
+    and no key is lost."""
+    if split_edges(src)[1].lower() in english_words():
+        return False
+    rest = iter(ky)
+    return len(ky) >= len(kx) and all(k in rest for k in kx if k in NEGATIONS or k in NUMBER_WORDS)
 
 
 def allowed_edits(n_chars: int, cfg: GuardConfig = DEFAULT) -> int:
@@ -180,9 +276,16 @@ def unit_cost(x: list[str], y: list[str], u: Unit, cfg: GuardConfig = DEFAULT) -
     xs, ys = x[u.i1:u.i2], y[u.j1:u.j2]
     if xs == ys:
         return 0.0
+    if any(len(t) > cfg.max_word_chars for t in xs + ys):
+        return None  # a huge token is compared by equality only: linear, never an OSA over it
     cost = _shape_cost(x, xs, ys, u, cfg)
+    if cost is None:
+        return None
+    # a listed expansion ("idk" -> "I don't know") is the one unit that may add a negation
+    if not keeps_meaning(xs, ys) and not (len(xs) == 1 and ys and _abbrev_cost(xs[0], ys, cfg) is not None):
+        return None
     # protected spans last: the regex is the expensive part, most rejected units never get here
-    return cost if cost is not None and _protected_ok(xs, ys) else None
+    return cost if _protected_ok(xs, ys) else None
 
 
 def _shape_cost(x: list[str], xs: list[str], ys: list[str], u: Unit, cfg: GuardConfig) -> float | None:
@@ -251,21 +354,30 @@ def _block_cost_fn(x: list[str], y: list[str], i1: int, i2: int, j1: int, j2: in
     unrelated words) costs a matrix, not thousands of Python-level checks."""
     xe = [split_edges(t) for t in x[i1:i2]]
     ye = [split_edges(t) for t in y[j1:j2]]
-    xc, yc = [e[1].lower() for e in xe], [e[1].lower() for e in ye]
-    dist = process.cdist(xc, yc, scorer=OSA.distance, workers=1) if xc and yc else None
+    # a token over max_word_chars never passes a changed unit: no distance for it, only a flag
+    xlong = [len(t) > cfg.max_word_chars for t in x[i1:i2]]
+    ylong = [len(t) > cfg.max_word_chars for t in y[j1:j2]]
+    xc = ["" if big else e[1].lower() for e, big in zip(xe, xlong)]
+    yc = ["" if big else e[1].lower() for e, big in zip(ye, ylong)]
+    dist = process.cdist(xc, yc, scorer=OSA.distance, workers=1).tolist() if xc and yc else None
     budget = [allowed_edits(len(c), cfg) for c in xc]
     abbrev = [cfg.expand_abbreviations and c in ABBREVIATIONS for c in xc]
     memo: dict[tuple[int, int, int, int], float] = {}
+    # prefix sums: token lengths and long tokens up to each offset
+    xlen = list(accumulate(map(len, x[i1:i2]), initial=0))
+    ylen = list(accumulate(map(len, y[j1:j2]), initial=0))
+    xbig, ybig = list(accumulate(xlong, initial=0)), list(accumulate(ylong, initial=0))
 
-    def inner(e, k: int, cnt: int) -> int:
+    def inner(e, lens, k: int, cnt: int) -> int:
         """Length of cnt neighbours written together, without the outer edge punctuation."""
-        total = sum(len(p) + len(c) + len(t) for p, c, t in e[k:k + cnt])
-        return total - len(e[k][0]) - len(e[k + cnt - 1][2])
+        return lens[k + cnt] - lens[k] - len(e[k][0]) - len(e[k + cnt - 1][2])
 
     def hopeless(a: int, b: int, da: int, db: int) -> bool:
         """Length bounds that unit_cost's exact check would reject anyway (OSA >= length gap)."""
         if not (da and db):
             return False
+        if xbig[a + da] - xbig[a] or ybig[b + db] - ybig[b]:
+            return True
         if da == 1 and abbrev[a]:
             return False
         if da == 1 and db == 1:
@@ -273,7 +385,7 @@ def _block_cost_fn(x: list[str], y: list[str], i1: int, i2: int, j1: int, j2: in
         if max(da, db) > cfg.max_resegment or not cfg.allow_merge_split:
             return True
         short = min(len(e[1]) for e in (xe[a:a + da] if da >= db else ye[b:b + db]))
-        return abs(inner(xe, a, da) - inner(ye, b, db)) > allowed_edits(short, cfg)
+        return abs(inner(xe, xlen, a, da) - inner(ye, ylen, b, db)) > allowed_edits(short, cfg)
 
     def cost(a: int, b: int, da: int, db: int) -> float:
         key = (a if da else -1, b if db else -1, da, db)  # insert/delete costs depend on one side only
@@ -289,6 +401,8 @@ def _block_units(x: list[str], y: list[str], i1: int, i2: int, j1: int, j2: int,
                  cfg: GuardConfig) -> list[Unit]:
     """Split a changed block into units by a DP that keeps the most acceptable edits."""
     n, m = i2 - i1, j2 - j1
+    if n == m == 1 and unit_cost(x, y, Unit(i1, i2, j1, j2), cfg) is not None:
+        return [Unit(i1, i2, j1, j2)]  # what the DP picks too: no split of one word pair costs less
     if n * m > cfg.max_block_cells:  # a wholesale rewrite: delete and insert, reverted below
         return [u for u in (Unit(i1, i2, j1, j1), Unit(i2, i2, j1, j2)) if u.i1 < u.i2 or u.j1 < u.j2]
     cost = _block_cost_fn(x, y, i1, i2, j1, j2, cfg)
@@ -316,20 +430,40 @@ def _block_units(x: list[str], y: list[str], i1: int, i2: int, j1: int, j2: int,
     return units[::-1]
 
 
+def _opcodes(x: list[str], y: list[str], cfg: GuardConfig) -> list[tuple[str, int, int, int, int]]:
+    """Levenshtein opcodes over tokens: (tag, i1, i2, j1, j2). Exact when both sides have at
+    most `align_window` tokens; longer ones window by window (W tokens of each side from the
+    current point; keep the opcodes that end within the first W/2 of both, at least one; go on
+    from where they end), so a 1 MB input costs O(n * W), not O(n * m)."""
+    w = cfg.align_window
+    if len(x) <= w and len(y) <= w:
+        return [tuple(op) for op in Levenshtein.opcodes(x, y)]
+    out: list[tuple[str, int, int, int, int]] = []
+    i = j = 0
+    while i < len(x) or j < len(y):
+        xe, ye = min(len(x), i + w), min(len(y), j + w)
+        ops = list(Levenshtein.opcodes(x[i:xe], y[j:ye]))
+        if not (xe == len(x) and ye == len(y)):  # opcodes are monotone: this keeps a prefix
+            ops = [op for op in ops if op.src_end <= w // 2 and op.dest_end <= w // 2] or ops[:1]
+        out += [(op.tag, i + op.src_start, i + op.src_end, j + op.dest_start, j + op.dest_end) for op in ops]
+        i, j = out[-1][2], out[-1][4]
+    return out
+
+
 def align(x: list[str], y: list[str], cfg: GuardConfig = DEFAULT) -> list[Unit]:
     """Monotone alignment of token lists into units (equal runs are one unit each)."""
     units: list[Unit] = []
     pending: list[int] | None = None  # a run of adjacent non-equal opcodes, merged
-    for op in Levenshtein.opcodes(x, y):
-        if op.tag == "equal":
+    for tag, a1, a2, b1, b2 in _opcodes(x, y, cfg):
+        if tag == "equal":
             if pending:
                 units += _block_units(x, y, *pending, cfg)
                 pending = None
-            units.append(Unit(op.src_start, op.src_end, op.dest_start, op.dest_end))
+            units.append(Unit(a1, a2, b1, b2))
         elif pending is None:
-            pending = [op.src_start, op.src_end, op.dest_start, op.dest_end]
+            pending = [a1, a2, b1, b2]
         else:
-            pending[1], pending[3] = op.src_end, op.dest_end
+            pending[1], pending[3] = a2, b2
     if pending:
         units += _block_units(x, y, *pending, cfg)
     return units
@@ -357,8 +491,16 @@ def _touches(spans_idx: set[int], a: int, b: int) -> bool:
 
 
 def _protected_tokens(text: str, spans: list[tuple[int, int]]) -> set[int]:
-    hits = [m.span() for m in PROTECTED_RE.finditer(text)]
-    return {k for k, (s, e) in enumerate(spans) if any(a < e and s < b for a, b in hits)}
+    """Indices of the tokens that overlap a protected span (one sweep: both lists are sorted)."""
+    out, k = set(), 0
+    for a, b in (m.span() for m in PROTECTED_RE.finditer(text)):
+        while k < len(spans) and spans[k][1] <= a:
+            k += 1
+        t = k
+        while t < len(spans) and spans[t][0] < b:
+            out.add(t)
+            t += 1
+    return out
 
 
 def _anchor_punct(units: list[Unit], ok: list[bool]) -> list[bool]:
@@ -375,19 +517,22 @@ def _anchor_punct(units: list[Unit], ok: list[bool]) -> list[bool]:
     return out
 
 
-def _guard_once(inp: str, out: str, cfg: GuardConfig) -> str:
-    x, xsp = tokenize(inp)
-    y, ysp = tokenize(out)
+def _guard_once(inp: str, out: str, cfg: GuardConfig, want: list[str]) -> str:
+    """One pass; `want` is protected_strings(inp), the spans every result must carry unchanged."""
+    x, y = _TOKEN_RE.findall(inp), _TOKEN_RE.findall(out)  # (spans only when rebuilding)
     units = align(x, y, cfg)
-    want = protected_strings(inp)  # the spans every accepted result must carry unchanged
     ok = _anchor_punct(units, [unit_cost(x, y, u, cfg) is not None for u in units])
     if sum(u.i2 - u.i1 for u, k in zip(units, ok) if not k) > cfg.max_rejected_share * len(x):
         return inp  # mostly a rewrite: the few words it happens to share are no correction
-    result = out if all(ok) else _rebuild(inp, out, xsp, ysp, units, ok)
-    if protected_strings(result) == want:
+    def spans() -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        return tokenize(inp)[1], tokenize(out)[1]
+
+    result = out if all(ok) else _rebuild(inp, out, *spans(), units, ok)
+    if result == inp or protected_strings(result) == want:
         return result
     # A protected span was altered across unit borders (e.g. "9:30 p.m" -> "9:30 p.m."):
     # revert every unit next to a protected token, and the whole output if that is not enough.
+    xsp, ysp = spans()
     px, py = _protected_tokens(inp, xsp), _protected_tokens(out, ysp)
     ok = [k and not (_touches(px, u.i1, u.i2) or _touches(py, u.j1, u.j2)) for k, u in zip(ok, units)]
     result = _rebuild(inp, out, xsp, ysp, units, ok)
@@ -399,11 +544,11 @@ def guard(input: str, output: str, config: GuardConfig | None = None) -> str:  #
     cfg = config or DEFAULT
     if output == input:
         return output
-    current = output
+    current, want = output, protected_strings(input)
     for _ in range(8):  # iterate to a fixed point so that the guard is idempotent
-        nxt = _guard_once(input, current, cfg)
-        if nxt == current:
-            return current
+        nxt = _guard_once(input, current, cfg, want)
+        if nxt == current or nxt == input:  # (the input is a fixed point: guard(x, x) == x)
+            return nxt
         current = nxt
     return input  # did not settle: the input is always a fixed point
 
