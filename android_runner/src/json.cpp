@@ -19,9 +19,27 @@ Value& Value::set(const std::string& key, Value v) {
   return obj_.back().second;
 }
 
+// The parser stores a lone UTF-16 surrogate escape (JSON allows "\ud800" on its own) as the
+// surrogate's 3-byte form, ED A0..BF xx, which no valid UTF-8 text holds (and the parser refuses
+// raw). Writing those bytes back as the same \uXXXX escape makes such an id round-trip exactly.
+static bool surrogate_at(const std::string& s, size_t i) {
+  return i + 2 < s.size() && static_cast<unsigned char>(s[i]) == 0xED &&
+         (static_cast<unsigned char>(s[i + 1]) & 0xE0) == 0xA0 && (static_cast<unsigned char>(s[i + 2]) & 0xC0) == 0x80;
+}
+
 std::string quote(const std::string& s) {
   std::string out = "\"";
-  for (unsigned char c : s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (surrogate_at(s, i)) {
+      const unsigned cp = 0xD000u | ((static_cast<unsigned char>(s[i + 1]) & 0x3Fu) << 6) |
+                          (static_cast<unsigned char>(s[i + 2]) & 0x3Fu);
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", cp);
+      out += buf;
+      i += 2;
+      continue;
+    }
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -197,6 +215,7 @@ class Parser {
       char c = s_[i_++];
       if (c == '"') return out;
       if (static_cast<unsigned char>(c) < 0x20) fail("control character in string");
+      if (surrogate_at(s_, i_ - 1)) fail("a UTF-16 surrogate written as raw bytes (ED A0..BF): escape it as \\uXXXX");
       if (c != '\\') { out += c; continue; }
       if (i_ >= s_.size()) break;
       char e = s_[i_++];
@@ -212,11 +231,13 @@ class Parser {
         case 'u': {
           uint32_t cp = hex4();
           if (cp >= 0xD800 && cp < 0xDC00 && s_.compare(i_, 2, "\\u") == 0) {
+            const size_t back = i_;
             i_ += 2;
-            uint32_t lo = hex4();
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            const uint32_t lo = hex4();
+            if (lo >= 0xDC00 && lo < 0xE000) cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            else i_ = back;  // no pair: this surrogate stands alone, the next escape is read by itself
           }
-          utf8(out, cp);
+          utf8(out, cp);  // a lone surrogate: its 3-byte form, which quote() writes back as \uXXXX
           break;
         }
         default: fail("bad escape");

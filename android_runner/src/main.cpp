@@ -236,6 +236,12 @@ int main(int argc, char** argv) {
   std::unique_ptr<Model> model;
   obs.load_start = now_ms();
   try {
+    check_requests_file(o.requests);
+  } catch (const std::exception& e) {
+    obs.load_end = obs.load_start;  // no model was loaded
+    return fatal(o, e.what(), obs, t0);
+  }
+  try {
     model = std::make_unique<Model>(o.model);
   } catch (const std::exception& e) {
     obs.load_end = now_ms();

@@ -1,6 +1,9 @@
 #include "options.h"
 
+#include <sys/stat.h>
+
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <vector>
 
@@ -24,6 +27,67 @@ static long to_long(const std::string& flag, const std::string& v, long lo, long
     throw UsageError(flag + " expects an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
                      "], got '" + v + "'");
   return x;
+}
+
+namespace {
+
+// Which file a path names: (device, inode) when it exists, so symlinks and hard links to one
+// file compare equal; a path that does not exist yet is known by its absolute spelling with
+// the folder resolved, so "out.json" and "./out.json" are one new file too.
+struct FileId {
+  bool exists = false;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  std::string path;
+};
+
+FileId file_id(const std::string& path) {
+  FileId id;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    id.exists = true, id.dev = st.st_dev, id.ino = st.st_ino;
+    return id;
+  }
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  char real[PATH_MAX];
+  id.path = ::realpath(dir.c_str(), real) ? std::string(real) + "/" + path.substr(slash + 1) : path;
+  return id;
+}
+
+bool same_file(const std::string& a, const std::string& b) {
+  const FileId x = file_id(a), y = file_id(b);
+  if (x.exists != y.exists) return false;
+  return x.exists ? (x.dev == y.dev && x.ino == y.ino) : x.path == y.path;
+}
+
+struct Role {
+  const char* flag;
+  const std::string& path;
+};
+
+void refuse_same(const Role& out, const std::string& written, const Role& other) {
+  if (!same_file(written, other.path)) return;
+  const std::string what = written == out.path ? std::string(out.flag) + " " + out.path
+                                               : std::string(out.flag) + "'s temporary file " + written;
+  throw UsageError(what + " is the same file as " + other.flag + " " + other.path +
+                   ": the runner never writes over its inputs or one output over the other");
+}
+
+}  // namespace
+
+// The runner writes each output to OUT.tmp and renames it over OUT (write_atomic): neither
+// may be an input or the other output, or a run would replace the model or the requests.
+void check_file_roles(const Options& o) {
+  const Role inputs[] = {{"--model", o.model}, {"--requests", o.requests}};
+  const Role outputs[] = {{"--results", o.results}, {"--summary", o.summary}};
+  for (const Role& out : outputs) {
+    for (const std::string& written : {out.path, out.path + ".tmp"}) {
+      for (const Role& in : inputs) refuse_same(out, written, in);
+      for (const Role& other : outputs)
+        if (&other != &out) refuse_same(out, written, other);
+    }
+  }
 }
 
 Options parse_args(int argc, char** argv) {
@@ -63,6 +127,7 @@ Options parse_args(int argc, char** argv) {
   if (prefill_draft >= 0) o.prefill_draft = static_cast<int>(prefill_draft);
   if (max_ngram >= 0) o.max_ngram = static_cast<int>(max_ngram);
   o.prefix_cache = prefix_cache == "on";
+  check_file_roles(o);
   return o;
 }
 

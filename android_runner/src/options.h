@@ -28,5 +28,8 @@ struct Options {
 
 std::string usage();  // lists the compiled-in copy-speculation defaults
 Options parse_args(int argc, char** argv);  // throws UsageError
+// --results and --summary (and their .tmp files) may not be --model, --requests or each other,
+// also through a symlink or a hard link; throws UsageError naming both flags.
+void check_file_roles(const Options& o);
 
 }  // namespace runner

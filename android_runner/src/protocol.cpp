@@ -2,8 +2,12 @@
 // device_bench/protocol.py). Requests in, results and summary out.
 #include "protocol.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <stdexcept>
 
@@ -58,7 +62,16 @@ static Request parse_request(const std::string& text, int64_t line, const Model*
   return r;
 }
 
+void check_requests_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    throw std::runtime_error("cannot read the requests file " + path + ": " + std::strerror(errno));
+  // A folder opens like a file and reads as empty: it would pass as "0 requests, 0 errors".
+  if (S_ISDIR(st.st_mode)) throw std::runtime_error("--requests " + path + " is a folder, not a requests file");
+}
+
 std::vector<Request> read_requests(const std::string& path, const Model* model) {
+  check_requests_file(path);
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot read the requests file " + path);
   std::vector<Request> out;
@@ -67,6 +80,7 @@ std::vector<Request> read_requests(const std::string& path, const Model* model) 
     if (text.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank lines are allowed
     out.push_back(parse_request(text, line, model));
   }
+  if (in.bad()) throw std::runtime_error("reading the requests file " + path + " failed");
   return out;
 }
 

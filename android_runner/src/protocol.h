@@ -23,6 +23,9 @@ struct Request {
 // Every non-blank line becomes a Request; invalid ones carry their error. `model` may be null
 // (then only the JSON shape is checked). Throws std::runtime_error if the file cannot be read.
 std::vector<Request> read_requests(const std::string& path, const Model* model);
+// Throws std::runtime_error naming the path when it is missing or a folder; main calls it
+// before loading the model, so a wrong --requests fails in milliseconds.
+void check_requests_file(const std::string& path);
 
 // One result line: {"id","output_ids","prefill_ms","decode_ms","ttft_ms","new_tokens",...}.
 json::Value result_json(const Request& req, const DecodeResult& res, int reps, bool speculating);
