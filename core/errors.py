@@ -9,6 +9,11 @@ class PipelineError(Exception):
     """Something the user can fix; the message says what."""
 
 
+class OverwriteError(PipelineError, ValueError):
+    """Any stage: an output would write over one of the stage's inputs, or over a file or
+    folder the stage did not write itself (core/paths.py: the overwrite rule)."""
+
+
 class DataError(PipelineError, ValueError):
     """datagen: a corpus, pairs file or misspellings list is unusable."""
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from core.cli import Flag, flag_overrides, run_cli, stage_parser
 from core.config import load_config
-from core.paths import check_output_dir, check_output_file, output_path
+from core.paths import check_not_an_input, check_output_dir, check_output_file, output_path
 from core.runs import atomic_write_bytes, atomic_write_json, library_versions
 from export import parallel
 from export.config import ExportConfig, pte_name
@@ -135,6 +135,7 @@ def export_all(cfg: ExportConfig) -> list[dict]:
     out_dir = check_outputs(cfg)  # minutes of lowering must not end in an unwritable folder
     src = resolve_source(cfg.model, cfg.base)
     eval_data = resolve_eval_data(cfg.eval_data)
+    check_not_inputs(cfg, out_dir, src, eval_data)
     jobs = [(src, r, out_dir / pte_name(cfg.name, r), cfg.max_seq_len, cfg.group_size, eval_data)
             for r in cfg.recipes]
     n_procs = cfg.jobs or parallel.auto_jobs(len(jobs), parallel.fp32_bytes(_weights_dir(src)))
@@ -175,6 +176,19 @@ def check_outputs(cfg: ExportConfig) -> Path:
         check_output_file(pte.with_suffix(".json"), "metadata")
     check_output_file(out_dir / "tokenizer.json", "tokenizer")
     return out_dir
+
+
+def check_not_inputs(cfg: ExportConfig, out_dir: Path, src: Source, eval_data) -> None:
+    """No file the export writes may be one it reads: out_dir inside the model (or adapter,
+    tokenizer, local base) folder would replace its tokenizer.json, for one."""
+    base = Path(src.base) if src.base and Path(src.base).is_dir() else None
+    inputs = {"--model": src.model_dir, "the adapter": src.adapter_dir, "the tokenizer": src.tokenizer_dir,
+              "base": base, "eval_data": eval_data}
+    for r in cfg.recipes:
+        pte = out_dir / pte_name(cfg.name, r)
+        check_not_an_input(pte, "output", inputs)
+        check_not_an_input(pte.with_suffix(".json"), "metadata", inputs)
+    check_not_an_input(out_dir / "tokenizer.json", "tokenizer", inputs)
 
 
 FLAGS = (

@@ -2,6 +2,8 @@
 one, or any PEFT LoRA folder) with a fresh optimizer and schedule, instead of a zero adapter."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 import yaml
@@ -91,7 +93,8 @@ def test_warm_start_is_lora_only(adapter, tiny_base, tiny_pairs, tmp_path):
 
 def test_snapshot_of_a_checkpoint_is_the_adapter_the_run_saves(tiny_base, tiny_pairs, tmp_path):
     """train.snapshot: the adapter at a checkpoint; at the last step it is the run's own adapter/."""
-    from core.errors import TrainError
+    from core.errors import OverwriteError, TrainError
+    from core.paths import MARKER
     from train.snapshot import main as snapshot_main
     from train.snapshot import snapshot
     from train.train import train
@@ -108,3 +111,11 @@ def test_snapshot_of_a_checkpoint_is_the_adapter_the_run_saves(tiny_base, tiny_p
     with pytest.raises(TrainError, match=r"no checkpoint at step 7 \(have: 1, 2\)"):
         snapshot(run, 7, None)
     assert snapshot_main([str(tmp_path / "nowhere")]) == 2
+    # its own snapshot is replaced; one holding a file it did not write is not (the file stays)
+    marker = json.loads((last / MARKER).read_text())
+    assert marker["writer"] == "train.snapshot" and "adapter_model.safetensors" in marker["files"]
+    assert snapshot(run, 1, last) == last and _lora(last).keys() == first.keys()
+    (last / "notes.txt").write_text("mine")
+    with pytest.raises(OverwriteError, match=r"notes\.txt in it were not written by train\.snapshot"):
+        snapshot(run, None, last)
+    assert (last / "notes.txt").read_text() == "mine"

@@ -7,6 +7,10 @@ Rebuilds the run's model from its config.yaml, loads the checkpoint's trainable 
 writes a PEFT adapter folder (with the tokenizer and the instruction the run trained with)
 that `make eval|export|bench ADAPTER=DIR` accept. Default: the newest checkpoint, written to
 <run>/snapshots/step-N/.
+
+--out is replaced as a whole, so it must be new, empty, or a snapshot this command wrote (its
+marker file, core.paths.MARKER, lists the files; anything else in it is refused), and never a
+file or a folder holding the run's inputs (core/paths.py: the overwrite rule).
 """
 from __future__ import annotations
 
@@ -17,7 +21,9 @@ from pathlib import Path
 
 from core.cli import run_cli
 from core.errors import TrainError
-from core.paths import input_path, output_path
+from core.paths import check_not_an_input, check_own_folder, input_path, output_path, write_marker
+
+WRITER = "train.snapshot"  # the marker's writer: only folders it names are replaced
 
 
 def pick_checkpoint(run_dir: Path, step: int | None) -> Path:
@@ -58,18 +64,30 @@ def snapshot(run_dir: Path, step: int | None, out: Path | None) -> Path:
 
     cfg = run_config(run_dir)
     ckpt = pick_checkpoint(run_dir, step)
+    out = check_out(out or run_dir / "snapshots" / ckpt.name, run_dir, ckpt, cfg.model.base)
     state = read_state(ckpt / "state.pt")
     model = build(cfg, torch.device("cpu"), torch.float32)
     load_weights(model, state, ckpt, "the run's config.yaml no longer builds the model it trained")
     tok = load_tokenizer(cfg.model.base)
     set_instruction(tok, cfg.data.instruction)
-    out = out or run_dir / "snapshots" / ckpt.name
+    check_out(out, run_dir, ckpt, cfg.model.base)  # again: the folder may have changed meanwhile
     with atomic_path(out) as tmp:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         (tmp / "snapshot.json").write_text(json.dumps({"run": str(run_dir), "checkpoint": ckpt.name,
                                                        "progress": state["progress"]}, indent=2) + "\n")
+        write_marker(tmp, WRITER)
     return out
+
+
+def check_out(out: Path, run_dir: Path, ckpt: Path, base: str) -> Path:
+    """The snapshot replaces `out` whole (atomic_path): it may hold only a snapshot of ours, and
+    never the run's config, the checkpoint or a local base model."""
+    check_own_folder(out, "--out", WRITER)
+    base_dir = input_path(base)
+    return check_not_an_input(out, "--out", {"the run's config": run_dir / "config.yaml",
+                                             "the checkpoint": ckpt,
+                                             "the base model": base_dir if base_dir.is_dir() else None})
 
 
 def main(argv: list[str] | None = None) -> int:
