@@ -8,6 +8,7 @@ user passes is interpreted by the device shell. adb failures become typed errors
 from __future__ import annotations
 
 import os
+import posixpath
 import shlex
 import shutil
 import socket
@@ -23,6 +24,8 @@ from core.errors import BenchError
 from core.runs import sha256_file
 
 REMOTE_DIR = "/data/local/tmp/typo_bench"
+PUSH_ROOT = "/data/local/tmp"  # the one device folder that is writable and allows exec
+RUNNER_NAME = "typo_runner"  # the runner's name in the push folder (the loopback device runs only it)
 ADVICE = ("check: the phone is plugged in with a data cable, Developer options > USB debugging "
           "is on, you tapped 'Allow' on the 'Allow USB debugging?' prompt, and `adb devices` "
           "lists it as `device`")
@@ -46,6 +49,31 @@ class DeviceLostError(DeviceError):
 
 class DeviceTimeoutError(DeviceError):
     pass
+
+
+def remote_dir_problem(remote_dir: str) -> str | None:
+    """Why `remote_dir` cannot be the bench's push folder, or None. It must normalise to a
+    folder below /data/local/tmp/ by at least one component: "/data/local/tmp//" or
+    "/data/local/tmp/x/.." is /data/local/tmp itself, which other apps and tools share."""
+    if not remote_dir.startswith("/"):
+        return f"remote_dir must be an absolute device path below {PUSH_ROOT}/, got {remote_dir!r}"
+    norm = posixpath.normpath(remote_dir)
+    if ".." in remote_dir.split("/"):
+        return f"remote_dir must not climb with '..', got {remote_dir!r}"
+    if norm.startswith(PUSH_ROOT + "/"):
+        return None
+    shared = norm == PUSH_ROOT or PUSH_ROOT.startswith(norm.rstrip("/") + "/")  # it or a parent
+    why = "a shared folder the bench must not write into or clean" if shared else \
+        "outside it: a phone allows exec only there"
+    return (f"remote_dir must be a folder of its own below {PUSH_ROOT}/ (e.g. {REMOTE_DIR}), got "
+            f"{remote_dir!r}, which is {norm}: {why}")
+
+
+def normalise_remote_dir(remote_dir: str) -> str:
+    problem = remote_dir_problem(remote_dir)
+    if problem:
+        raise BenchError(problem)
+    return posixpath.normpath(remote_dir)
 
 
 @dataclass
@@ -73,14 +101,18 @@ class HostTarget:
     def __init__(self, workdir: str | Path):
         self.serial = "host"
         self.workdir = Path(workdir).resolve()  # the runner runs with cwd=workdir: no relative paths
+        self.created = False
+        self.written: set[str] = set()  # file names the runner may write here: what cleanup removes
 
     def prepare(self) -> None:
+        self.created = self.created or not self.workdir.exists()
         self.workdir.mkdir(parents=True, exist_ok=True)
 
     def push(self, local: Path, name: str) -> str:
         return str(Path(local).resolve())  # already here: run it in place
 
     def remote_path(self, name: str) -> str:
+        self.written.add(name)
         return str(self.workdir / name)
 
     def run(self, argv: list[str], timeout_s: float) -> CmdResult:
@@ -105,8 +137,18 @@ class HostTarget:
         return host_facts()
 
     def cleanup(self, keep: bool) -> None:
-        if not keep:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        """Remove the files handed out by name (and the runner's .tmp of each), then the folder
+        when this target made it and it is empty: never a folder's contents wholesale."""
+        if keep:
+            return
+        for name in sorted(self.written):
+            for p in (self.workdir / name, self.workdir / f"{name}.tmp"):
+                p.unlink(missing_ok=True)
+        if self.created:
+            try:
+                self.workdir.rmdir()
+            except OSError:
+                pass  # something else is in it: it stays
 
 
 class AdbTarget:
@@ -117,8 +159,10 @@ class AdbTarget:
     def __init__(self, device, remote_dir: str = REMOTE_DIR, progress: bool = True):
         self.device = device
         self.serial = device.serial
-        self.remote_dir = remote_dir.rstrip("/")
+        self.remote_dir = normalise_remote_dir(remote_dir)
         self.progress = progress
+        self.created = False
+        self.written: set[str] = set()  # names pushed or handed to the runner: what cleanup removes
 
     def _guard(self, what: str, fn, *args, **kwargs):
         """Call adbutils; translate its failures into DeviceError subclasses."""
@@ -144,9 +188,12 @@ class AdbTarget:
         return res
 
     def prepare(self) -> None:
+        exists = self.shell(["ls", "-d", self.remote_dir], check=False).returncode == 0
+        self.created = self.created or not exists
         self.shell(["mkdir", "-p", self.remote_dir])
 
     def remote_path(self, name: str) -> str:
+        self.written.add(name)
         return f"{self.remote_dir}/{name}"
 
     def _remote_sha(self, remote: str) -> str | None:
@@ -186,8 +233,14 @@ class AdbTarget:
         return adb_facts(self)
 
     def cleanup(self, keep: bool) -> None:
-        if not keep:
-            self.shell(["rm", "-rf", self.remote_dir], check=False)
+        """`rm -f` the files the bench pushed or had the runner write, by name (and the runner's
+        .tmp of each), then `rmdir` the folder if this target created it: never `rm -rf`."""
+        if keep or not self.written:
+            return
+        paths = [f"{self.remote_dir}/{name}{tmp}" for name in sorted(self.written) for tmp in ("", ".tmp")]
+        self.shell(["rm", "-f", *paths], check=False)
+        if self.created:
+            self.shell(["rmdir", self.remote_dir], check=False)  # fails, harmlessly, unless empty
 
 
 class _Progress:

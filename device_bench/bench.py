@@ -22,11 +22,10 @@ from core import decoding
 from core.paths import input_path
 from core.runs import atomic_write_json
 from device_bench import measure, protocol
-from device_bench.adb import DeviceError, DeviceLostError
+from device_bench.adb import RUNNER_NAME, DeviceError, DeviceLostError
 from device_bench.config import BenchConfig
 from device_bench.inputs import ModelInfo, build_requests, fits, load_tokenizer
 
-RUNNER_NAME = "typo_runner"
 FINISHED = ("ok", "truncated")  # a rerun keeps these units; "truncated" would only repeat itself
 MAIN_SET = "eval"  # the main set's name when run.py names none
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from core.config import ConfigError, check
 from core.decoding import MINIMUM as DECODING_MINIMUM
 from core.paths import input_path
+from device_bench.adb import remote_dir_problem
 from evaluation.correctors import CorrectorError, check_backend_name
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -64,5 +65,5 @@ class BenchConfig:
                 check_backend_name(name)
             except CorrectorError as exc:
                 raise ConfigError(f"baselines: {exc}") from None
-        check(self.remote_dir.startswith("/data/local/tmp/") and ".." not in self.remote_dir,
-              f"remote_dir must be inside /data/local/tmp/, got {self.remote_dir!r}")
+        problem = remote_dir_problem(self.remote_dir)  # the bench pushes there and cleans it up
+        check(problem is None, problem or "")

@@ -87,7 +87,7 @@ def check_exec(target, runner: Path | None) -> Check:
     """Push the runner this device will get and run `--help`: exec permission, ABI, libraries."""
     if runner is None:
         return Check("exec", WARN, "not tested: no runner for this ABI", "build the runner (see abi)")
-    remote = target.push(runner, "doctor_probe")
+    remote = target.push(runner, adb.RUNNER_NAME)  # the bench's own name: what the device will run
     try:
         r = target.run([remote, "--help"], timeout_s=60)
     finally:

@@ -108,6 +108,7 @@ def test_crashing_runner_is_recorded_and_bench_goes_on(tmp_path, tiny_pte, host_
     crasher.write_text(f'#!/bin/sh\ncase "$*" in *int4*) echo "boom" >&2; kill -SEGV $$;; esac\n'
                        f'exec {host_runner} "$@"\n')
     crasher.chmod(0o755)
+    dev.trust(crasher)  # a script: the loopback device runs it only because the test trusts it
     rc = main(["run", "--models", *_models(tiny_pte), "--eval", str(bench_eval), "--devices", dev.serial,
                "--run", "crash", "--runner", str(crasher), "--adb-port", str(adb_server.port), "--no-html",
                "limit=4", "reps=1", "warmup=0", f"reports_dir={tmp_path / 'reports'}"])

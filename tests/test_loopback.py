@@ -16,10 +16,12 @@ def _device(adb_server, dev):
 
 
 def _push_script(dev, name: str, body: str) -> str:
-    """A program in the device's push folder (the sandbox runs only pushed programs)."""
+    """A program in the device's push folder, trusted by the host side (the sandbox runs only the
+    runner ELF and programs the test harness trusted by content)."""
     path = dev.root / "data/local/tmp" / name
     path.write_text("#!/bin/sh\n" + body)
     path.chmod(0o755)
+    dev.trust(path)
     return f"/data/local/tmp/{name}"
 
 
@@ -87,6 +89,7 @@ def test_arguments_are_quoted_not_interpreted(adb_server, loopback, tmp_path):
     target = adb.AdbTarget(_device(adb_server, dev), progress=False)
     script = tmp_path / "args.sh"
     script.write_text('#!/bin/sh\nfor a in "$@"; do printf "[%s]\\n" "$a"; done\necho bad >&2\nexit 5\n')
+    dev.trust(script)
     remote = target.push(script, "args.sh")
     nasty = ["two words", "$(touch /data/local/tmp/pwned)", "`touch pwned2`", "a;b", "'q'", "*", "x\ny"]
     r = target.run([remote, *nasty], timeout_s=30)

@@ -23,12 +23,13 @@ def _script(dev, name: str, body: str) -> str:
     path = dev.root / "data/local/tmp" / name
     path.write_text("#!/bin/sh\n" + body)
     path.chmod(0o755)
+    dev.trust(path)  # the harness's own script: the sandbox runs no other pushed script
     return f"/data/local/tmp/{name}"
 
 
 HOSTILE = ["id", "cat /etc/passwd", "echo $HF_TOKEN", "sh -c id", "ls /", "cat /proc/self/environ",
            "cat /data/local/tmp/../../../etc/passwd", "timeout 5 id", "timeout 5 timeout 5 cat /proc/meminfo",
-           "rm -rf /data/local/tmp", "mkdir -p /etc/x", "/bin/sh -c id", "/usr/bin/id",
+           "rm -rf /data/local/tmp", "rmdir /data/local/tmp", "mkdir -p /etc/x", "/bin/sh -c id", "/usr/bin/id",
            "cat /proc/meminfo; id", "grep -r root /etc", "stat -c %n /etc/passwd", "", "export A=1"]
 
 
@@ -84,7 +85,8 @@ def test_the_bench_command_set_is_allowed(adb_server, loopback, tmp_path):
     for argv in (["getprop"], ["getprop", "ro.product.model"], ["getenforce"], ["cat", "/proc/meminfo"],
                  ["ls", "/sys/class/thermal"], ["grep", "-Hs", ".", "/sys/class/thermal/thermal_zone0/temp"],
                  ["df", "-k", target.remote_dir], ["stat", "-c", "%a", target.remote_dir],
-                 ["sha256sum", remote], ["rm", "-f", remote], ["rm", "-rf", target.remote_dir]):
+                 ["sha256sum", remote], ["ls", "-d", target.remote_dir], ["rm", "-f", remote, remote + ".tmp"],
+                 ["rmdir", target.remote_dir]):
         assert target.shell(argv).returncode == 0, argv
 
 
@@ -149,3 +151,48 @@ def loopback_raw(tmp_path, adb_server):
 def test_no_keys_means_nobody(tmp_path):
     dev = adbd.LoopbackDevice(tmp_path / "nokey")
     assert dev.accepts(b"\0" * 20, b"\0" * 256) is False
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_pushed_script_never_runs(adb_server, loopback, tmp_path):
+    """`adb push evil.sh /data/local/tmp/; adb shell /data/local/tmp/evil.sh`: refused, with a
+    message, and nothing is written outside the root (nor inside it)."""
+    dev = loopback()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    evil = tmp_path / "evil.sh"
+    evil.write_text(f"#!/bin/sh\ntouch {outside}/pwned\necho ran\n")
+    evil.chmod(0o755)
+    assert adb_server.run("-s", dev.serial, "push", str(evil), "/data/local/tmp/").returncode == 0
+    before = _tree(dev.root)
+    for command in ("/data/local/tmp/evil.sh", "timeout 5 /data/local/tmp/evil.sh"):
+        r = adb_server.run("-s", dev.serial, "shell", command)
+        assert r.returncode == 126, (command, r)
+        assert "refused" in r.stderr and "/data/local/tmp/evil.sh" in r.stderr, r.stderr
+        assert "only the pushed runner" in r.stderr and "ran" not in r.stdout
+    assert list(outside.iterdir()) == [] and _tree(dev.root) == before
+
+
+def test_only_an_elf_named_typo_runner_runs(adb_server, loopback, tmp_path):
+    """The runner the bench pushes runs; the same script or another ELF under its name does not."""
+    import shutil
+
+    from device_bench.bench import RUNNER_NAME
+    from device_bench.testing._sandbox import RUNNER_NAME as SANDBOX_RUNNER
+
+    assert SANDBOX_RUNNER == RUNNER_NAME
+    dev = loopback()
+    target = _target(adb_server, dev)
+    target.prepare()
+    elf, script = tmp_path / "elf", tmp_path / "script"
+    shutil.copyfile(shutil.which("true"), elf)
+    script.write_text("#!/bin/sh\nexit 0\n")
+    for f in (elf, script):
+        f.chmod(0o755)
+    assert target.run([target.push(elf, RUNNER_NAME)], timeout_s=30).returncode == 0  # the ELF runs
+    for local, name in ((script, RUNNER_NAME), (elf, "other_tool")):
+        r = target.run([target.push(local, name)], timeout_s=30)
+        assert r.returncode == 126 and "only the pushed runner" in r.stderr, (name, r)

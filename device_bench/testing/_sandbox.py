@@ -11,15 +11,28 @@ Allowed, as the bench and the doctor send them:
   cat|ls|stat|sha256sum|df|grep ... PATHS    reads: the root's /data/local/tmp, /sdcard, /sys,
                                               /system, plus /proc/{meminfo,cpuinfo,stat,...}
   mkdir -p PATHS · rm [-f|-r|-rf] PATHS      writes: only inside /data/local/tmp and /sdcard
-  /data/local/tmp/PROGRAM ARGS...             a pushed program (the runner), run directly;
-                                              an aarch64 ELF on the arm64 flavour runs under qemu
+  rmdir PATHS                                 (never a top-level device folder)
+  /data/local/tmp/.../typo_runner ARGS...     the runner the bench pushes: an ELF file named
+                                              exactly `typo_runner`, run directly; an aarch64
+                                              ELF on the arm64 flavour runs under qemu
+  /data/local/tmp/.../NAME ARGS...            a file whose bytes the host side trusted
+                                              (`Sandbox.trust`, LoopbackDevice(trusted=...)):
+                                              the tests' own scripts; nothing an adb client sends
 
-Anything else (`id`, `sh -c ...`, `cat /etc/passwd`, `echo $HF_TOKEN`) is refused with exit
-126 and a message on stderr. A pushed program is real code running as this user: the adb
-key check (loopback_adbd) is what keeps strangers from pushing one.
+Programs resolve to a host path before they run: the tools to the binary `shutil.which` finds
+in /usr/bin:/bin at start, a pushed program to its real file inside the root (symlinks resolved).
+Anything else (`id`, `sh -c ...`, `cat /etc/passwd`, `echo $HF_TOKEN`, a pushed `evil.sh`, a
+script or a non-ELF named typo_runner, an ELF under another name) is refused with exit 126 and a
+message on stderr.
+
+What this does not confine: the runner ELF is native code running as this user. Its cwd is the
+root and its environment is scrubbed, but it can read and write anything this user can, and any
+ELF named `typo_runner` passes. The adb key check (loopback_adbd) is what keeps strangers from
+pushing one.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import posixpath
 import re
@@ -35,6 +48,7 @@ EXEC_PREFIXES = ("/data/local/tmp",)  # /sdcard is noexec on a phone too
 PROC_FILES = ("/proc/meminfo", "/proc/cpuinfo", "/proc/stat", "/proc/loadavg", "/proc/uptime",
               "/proc/version")
 HOST_PATH = "/usr/bin:/bin"
+RUNNER_NAME = "typo_runner"  # what the bench pushes (device_bench.bench.RUNNER_NAME)
 DURATION = re.compile(r"^\d+(\.\d+)?[smhd]?$")
 ELF_MAGIC, EM_X86_64, EM_AARCH64 = b"\x7fELF", 62, 183
 
@@ -105,11 +119,21 @@ def default_sysfs(cpus: int) -> dict[str, str]:
 class Sandbox:
     """Turns a device command line into a host argv, or refuses it."""
 
-    def __init__(self, root: Path, flavour: Flavour):
+    def __init__(self, root: Path, flavour: Flavour, trusted=()):
         self.root, self.flavour = root, flavour
         self.bin = root / "system/bin"
-        self._tools = {name: shutil.which(name, path=HOST_PATH) for name in
-                       ("timeout", "cat", "ls", "stat", "sha256sum", "df", "grep", "mkdir", "rm")}
+        tools = ("timeout", "cat", "ls", "stat", "sha256sum", "df", "grep", "mkdir", "rm", "rmdir")
+        # Fixed host paths found once in HOST_PATH, never on a PATH a command could change. Not
+        # symlink-resolved: a multi-call coreutils dispatches on the name it is run by.
+        self._tools = {name: shutil.which(name, path=HOST_PATH) for name in tools}
+        self._trusted: set[str] = set()  # sha256 of programs the host side allows besides the runner
+        for path in trusted:
+            self.trust(path)
+
+    def trust(self, path: str | Path) -> None:
+        """Let a program with exactly these bytes run when pushed (the tests' own scripts). Host
+        side only: nothing an adb client sends reaches this."""
+        self._trusted.add(_sha256(Path(path)))
 
     # -- environment --------------------------------------------------------
     def env(self) -> dict[str, str]:
@@ -218,6 +242,12 @@ class Sandbox:
                 raise Refused(f"rm {p}: refusing to remove a top-level device folder")
         return self._tool("rm", args, set(opts), write=True)
 
+    def _cmd_rmdir(self, args):
+        for p in args:
+            if posixpath.normpath(posixpath.join("/", p)) in WRITE_PREFIXES:
+                raise Refused(f"rmdir {p}: refusing to remove a top-level device folder")
+        return self._tool("rmdir", args, set(), write=True)
+
     def _cmd_grep(self, args):
         opts, rest = self._split_options(args, {"-H", "-h", "-s", "-Hs", "-sH"}, "grep")
         if len(rest) < 2:
@@ -235,14 +265,17 @@ class Sandbox:
         return [str(self.bin / "getenforce")]
 
     def _program(self, prog: str, args: list[str]) -> list[str]:
-        """A program pushed to /data/local/tmp (the runner): run directly, never by a shell."""
+        """The runner pushed to /data/local/tmp, or a trusted program: run directly, never by a shell."""
         norm = posixpath.normpath(posixpath.join("/", prog))
         if not any(norm.startswith(p + "/") for p in EXEC_PREFIXES):
             raise Refused(f"{prog}: only programs pushed to {', '.join(EXEC_PREFIXES)} may run")
-        path = self.host_path(norm, write=True)
+        path = self.host_path(norm, write=True)  # its real path, inside the root
         if not path.is_file() or not os.access(path, os.X_OK):
             raise Refused(f"{prog}: not an executable file")
         machine = elf_machine(path)
+        if not (path.name == RUNNER_NAME and machine is not None) and _sha256(path) not in self._trusted:
+            raise Refused(f"{prog}: only the pushed runner (an ELF file named {RUNNER_NAME}) may run "
+                          "on the loopback device; a pushed script or any other program does not")
         if machine is not None and self.flavour.elf_machine not in (None, machine):
             raise Refused(f"{prog}: cannot execute an ELF for machine {machine} on this "
                           f"{self.flavour.abi} device (wrong ABI)")
@@ -256,3 +289,11 @@ class Sandbox:
         if any(norm == p or norm.startswith(p + "/") for p in READ_PREFIXES):
             return str(self.host_path(arg))
         return arg
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -9,8 +9,12 @@ It is a sandbox, not a door:
 - connecting needs adb's RSA authentication, like a phone: only an adb server holding the
   private key of one of `adb_keys` (its `adbkey.pub`; the tests' private server has its
   own, made at start) gets in; anyone else sees `unauthorized` and can open nothing;
-- commands are checked against an allowlist and run without a shell, confined to the root
-  folder, with a scrubbed environment (`_sandbox.py` lists what is allowed);
+- commands are checked against an allowlist and run without a shell, with the root folder as
+  their cwd and a scrubbed environment (`_sandbox.py` lists what is allowed); their path
+  arguments must lie inside the root. Of pushed files only the runner runs (an ELF named
+  `typo_runner`), or what the host side trusted by content (`trusted=`, the tests' scripts):
+  a pushed `evil.sh` is refused. The runner itself is native code that is not confined to the
+  root: it can touch what this user can (see `_sandbox.py`);
 - `/data/local/tmp`, `/sdcard`, `/sys` (a fake one: cores, governors, battery, thermal) and
   `/system` map into the root folder; `getprop` answers from fake device properties.
 
@@ -271,11 +275,13 @@ class LoopbackDevice:
     authorized=False: nobody, whatever the key (a phone whose user never taps "Allow").
     flavour: `_sandbox.native_flavour()` (default) or `_sandbox.arm64_flavour(cpu=...)`.
     sysfs: files of the fake /sys to add or replace, {"class/power_supply/battery/capacity": "12"}.
+    trusted: host files whose exact bytes may run when pushed, besides the runner ELF (a test's
+    fake runner script); `trust(path)` adds one later.
     """
 
     def __init__(self, root: str | Path, port: int = 0, props: dict[str, str] | None = None,
                  authorized: bool = True, adb_keys=(), flavour: Flavour | None = None,
-                 sysfs: dict[str, str] | None = None, selinux: str = "Enforcing"):
+                 sysfs: dict[str, str] | None = None, selinux: str = "Enforcing", trusted=()):
         self.root = Path(root).resolve()
         self.authorized = authorized
         self._keys = _adbauth.load_public_keys(adb_keys)
@@ -283,7 +289,7 @@ class LoopbackDevice:
         self.props = {**DEFAULT_PROPS, **self.flavour_props(), **(props or {})}
         self.sysfs = {**default_sysfs(os.cpu_count() or 1), **(sysfs or {})}
         self.selinux = selinux
-        self.sandbox = Sandbox(self.root, self.flavour)
+        self.sandbox = Sandbox(self.root, self.flavour, trusted)
         self._want_port = port
         self.port = 0
         self._listener: socket.socket | None = None
@@ -328,6 +334,10 @@ class LoopbackDevice:
         path = self.root / "system/bin" / name
         path.write_text("#!/bin/sh\n" + body)
         path.chmod(0o755)
+
+    def trust(self, path: str | Path) -> None:
+        """Let a program with these exact bytes run when pushed (host side only)."""
+        self.sandbox.trust(path)
 
     def host_path(self, device_path: str, write: bool = False) -> Path:
         """Where a device path lives on this host - never outside root (PermissionError)."""
