@@ -6,7 +6,9 @@ with the state on a persistent volume so a pre-empted or lost session resumes.
         [--export-args ""] [--stages data,train,eval,export]
 
 `data/`, `runs/` and `models/` of the checkout become links into --state, then each stage's own
-CLI runs in order (what `make` runs). Rerun the same command after a pre-emption: the pairs are
+CLI runs in order (what `make` runs), as an argv list: no shell ever sees --preset or the *-args
+(those are split like a shell would split words, quotes only), and --preset must name a shipped
+train/configs/<preset>.yaml. Rerun the same command after a pre-emption: the pairs are
 kept (data is built only when data/train_data.json is missing), training resumes from its newest
 checkpoint (the run name comes from the preset and config, so it is the same run), evaluation
 reuses finished outputs. Writes <state>/artifacts.zip (the .pte files, metadata, tokenizer,
@@ -48,17 +50,46 @@ def link_state(repo: Path, state: Path) -> None:
         link.symlink_to(target.resolve(), target_is_directory=True)
 
 
+PAIRS = "data/train_data.json"  # the data stage runs only while this is missing or empty
+
+
+def presets(repo: Path = REPO) -> list[str]:
+    return sorted(p.stem for p in (repo / "train" / "configs").glob("*.yaml"))
+
+
+def check_preset(preset: str, repo: Path = REPO) -> str:
+    """A shipped preset name (train/configs/<preset>.yaml), nothing else: no path, no flags."""
+    shipped = presets(repo)
+    if preset not in shipped:
+        raise CloudError(f"--preset {preset!r} is not a shipped preset (train/configs/<preset>.yaml); "
+                         f"presets: {', '.join(shipped)}")
+    return preset
+
+
+def split_args(text: str, flag: str) -> list[str]:
+    """--data-args and friends -> words, split like a shell splits them (quotes only: `;`, `$`,
+    backquotes stay literal words that the stage's CLI then rejects)."""
+    try:
+        return shlex.split(text)
+    except ValueError as exc:
+        raise CloudError(f"{flag} {text!r}: {exc}") from None
+
+
 def stage_commands(preset: str, corpus: str = "", data_args: str = "", train_args: str = "",
                    eval_args: str = "", export_args: str = "", python: str = "python",
-                   ) -> list[tuple[str, str]]:
-    """(stage, shell command) in order, each the stage's own CLI."""
-    corpus_flag = f"--corpus {shlex.quote(corpus)} " if corpus else ""
+                   ) -> list[tuple[str, list[str]]]:
+    """(stage, argv) in order, each the stage's own CLI; run without a shell."""
+    check_preset(preset)
+    corpus_flag = ["--corpus", corpus] if corpus else []
     return [
-        ("data", f"test -s data/train_data.json || {python} -m datagen {corpus_flag}{data_args}"),
-        ("train", f"{python} -m train.train --config train/configs/{preset}.yaml {train_args}"),
-        ("eval", f"{python} -m evaluation --model models/checkpoint --benchmarks data/eval_data.json "
-                 f"--backends hf,identity,symspell own_pairs= {eval_args}"),
-        ("export", f"{python} -m export.export_to_pte --model models/checkpoint {export_args}"),
+        ("data", [python, "-m", "datagen", *corpus_flag, *split_args(data_args, "--data-args")]),
+        ("train", [python, "-m", "train.train", "--config", f"train/configs/{preset}.yaml",
+                   *split_args(train_args, "--train-args")]),
+        ("eval", [python, "-m", "evaluation", "--model", "models/checkpoint", "--benchmarks",
+                  "data/eval_data.json", "--backends", "hf,identity,symspell", "own_pairs=",
+                  *split_args(eval_args, "--eval-args")]),
+        ("export", [python, "-m", "export.export_to_pte", "--model", "models/checkpoint",
+                    *split_args(export_args, "--export-args")]),
     ]
 
 
@@ -86,16 +117,22 @@ def zip_artifacts(repo: Path) -> bytes:
     return buf.getvalue()
 
 
-def run_stages(repo: Path, commands: list[tuple[str, str]], after=None) -> None:
-    """Run each command in `repo`; `after(stage)` runs after every stage, failed or not (Modal
-    commits its volume there, so the work done survives)."""
-    for stage, cmd in commands:
-        print(f"[cloud] {stage}: {cmd}", flush=True)
-        rc = subprocess.run(cmd, shell=True, cwd=repo).returncode
+def run_stages(repo: Path, commands: list[tuple[str, list[str]]], after=None) -> None:
+    """Run each argv in `repo` (no shell); `after(stage)` runs after every stage, failed or not
+    (Modal commits its volume there, so the work done survives). The data stage is skipped
+    while its pairs exist, so a rerun keeps them."""
+    for stage, argv in commands:
+        shown = shlex.join(argv)
+        if stage == "data" and (repo / PAIRS).is_file() and (repo / PAIRS).stat().st_size > 0:
+            print(f"[cloud] {stage}: {PAIRS} exists, kept (delete it to rebuild the pairs)", flush=True)
+            rc = 0
+        else:
+            print(f"[cloud] {stage}: {shown}", flush=True)
+            rc = subprocess.run(argv, cwd=repo).returncode
         if after is not None:
             after(stage)
         if rc != 0:
-            raise CloudError(f"stage {stage} failed (exit {rc}); rerun the same command to resume: {cmd}")
+            raise CloudError(f"stage {stage} failed (exit {rc}); rerun the same command to resume: {shown}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m cloud.pipeline", description=__doc__.split("\n\n")[0])
     ap.add_argument("--state", required=True, help="persistent folder (RunPod: /workspace; Lambda: a "
                     "mounted filesystem) that holds data/, runs/, models/")
-    ap.add_argument("--preset", default="smollm2-135m")
+    ap.add_argument("--preset", default="smollm2-135m", help=f"one of: {', '.join(presets())}")
     ap.add_argument("--corpus", default="", help="clean text for the pairs (default: built-in English)")
     for name in ("data", "train", "eval", "export"):
         ap.add_argument(f"--{name}-args", default="", help=f"key=value overrides for the {name} stage")
@@ -117,10 +154,11 @@ def main(argv: list[str] | None = None) -> int:
         unknown = sorted(set(stages) - set(STAGES))
         if unknown:
             raise CloudError(f"unknown stage(s) {unknown}; stages: {', '.join(STAGES)}")
+        # the preset and the *-args are checked before anything is linked
+        cmds = stage_commands(args.preset, args.corpus, args.data_args, args.train_args, args.eval_args,
+                              args.export_args, python=sys.executable)
         state = Path(args.state).expanduser()
         link_state(REPO, state)
-        cmds = stage_commands(args.preset, args.corpus, args.data_args, args.train_args, args.eval_args,
-                              args.export_args, python=shlex.quote(sys.executable))
         run_stages(REPO, [(s, c) for s, c in cmds if s in stages])
         atomic_write_bytes(state / "artifacts.zip", zip_artifacts(REPO))
         print(f"[cloud] artifacts: {state / 'artifacts.zip'}")

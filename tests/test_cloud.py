@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import sys
 import warnings
 import zipfile
 from pathlib import Path
@@ -112,8 +113,8 @@ def test_state_links_and_stage_commands(tmp_path):
         assert (repo / name).is_symlink() and (repo / name).resolve() == (state / name).resolve()
     cmds = dict(p.stage_commands("smollm2-135m", "hf:foo", "", "train.max_steps=10", "limit=50", ""))
     assert list(cmds) == ["data", "train", "eval", "export"]
-    assert "--corpus hf:foo" in cmds["data"] and cmds["data"].startswith("test -s data/train_data.json ||")
-    assert "train/configs/smollm2-135m.yaml train.max_steps=10" in cmds["train"]
+    assert cmds["data"] == ["python", "-m", "datagen", "--corpus", "hf:foo"]  # argv lists: no shell
+    assert cmds["train"][-3:] == ["--config", "train/configs/smollm2-135m.yaml", "train.max_steps=10"]
     for module in ("datagen/__main__.py", "train/train.py", "evaluation/__main__.py",
                    "export/export_to_pte.py"):
         assert (REPO / module).is_file(), module  # every command is a stage CLI that exists
@@ -133,9 +134,43 @@ def test_failed_stage_names_itself_and_still_runs_after(tmp_path):
     from cloud import pipeline as p
 
     seen = []
+    ok, fail = [sys.executable, "-c", "pass"], [sys.executable, "-c", "raise SystemExit(3)"]
     with pytest.raises(p.CloudError, match="stage train failed.*rerun"):
-        p.run_stages(tmp_path, [("data", "true"), ("train", "exit 3"), ("eval", "true")], after=seen.append)
+        p.run_stages(tmp_path, [("data", ok), ("train", fail), ("eval", ok)], after=seen.append)
     assert seen == ["data", "train"]  # the volume is committed after the failed stage too
+
+
+def test_the_data_stage_keeps_existing_pairs(tmp_path, capsys):
+    from cloud import pipeline as p
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / p.PAIRS).write_text('{"input": "a", "output": "a"}\n')
+    p.run_stages(tmp_path, [("data", [sys.executable, "-c", "raise SystemExit(3)"])])  # not run
+    assert "exists, kept" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("preset", ["tiny.yaml --help; touch X; echo ", "../train/configs/tiny", "tiny; id",
+                                    "nope"])
+def test_preset_is_a_shipped_name_and_reaches_no_shell(tmp_path, capsys, monkeypatch, preset):
+    """`--preset 'tiny.yaml --help; touch X; echo '` ran `touch X` through shell=True; now it is
+    refused before anything is linked or run."""
+    from cloud.pipeline import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["--state", str(tmp_path / "vol"), "--preset", preset]) == 2
+    err = capsys.readouterr().err
+    assert "is not a shipped preset" in err and "smollm2-135m" in err and "tiny" in err
+    assert sorted(tmp_path.iterdir()) == []  # nothing touched, no state folder
+
+
+def test_stage_args_are_words_not_shell(tmp_path):
+    """A `;` or `$(...)` in --train-args is a literal word handed to the stage CLI, never run."""
+    from cloud import pipeline as p
+
+    cmds = dict(p.stage_commands("tiny", train_args="a=1 'b=two words' ; $(touch X)"))
+    assert cmds["train"][-5:] == ["a=1", "b=two words", ";", "$(touch", "X)"]
+    with pytest.raises(p.CloudError, match="--eval-args .*No closing quotation"):
+        p.stage_commands("tiny", eval_args="limit='5")
 
 
 def test_cli_rejects_unknown_stages(tmp_path, capsys):

@@ -69,13 +69,13 @@ def test_colab_notebook_runs_and_resumes(tmp_path):
     first = _execute(tree, _params(tree, state, ["data", "train"]))
     ckpts = sorted(p.name for p in (state / "runs" / "train" / "ci" / "checkpoints").iterdir())
     assert ckpts and ckpts[-1] == "step-00000012"  # the checkpoints live on the state folder
-    assert "data/train_data.json exists" not in _text(first, "-m datagen")
+    assert "data/train_data.json exists" not in _text(first, "\"datagen\"")
     assert (tree / "runs").is_symlink() and (tree / "runs").resolve() == (state / "runs").resolve()
 
     # session 2: the same notebook, the same parameters, every stage
     second = _execute(tree, _params(tree, state, ["data", "train", "eval", "export", "package"]))
-    assert "data/train_data.json exists: kept" in _text(second, "-m datagen")
-    assert "resumed from step 12" in _text(second, "-m train.train")
+    assert "data/train_data.json exists: kept" in _text(second, "\"datagen\"")
+    assert "resumed from step 12" in _text(second, "\"train.train\"")
     summary = json.loads((state / "runs" / "train" / "ci" / "summary.json").read_text())
     assert summary["steps"] == 12
     metrics = json.loads((state / "runs" / "eval" / "ci" / "metrics.json").read_text())
