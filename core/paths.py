@@ -104,8 +104,8 @@ def check_not_an_input(output: str | Path, what: str, inputs: Mapping[str, str |
             raise OverwriteError(f"{what} {out} lies inside {name} {inp}: an output never writes "
                                  "into an input folder; give a path outside it")
         if is_inside(inp, out):
-            raise OverwriteError(f"{what} {out} holds {name} {inp}: replacing it would delete an input; "
-                                 "give another path")
+            raise OverwriteError(f"{what} {out} holds {name} {inp}: writing there could replace or delete "
+                                 "an input; give another path")
     return out
 
 

@@ -5,7 +5,7 @@ import dataclasses
 
 from core.config import to_dict
 from core.errors import BenchError
-from core.paths import check_output_dir, input_path, output_path
+from core.paths import check_not_an_input, check_output_dir, input_path, output_path
 from core.runs import atomic_write_json, check_run_name, sha256_file
 from device_bench import adb, bench, report
 from device_bench.config import BenchConfig
@@ -44,10 +44,22 @@ def eval_sets(cfg: BenchConfig, eval_path: str) -> tuple[list[dict], dict[str, d
     return samples, sets, main
 
 
+def check_inputs_outside(run_dir, model_paths: list[str], eval_path: str, real_eval: str,
+                         runner: str | None) -> None:
+    """The report folder gets requests, results and reports written into it (again on a resume):
+    no input may lie in it (a model's tokenizer.json sits beside it), and it may not lie inside an
+    input folder (core/paths.py: the overwrite rule)."""
+    inputs = [("--eval", eval_path), ("real_eval", real_eval), ("--runner", runner)]
+    for name, path in inputs + [("--models", p) for p in model_paths]:
+        if path:
+            check_not_an_input(run_dir, "the report folder", {name: input_path(path)})
+
+
 def run_bench(cfg: BenchConfig, model_paths: list[str], eval_path: str, devices: str, run: str,
               runner: str | None = None, adb_port: int | None = None, html: bool = True) -> dict:
     check_run_name(run, "--run")  # a report never lands outside reports_dir
     check_output_dir(output_path(cfg.reports_dir), "reports_dir")
+    check_inputs_outside(output_path(cfg.reports_dir) / run, model_paths, eval_path, cfg.real_eval, runner)
     cfg = dataclasses.replace(cfg, runner_host=str(input_path(cfg.runner_host)),
                               runner_android=str(input_path(cfg.runner_android)))
     try:

@@ -75,7 +75,7 @@ def test_same_file(tmp_path, a, b, same):
     ("model", r"out .*model is --model .*model"),
     ("model/tokenizer.json", r"lies inside --model .*model: an output never writes into an input folder"),
     ("model/new.pte", r"lies inside --model"),
-    (".", r"out .* holds --model .*model: replacing it would delete an input"),
+    (".", r"out .* holds --model .*model: writing there could replace or delete an input"),
 ])
 def test_an_output_is_never_an_input(tmp_path, output, message):
     inputs = _files(tmp_path)
@@ -319,6 +319,27 @@ def test_the_cli_refuses_a_shared_push_folder(tmp_path, capsys):
                "remote_dir=/data/local/tmp//", f"reports_dir={tmp_path / 'reports'}"])
     assert rc == 2 and "which is /data/local/tmp: a shared folder" in capsys.readouterr().err
     assert not (tmp_path / "reports").exists()
+
+
+@pytest.mark.parametrize("model, eval_, message", [
+    ("reports/r1/m.pte", "e.json", r"the report folder .*reports/r1 holds --models .*reports/r1/m\.pte"),
+    ("m.pte", "reports/r1/e.json", r"the report folder .*reports/r1 holds --eval .*reports/r1/e\.json"),
+    ("m.pte", "reports", r"the report folder .*reports/r1 lies inside --eval .*reports"),
+])
+def test_the_bench_report_folder_holds_no_input(tmp_path, capsys, model, eval_, message):
+    """The bench writes requests, results and reports into reports/<run>/ (again on a resume)."""
+    from device_bench.__main__ import main
+
+    (tmp_path / "reports" / "r1").mkdir(parents=True)
+    for f in (model, eval_):
+        if not (tmp_path / f).exists():
+            (tmp_path / f).write_text('{"input": "a", "output": "a"}\n')
+    before = tree(tmp_path)
+    rc = main(["run", "--models", str(tmp_path / model), "--eval", str(tmp_path / eval_), "--run", "r1",
+               f"reports_dir={tmp_path / 'reports'}"])
+    err = capsys.readouterr().err
+    assert rc == 2 and re.search(message, err), err
+    assert tree(tmp_path) == before
 
 
 @pytest.mark.parametrize("existed", [True, False])

@@ -29,8 +29,9 @@ def _script(dev, name: str, body: str) -> str:
 
 HOSTILE = ["id", "cat /etc/passwd", "echo $HF_TOKEN", "sh -c id", "ls /", "cat /proc/self/environ",
            "cat /data/local/tmp/../../../etc/passwd", "timeout 5 id", "timeout 5 timeout 5 cat /proc/meminfo",
-           "rm -rf /data/local/tmp", "rmdir /data/local/tmp", "mkdir -p /etc/x", "/bin/sh -c id", "/usr/bin/id",
-           "cat /proc/meminfo; id", "grep -r root /etc", "stat -c %n /etc/passwd", "", "export A=1"]
+           "rm -rf /data/local/tmp", "rmdir /data/local/tmp", "mkdir -p /etc/x", "/bin/sh -c id",
+           "/usr/bin/id", "cat /proc/meminfo; id", "grep -r root /etc", "stat -c %n /etc/passwd", "",
+           "export A=1"]
 
 
 @pytest.mark.parametrize("command", HOSTILE)
@@ -85,8 +86,8 @@ def test_the_bench_command_set_is_allowed(adb_server, loopback, tmp_path):
     for argv in (["getprop"], ["getprop", "ro.product.model"], ["getenforce"], ["cat", "/proc/meminfo"],
                  ["ls", "/sys/class/thermal"], ["grep", "-Hs", ".", "/sys/class/thermal/thermal_zone0/temp"],
                  ["df", "-k", target.remote_dir], ["stat", "-c", "%a", target.remote_dir],
-                 ["sha256sum", remote], ["ls", "-d", target.remote_dir], ["rm", "-f", remote, remote + ".tmp"],
-                 ["rmdir", target.remote_dir]):
+                 ["sha256sum", remote], ["ls", "-d", target.remote_dir],
+                 ["rm", "-f", remote, remote + ".tmp"], ["rmdir", target.remote_dir]):
         assert target.shell(argv).returncode == 0, argv
 
 
