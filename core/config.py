@@ -92,8 +92,17 @@ def _to_bool(value: Any, where: str) -> bool:
     raise ConfigError(f"{where}: expected true/false, got {value!r}")
 
 
+INT_RANGE = (-(2**63), 2**63)   # what torch, numpy and the C++ runner can hold
+SEED_RANGE = (0, 2**32)         # every RNG the stages seed (numpy's is the narrowest)
+
+
 def _to_int(value: Any, where: str) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
+        low, high = SEED_RANGE if where.rsplit(".", 1)[-1] == "seed" else INT_RANGE
+        if not low <= value < high:
+            shown = str(value) if len(str(value)) <= 24 else f"{str(value)[:20]}..."
+            raise ConfigError(f"{where}: {shown} is out of range (a {'seed' if high == 2**32 else 'count'} "
+                              f"must be in [{low}, {high}))")
         return value
     raise ConfigError(f"{where}: expected an integer, got {value!r}")
 
@@ -219,11 +228,17 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(f"config file {path}: {path.stat().st_size >> 20} MiB is not a config "
                           f"(at most {MAX_CONFIG_BYTES >> 20} MiB)")
     try:
-        text = path.read_bytes().decode("utf-8")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8-sig")
     except OSError as exc:
         raise ConfigError(f"config file {path}: cannot be read ({exc.strerror or exc})") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"config file {path}: not UTF-8 text (byte {exc.start})") from None
+    if not raw:  # a file cut to nothing would run on every default without a word
+        raise ConfigError(f"config file {path}: empty (0 bytes); a config with every default is "
+                          "`{}` or a comment")
+    if "\x00" in text:
+        raise ConfigError(f"config file {path}: holds NUL bytes: not a YAML text file")
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:

@@ -8,7 +8,8 @@ parser, and never a blocked read.
   either, before anything reads it.
 - `refuse_special(path, what, error)`: the same for an input that may also be missing (its
   reader says so), refusing only what is neither a regular file nor a folder.
-- `read_json(path, error, expect)`: a whole JSON file of the expected top-level type.
+- `read_json(path, error, expect)`: a whole JSON file of the expected top-level type, parsed by
+  `loads_strict` (no duplicate keys, no NaN: JSON Lines readers use it per line too).
 - `check_recorded_file(path, meta_path, meta, error)`: the sha256 and size a metadata JSON
   records (the export's `<name>.json` beside each `.pte`) are those of the file beside it.
 - `check_safetensors(path, error)`: a `.safetensors` file's header covers the file exactly
@@ -60,6 +61,8 @@ def check_input(path: str | Path, what: str, error: type[Exception] = PipelineEr
     try:
         mode = os.stat(p).st_mode
     except FileNotFoundError:
+        if p.is_symlink():
+            raise error(f"{what} {p}: a symlink to {os.readlink(p)}, which does not exist") from None
         raise error(f"{what} {p}: not found") from None
     except (OSError, ValueError) as exc:
         raise error(f"{what} {p}: {getattr(exc, 'strerror', None) or exc}") from None
@@ -115,20 +118,43 @@ def read_json(path: str | Path, error: type[Exception] = PipelineError, expect: 
     if not raw.strip():
         raise error(f"{label}: empty file, expected JSON")
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = loads_strict(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
         raise error(f"{label}: not UTF-8 (byte {exc.start}): not a JSON file") from None
     except json.JSONDecodeError as exc:
         cut = ", truncated?" if exc.pos >= len(raw.rstrip()) - 64 else ""
         raise error(f"{label}: not valid JSON ({exc.msg}: line {exc.lineno} column {exc.colno}{cut})") \
             from None
-    except RecursionError:
-        raise error(f"{label}: not valid JSON: nested too deeply") from None
+    except ValueError as exc:  # loads_strict: a duplicate key, NaN, too deep
+        raise error(f"{label}: not valid JSON ({exc})") from None
     if not isinstance(data, expect):
         names = {dict: "an object", list: "a list"}
         raise error(f"{label}: expected {names.get(expect, expect.__name__)} at the top level of the "
                     f"JSON, got {_json_kind(data)}")
     return data
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"key {key!r} appears twice in one object")
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads_strict(text: str | bytes) -> Any:
+    """json.loads that refuses what Python's parser lets through and a reader would take
+    silently: a key given twice in one object (the last would win), NaN/Infinity. A nesting
+    too deep for the parser is a ValueError too (not a RecursionError)."""
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def _json_kind(value: Any) -> str:

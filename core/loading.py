@@ -30,6 +30,8 @@ def resolve(name_or_path: str) -> str:
 
         return str(ensure_dequantized(name_or_path))
     p = input_path(name_or_path)
+    if p.is_symlink() and not p.exists():  # a loop or a dangling link: a local path gone wrong
+        check_input(p, "model", ModelLoadError, want="either")  # raises, naming which
     return str(p) if p.exists() else name_or_path
 
 
@@ -121,6 +123,7 @@ def _offline_error(name: str, exc: Exception) -> ModelLoadError:
 # it, so a truncated or ill-typed one is named (loaders fail on them deep inside, or not at all).
 TOKENIZER_JSON = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 MODEL_JSON = ("config.json", "generation_config.json", "model.safetensors.index.json")
+TOKENIZER_FILES = TOKENIZER_JSON[:2] + ("tokenizer.model", "vocab.json", "vocab.txt", "spiece.model")
 
 
 def check_local_folder(folder: str | Path, parts: str = "model") -> None:
@@ -129,6 +132,10 @@ def check_local_folder(folder: str | Path, parts: str = "model") -> None:
     folder = check_input(folder, "model folder" if parts == "model" else "tokenizer folder",
                          ModelLoadError, want="folder")
     names = MODEL_JSON if parts == "model" else TOKENIZER_JSON + ("config.json",)
+    if parts == "model" and not (folder / "config.json").exists():
+        raise ModelLoadError(f"{folder}: no config.json: not a model folder")
+    if parts == "tokenizer" and not any((folder / n).exists() for n in TOKENIZER_FILES):
+        raise ModelLoadError(f"{folder}: holds no tokenizer files ({', '.join(TOKENIZER_FILES)})")
     for name in names:
         f = folder / name
         if f.exists() or f.is_symlink():
@@ -143,7 +150,8 @@ def check_local_folder(folder: str | Path, parts: str = "model") -> None:
 
 def _local_error(name: str, what: str, exc: BaseException) -> ModelLoadError:
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    why = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    # the first two lines: pydantic-style errors put the field on one and the reason on the next
+    why = f"{type(exc).__name__}: {' '.join(lines[:2])}" if lines else type(exc).__name__
     return ModelLoadError(f"{name}: not a loadable {what} folder ({why})")
 
 

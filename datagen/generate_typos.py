@@ -117,10 +117,17 @@ def check_input_kinds(cfg: DataConfig) -> None:
     from core.paths import input_path
     from datagen.decontam import eval_files
     from datagen.misspellings import list_files
+    from datagen.sources import PAIR_SUFFIXES, TEXT_SUFFIXES, _files
 
     for i, src in enumerate(cfg.sources):
         if src.path and src.kind not in ("hf", "hf_pairs", "everyday", "python"):
-            refuse_special(input_path(src.path), f"sources[{i}] ({src.kind})", DataError)
+            path = input_path(src.path)
+            refuse_special(path, f"sources[{i}] ({src.kind})", DataError)
+            if src.kind in ("text", "pairs") and path.exists():
+                # the build reads them after making its run folder: what stat can tell, told first
+                if path.is_file() and path.stat().st_size == 0:
+                    raise DataError(f"sources[{i}] ({src.kind}) {path}: empty file (0 bytes)")
+                _files(path, TEXT_SUFFIXES if src.kind == "text" else PAIR_SUFFIXES)  # a folder of none
     for p in cfg.decontaminate:  # read (and a run folder made) only later: named before that
         refuse_special(input_path(p), "decontaminate", DataError)
         eval_files(input_path(p))

@@ -42,14 +42,18 @@ def read_norvig(path: Path) -> list[tuple[str, str]]:
     return [(right, wrong) for right, wrongs in table.items() for wrong in wrongs.split()]
 
 
-def read_any(path: Path) -> list[tuple[str, str]]:
+def _format(path: Path):
     if path.suffix == ".dat":
-        return read_dat(path)
+        return read_dat
     if path.suffix == ".tsv":
-        return read_toefl(path)
+        return read_toefl
     if path.name.startswith("spell-testset"):
-        return read_norvig(path)
+        return read_norvig
     raise DataError(f"{path}: unknown misspelling list format (want .dat, .tsv or spell-testset*.txt)")
+
+
+def read_any(path: Path) -> list[tuple[str, str]]:
+    return _format(path)(path)
 
 
 def list_files(path: Path) -> list[Path]:
@@ -57,6 +61,7 @@ def list_files(path: Path) -> list[Path]:
     if not path.exists():
         raise DataError(f"{path}: misspelling lists not found")
     if path.is_file():
+        _format(path)  # known before anything is read or written
         return [path]
     files = sorted(f for f in path.iterdir() if f.is_file()
                    and (f.suffix in (".dat", ".tsv") or f.name.startswith("spell-testset")))

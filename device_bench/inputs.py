@@ -9,7 +9,7 @@ from typing import Any
 
 from core import decoding, prompt
 from core.errors import BenchError
-from core.files import check_input, check_recorded_file, read_json
+from core.files import check_input, check_recorded_file, read_json, refuse_special
 from core.paths import input_path
 from core.runs import sha256_file
 from evaluation.eval_sets import BenchmarkError, load_benchmark, read_jsonl
@@ -23,8 +23,9 @@ def load_eval(path: str | Path, limit: int = 0) -> list[dict]:
     """JSON Lines pairs {"input", "output"} -> [{"id", "input", "output"}] (first `limit`).
     Parsed by the evaluation's reader, so bench and evaluation accept the same files."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise BenchInputError(f"eval file not found: {path} (run `make data`, or pass --eval)")
+    check_input(path, "eval file", BenchInputError, want="file")  # stat only: a FIFO is never opened
     try:
         pairs = read_jsonl(path).pairs
     except BenchmarkError as exc:
@@ -46,6 +47,7 @@ def load_real(path: str | Path, limit: int, main: str) -> tuple[list[dict], dict
     pairs -> samples {"id": "r00000", "input", "output", "set"} and the set's record
     {"name", "path", "sha256" (of the samples), "n", "case_insensitive", "main": False}."""
     where = input_path(path)
+    refuse_special(where, "real_eval", BenchInputError)  # stat only: a FIFO is never opened
     if not where.exists():
         raise BenchInputError(f"real_eval {path}: not found (a benchmark folder such as "
                               "../shared/data/eval/neuspell-bea4660, or a pairs .json file)")
@@ -180,6 +182,8 @@ def load_model_info(path: str | Path) -> ModelInfo:
     if not path.exists() and not path.is_symlink():
         raise BenchInputError(f"model not found: {path} (run `make export`)")
     check_input(path, "model", BenchInputError, want="file")  # a FIFO is never opened
+    if path.stat().st_size == 0:
+        raise BenchInputError(f"model {path}: empty file (0 bytes): re-export it")
     meta_path = path.with_suffix(".json")
     meta = {}
     size, sha = path.stat().st_size, sha256_file(path)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import importlib.util
 import math
 import re
 from functools import lru_cache
@@ -79,6 +80,12 @@ def check_backend_name(name: Any) -> str:
     if ":" in name:
         mod, _, attr = name.partition(":")
         if _MODULE.fullmatch(mod) and mod.split(".")[0] in PLUGIN_PACKAGES and _FACTORY.fullmatch(attr):
+            try:  # found, not run: only the project package above it is imported
+                found = importlib.util.find_spec(mod) is not None
+            except ImportError:
+                found = False
+            if not found:
+                raise CorrectorError(f"backend {name!r}: no module {mod} in this project")
             return name
         raise CorrectorError(
             f"backend {name!r} is not allowed: allowed backends are {', '.join(known_backends())}, or "

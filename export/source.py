@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.config import ConfigError
+from core.files import refuse_special
 from core.paths import input_path
 
 
@@ -36,6 +37,7 @@ def _run_of(model_dir: Path) -> Path | None:
 
 def resolve_source(path: str | Path, base: str = "") -> Source:
     given = input_path(path)
+    refuse_special(given, "model", SourceError)  # a named pipe or a symlink loop: said as such
     if not given.exists():
         raise SourceError(f"model or run directory not found: {given} (train first with "
                           f"`make train`, or pass --model runs/train/<name>)")
@@ -48,6 +50,8 @@ def resolve_source(path: str | Path, base: str = "") -> Source:
         return Source(p, p / "merged", run_dir=p, tokenizer_dir=p / "merged")
     if (p / "config.json").is_file():
         return Source(p, p, run_dir=_run_of(p), tokenizer_dir=p)
+    if p.is_file():
+        raise SourceError(f"{given}: a file; --model takes a training run, model or LoRA adapter folder")
     raise SourceError(f"{given}: neither a training run (adapter/ or merged/) nor a model folder "
                       f"(config.json) nor a LoRA adapter (adapter_config.json)")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import TrainError
+from core.files import loads_strict, not_a_regular_file
 
 
 class PairsFileError(TrainError):
@@ -26,9 +27,12 @@ class Example:
 def load_pairs(path: str | Path, limit: int = 0) -> list[dict[str, str]]:
     """Pairs from a JSON Lines file; every problem names the file and line."""
     path = Path(path)
-    if not path.is_file():
+    why = not_a_regular_file(path)  # stat only: a named pipe is never opened
+    if why == "not found":
         raise PairsFileError(f"dataset not found: {path} "
                              "(build it with `make data`, or set data.train / data.eval)")
+    if why:
+        raise PairsFileError(f"dataset {path}: {why}")
     pairs = []
     with path.open("rb") as fh:  # bytes: a non-UTF-8 line is named, not a traceback
         for lineno, raw in enumerate(fh, 1):
@@ -50,10 +54,12 @@ def load_pairs(path: str | Path, limit: int = 0) -> list[dict[str, str]]:
 
 def _parse_line(path: Path, lineno: int, line: str) -> dict[str, str]:
     try:
-        obj = json.loads(line)
+        obj = loads_strict(line)
     except json.JSONDecodeError as exc:
         raise PairsFileError(f"{path}:{lineno}: not valid JSON ({exc.msg}); each line must be "
                         '{"input": "...", "output": "..."}') from None
+    except ValueError as exc:  # a key twice (the last would win silently), NaN, nested too deep
+        raise PairsFileError(f"{path}:{lineno}: not valid JSON ({exc})") from None
     if not isinstance(obj, dict):
         raise PairsFileError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
     for key in ("input", "output"):

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from core.config import check, dump_yaml
+from core.files import not_a_regular_file
+from core.paths import input_path
 from core.prompt import INSTRUCTION
 
 
@@ -59,6 +61,11 @@ class DataCfg:
         check(self.shape_multiple >= 1, f"data.shape_multiple must be >= 1, got {self.shape_multiple}")
         check(self.row_tokens >= self.max_length,
               f"data.row_tokens ({self.row_tokens}) must be >= data.max_length ({self.max_length})")
+        check(self.max_train_samples >= 0 and self.max_eval_samples >= 0,
+              "data.max_train_samples (0 = all) and data.max_eval_samples must be >= 0")
+        for key in ("train", "eval"):  # a folder or a named pipe (it would block the reader): stat only
+            why = not_a_regular_file(input_path(getattr(self, key)))
+            check(why in (None, "not found"), f"data.{key} {getattr(self, key)}: {why}")
 
 
 @dataclass
@@ -77,6 +84,11 @@ class OptimCfg:
         check(self.lr > 0, f"optim.lr must be > 0, got {self.lr}")
         check(0.0 <= self.min_lr_ratio <= 1.0,
               f"optim.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        check(self.warmup_steps >= 0, f"optim.warmup_steps must be >= 0, got {self.warmup_steps}")
+        check(self.weight_decay >= 0, f"optim.weight_decay must be >= 0, got {self.weight_decay}")
+        for key, beta in (("beta1", self.beta1), ("beta2", self.beta2)):
+            check(0.0 <= beta < 1.0, f"optim.{key} must be in [0, 1), got {beta}")
+        check(self.grad_clip >= 0, f"optim.grad_clip must be >= 0 (0 = off), got {self.grad_clip}")
 
 
 @dataclass
@@ -90,6 +102,8 @@ class LoopCfg:
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
     def __post_init__(self) -> None:
+        check(self.max_steps >= 0, f"train.max_steps must be >= 0 (0 = train.epochs), got {self.max_steps}")
+        check(self.epochs >= 0, f"train.epochs must be >= 0, got {self.epochs}")
         check(self.epochs > 0 or self.max_steps > 0, "set train.epochs > 0 or train.max_steps > 0")
         check(self.batch_tokens > 0 and self.grad_accum > 0,
               "train.batch_tokens and train.grad_accum must be > 0")
@@ -101,6 +115,11 @@ class EvalCfg:
     samples: int = 64                # pairs for exact match (greedy generate)
     max_new_tokens: int = 128
 
+    def __post_init__(self) -> None:
+        check(self.every >= 0, f"eval.every must be >= 0 (0 = only at the end), got {self.every}")
+        check(self.samples >= 0, f"eval.samples must be >= 0, got {self.samples}")
+        check(self.max_new_tokens >= 1, f"eval.max_new_tokens must be >= 1, got {self.max_new_tokens}")
+
 
 @dataclass
 class CheckpointCfg:
@@ -109,6 +128,7 @@ class CheckpointCfg:
 
     def __post_init__(self) -> None:
         check(self.every > 0, f"checkpoint.every must be > 0, got {self.every}")
+        check(self.keep >= 0, f"checkpoint.keep must be >= 0 (0 = keep all), got {self.keep}")
 
 
 @dataclass
@@ -118,6 +138,9 @@ class OutputCfg:
     log_every: int = 1
     wandb: bool = False
     tensorboard: bool = False
+
+    def __post_init__(self) -> None:
+        check(self.log_every >= 1, f"output.log_every must be >= 1, got {self.log_every}")
 
 
 @dataclass
