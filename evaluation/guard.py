@@ -519,14 +519,14 @@ def _anchor_punct(units: list[Unit], ok: list[bool]) -> list[bool]:
 
 def _guard_once(inp: str, out: str, cfg: GuardConfig, want: list[str]) -> str:
     """One pass; `want` is protected_strings(inp), the spans every result must carry unchanged."""
-    x, y = _TOKEN_RE.findall(inp), _TOKEN_RE.findall(out)  # (spans only when rebuilding)
+    def spans() -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:  # only when rebuilding
+        return tokenize(inp)[1], tokenize(out)[1]
+
+    x, y = _TOKEN_RE.findall(inp), _TOKEN_RE.findall(out)
     units = align(x, y, cfg)
     ok = _anchor_punct(units, [unit_cost(x, y, u, cfg) is not None for u in units])
     if sum(u.i2 - u.i1 for u, k in zip(units, ok) if not k) > cfg.max_rejected_share * len(x):
         return inp  # mostly a rewrite: the few words it happens to share are no correction
-    def spans() -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-        return tokenize(inp)[1], tokenize(out)[1]
-
     result = out if all(ok) else _rebuild(inp, out, *spans(), units, ok)
     if result == inp or protected_strings(result) == want:
         return result
