@@ -221,14 +221,17 @@ class Noiser:
             if m:
                 at = _offset(tokens, i) + m.start()
                 edits.append((at, at + len(m.group()), _keep_case(rng.choice(twins), m.group()), "real_word"))
+        if cfg.apostrophe and "'" in piece:  # before "i": "I'm" -> "im" (or "Im") is one edit
+            for m in APOSTROPHE_RE.finditer(piece):
+                if rng.random() < cfg.apostrophe:
+                    word, kinds = m.group().replace("'", ""), "apostrophe"
+                    if word[:1] == "I" and m.group()[1:2] == "'" and rng.random() < cfg.lowercase_i:
+                        word, kinds = "i" + word[1:], "apostrophe+lowercase_i"
+                    edits.append((m.start(), m.end(), word, kinds))
         if cfg.lowercase_i and ("I " in piece or "I'" in piece or piece[-1:] == "I"):
             for m in PRONOUN_I.finditer(piece):
                 if rng.random() < cfg.lowercase_i:
                     edits.append((m.start(), m.start() + 1, "i", "lowercase_i"))
-        if cfg.apostrophe and "'" in piece:
-            for m in APOSTROPHE_RE.finditer(piece):
-                if rng.random() < cfg.apostrophe:
-                    edits.append((m.start(), m.end(), m.group().replace("'", ""), "apostrophe"))
         if cfg.undouble_letter:
             for m in _DOUBLED.finditer(piece):
                 if rng.random() < cfg.undouble_letter:

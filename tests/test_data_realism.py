@@ -63,4 +63,19 @@ def test_tuned_defaults_are_close_to_real_misspellings(shared_data):
 
     cfg = load_config(DataConfig, REPO / "datagen/configs/default.yaml")
     out = report(shared_data / "misspellings", cfg, sentences=4000)
-    assert out["distance"]["mean of lists"] < 0.3, out["columns"]["generated"]
+    assert out["distance"]["generated prose vs mean of lists"] < 0.3, out["columns"]["generated prose"]
+
+
+@pytest.mark.integration
+def test_messages_profile_reports_typing_habits(shared_data):
+    """The messages mix: its word edits stay near the real lists, and its sentence-level habits
+    (lower-case start, no final mark, dropped apostrophes) sit near the typed dev set's."""
+    from datagen.realism import report
+
+    cfg = load_config(DataConfig, REPO / "datagen/configs/messages.yaml")
+    out = report(shared_data / "misspellings", cfg, sentences=3000)
+    assert out["distance"]["generated messages vs mean of lists"] < 0.35
+    gen, typed = out["typing"]["generated messages"], out["typing"]["typed: messages"]
+    assert typed["messages"] > 300
+    for k in ("lower-case start", "no final . ! ?"):
+        assert abs(gen[k] - typed[k]) < 0.2, (k, gen[k], typed[k])
