@@ -10,6 +10,7 @@ parser, and never a blocked read.
   reader says so), refusing only what is neither a regular file nor a folder.
 - `read_json(path, error, expect)`: a whole JSON file of the expected top-level type, parsed by
   `loads_strict` (no duplicate keys, no NaN: JSON Lines readers use it per line too).
+- `check_tokenizer_json(path, error)`: a tokenizer.json the tokenizers library loads.
 - `check_recorded_file(path, meta_path, meta, error)`: the sha256 and size a metadata JSON
   records (the export's `<name>.json` beside each `.pte`) are those of the file beside it.
 - `check_safetensors(path, error)`: a `.safetensors` file's header covers the file exactly
@@ -232,3 +233,17 @@ def check_recorded_file(path: str | Path, meta_path: str | Path, meta: dict,
         raise error(f"{meta_path} does not describe {path}: it records {'; '.join(wrong)}. It is the "
                     f"metadata of another export (recipe {meta.get('recipe', '?')!r}): re-export, or put "
                     f"the {meta_path.name} written with this file beside it")
+
+
+def check_tokenizer_json(path: str | Path, error: type[Exception] = PipelineError) -> None:
+    """A tokenizer.json whole (read_json) and loadable by the tokenizers library: a truncated or
+    foreign file is `error` naming it, not the library's bare Exception deep inside a loader."""
+    from tokenizers import Tokenizer
+
+    read_json(path, error, what="tokenizer")
+    try:
+        Tokenizer.from_file(str(path))
+    except Exception as exc:  # noqa: BLE001 - tokenizers raises bare Exception
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        raise error(f"tokenizer {path}: not a tokenizer.json the tokenizers library can load "
+                    f"({lines[0] if lines else type(exc).__name__})") from None

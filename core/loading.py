@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import PipelineError
-from core.files import check_input, check_safetensors, read_bytes, read_json
+from core.files import check_input, check_safetensors, check_tokenizer_json, read_bytes, read_json
 from core.paths import input_path
 
 TINY = "builtin:tiny"
@@ -140,9 +140,11 @@ def check_local_folder(folder: str | Path, parts: str = "model") -> None:
         f = folder / name
         if f.exists() or f.is_symlink():
             read_json(f, ModelLoadError)
+    if parts == "tokenizer" and (folder / "tokenizer.json").exists():
+        check_tokenizer_json(folder / "tokenizer.json", ModelLoadError)
     if parts == "model":
-        cfg = read_json(folder / "config.json", ModelLoadError) if (folder / "config.json").exists() else {}
-        if cfg and not isinstance(cfg.get("model_type"), str):
+        cfg = read_json(folder / "config.json", ModelLoadError)
+        if not isinstance(cfg.get("model_type"), str):
             raise ModelLoadError(f"{folder / 'config.json'}: no model_type string: not a model's config.json")
         for f in sorted(folder.glob("*.safetensors")):
             check_safetensors(f, ModelLoadError)

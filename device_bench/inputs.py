@@ -9,7 +9,7 @@ from typing import Any
 
 from core import decoding, prompt
 from core.errors import BenchError
-from core.files import check_input, check_recorded_file, read_json, refuse_special
+from core.files import check_input, check_recorded_file, check_tokenizer_json, read_json, refuse_special
 from core.paths import input_path
 from core.runs import sha256_file
 from evaluation.eval_sets import BenchmarkError, load_benchmark, read_jsonl
@@ -165,18 +165,6 @@ def _check_metadata_types(meta_path: Path, meta: dict) -> None:
             raise BenchInputError(f"{meta_path}: {key} must be {want}, got {value!r}")
 
 
-def _check_tokenizer_file(tok: Path) -> None:
-    """tokenizer.json whole and loadable by the tokenizers library, before any unit runs."""
-    from tokenizers import Tokenizer
-
-    read_json(tok, BenchInputError, what="tokenizer")
-    try:
-        Tokenizer.from_file(str(tok))
-    except Exception as exc:  # noqa: BLE001 - tokenizers raises bare Exception
-        raise BenchInputError(f"tokenizer {tok}: not a tokenizer.json the tokenizers library can load "
-                              f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
-
-
 def load_model_info(path: str | Path) -> ModelInfo:
     path = Path(path)
     if not path.exists() and not path.is_symlink():
@@ -193,7 +181,7 @@ def load_model_info(path: str | Path) -> ModelInfo:
         _check_metadata_types(meta_path, meta)
     tok = path.parent / "tokenizer.json"
     if tok.exists() or tok.is_symlink():
-        _check_tokenizer_file(tok)
+        check_tokenizer_json(tok, BenchInputError)  # whole and loadable, before any unit runs
     return ModelInfo(path, path.stem, size, sha, meta, tok if tok.exists() else None)
 
 
