@@ -32,7 +32,7 @@ from typing import Iterator
 
 from tqdm import tqdm
 
-from core.paths import REPO_ROOT, check_output_dir, input_path, output_path
+from core.paths import REPO_ROOT, check_not_an_input, check_output_dir, input_path, output_path
 from core.runs import (
     atomic_write_json,
     atomic_write_text,
@@ -301,7 +301,11 @@ def check_startup(cfg: DataConfig) -> Path:
     """Names and output folders, checked before any corpus is read; returns the run folder."""
     if cfg.run_name:
         check_run_name(cfg.run_name, "--run")
-    check_output_dir(output_path(cfg.out_dir), "out_dir")
+    out = check_output_dir(output_path(cfg.out_dir), "out_dir")
+    local = {f"sources[{k}].path": input_path(src.path) for k, src in enumerate(cfg.sources)
+             if src.kind in ("text", "pairs") and src.path}
+    for split in ("train", "eval"):  # the outputs never replace a corpus or pairs file read here
+        check_not_an_input(out / f"{split}_data.json", "out_dir", local)
     runs = check_output_dir(output_path(cfg.runs_root), "runs_root")
     run_dir = runs / "data" / (cfg.run_name or "")
     if cfg.run_name and (run_dir / "stats.json").exists() and not cfg.fresh:

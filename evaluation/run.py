@@ -24,7 +24,7 @@ from core.cli import Flag, flag_overrides, run_cli, stage_parser
 from core.config import ConfigError, load_config
 from core.errors import EvalError
 from core.loading import pick_base
-from core.paths import REPO_ROOT, check_output_dir, input_path, output_path
+from core.paths import REPO_ROOT, check_not_an_input, check_output_dir, input_path, output_path
 from core.progress import progress
 from core.runs import (
     ResumeError,
@@ -230,6 +230,14 @@ def evaluate(cfg: EvalConfig) -> Path:
     model = resolve_model(cfg.model) if "hf" in cfg.backends else None
     # The config is rewritten on a rerun: metrics.json is rebuilt beside it from caches whose
     # own keys (open_cache) refuse outputs of another model or input.
+    runs_root = Path(cfg.runs_root) if cfg.runs_root else REPO_ROOT / "runs"
+    inputs = {f"--benchmarks[{k}]": b.source for k, b in enumerate(benches)}
+    if model and Path(model).exists():
+        inputs["--model"] = model
+    check_not_an_input(runs_root / "eval" / (cfg.run_name or "_"), "the eval run folder", inputs)
+    if cfg.root_copy:
+        for name in ("metrics.json", "model_test_results.csv"):
+            check_not_an_input(Path(cfg.root_copy) / name, "root_copy", inputs)
     run_dir = make_run_dir("eval", cfg.run_name or None, cfg, cfg.seed, root=cfg.runs_root or None)
     report: dict[str, Any] = {"model": model, "run_dir": str(run_dir), "benchmarks": {}}
     rows: list[dict[str, Any]] = []

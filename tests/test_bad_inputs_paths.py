@@ -522,3 +522,40 @@ def test_the_shell_scan_catches(code, kind):
                                   "subprocess.run(cmd, shell=False)", "os.system('true')"])
 def test_the_shell_scan_passes(code):
     assert shell_findings(code, "x.py") == []
+
+
+# ---------------------------------------------------------------- datagen and evaluation outputs
+def test_datagen_never_replaces_a_pairs_file_it_reads(tmp_path):
+    from core.config import load_config
+    from core.paths import OverwriteError as OE
+    from datagen import DataConfig, build_dataset
+
+    out = tmp_path / "data"
+    out.mkdir()
+    mine = out / "train_data.json"
+    mine.write_text('{"input": "teh cat", "output": "the cat"}\n', encoding="utf-8")
+    before = mine.read_bytes()
+    cfg = load_config(DataConfig, None, [f"out_dir={out}", f"runs_root={tmp_path / 'runs'}", "progress=false",
+                                         "workers=1", "decontaminate_defaults=false",
+                                         f"sources=[{{kind: pairs, path: '{mine}'}}]"])
+    with pytest.raises(OE, match="sources\\[0\\].path"):
+        build_dataset(cfg)
+    assert mine.read_bytes() == before and not (tmp_path / "runs").exists()
+
+
+def test_eval_run_folder_never_holds_its_benchmark(tmp_path):
+    from core.config import load_config
+    from core.paths import OverwriteError as OE
+    from evaluation.config import EvalConfig
+    from evaluation.run import evaluate
+
+    bench = tmp_path / "runs" / "eval" / "r" / "set"
+    bench.mkdir(parents=True)
+    (bench / "corrupt.txt").write_text("teh cat\n", encoding="utf-8")
+    (bench / "correct.txt").write_text("the cat\n", encoding="utf-8")
+    listing = sorted(p.name for p in bench.iterdir())
+    cfg = load_config(EvalConfig, None, [f"benchmarks={bench}", "backends=[identity]", "run_name=r",
+                                         f"runs_root={tmp_path / 'runs'}", "root_copy=", "own_pairs="])
+    with pytest.raises(OE, match="--benchmarks"):
+        evaluate(cfg)
+    assert sorted(p.name for p in bench.iterdir()) == listing
