@@ -167,3 +167,90 @@ def test_sigterm_during_a_build_leaves_no_temp_file(tmp_path):
     proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGTERM
     assert list(out.iterdir()) == []
+
+
+# --- issue 28: inputs that are not files, overrides anywhere, overrides at fault ----------------
+
+def _odd(tmp_path: Path, kind: str) -> str:
+    """A path of the given kind under tmp_path/in (the inputs' folder)."""
+    d = tmp_path / "in"
+    d.mkdir(exist_ok=True)
+    if kind == "fifo":
+        os.mkfifo(d / "fifo.txt")
+        return str(d / "fifo.txt")
+    if kind == "fifo.jsonl":
+        os.mkfifo(d / "fifo.jsonl")
+        return str(d / "fifo.jsonl")
+    if kind == "loop":
+        (d / "a").symlink_to(d / "b")
+        (d / "b").symlink_to(d / "a")
+        return str(d / "a")
+    if kind == "emptydir":
+        (d / "empty").mkdir()
+        return str(d / "empty")
+    if kind == "empty":
+        (d / "empty.txt").write_bytes(b"")
+        return str(d / "empty.txt")
+    if kind == "junk":
+        (d / "junk.bin").write_bytes(bytes(range(256)))
+        return str(d / "junk.bin")
+    return kind  # a device such as /dev/zero
+
+
+@pytest.mark.parametrize("flag, kind, message", [
+    ("--corpus", "fifo", r"sources\[0\] \(text\) .*fifo.txt: a named pipe, not a regular file or folder"),
+    ("--corpus", "/dev/zero", r"sources\[0\] \(text\) /dev/zero: a character device, not a regular file"),
+    ("--corpus", "/dev/null", r"/dev/null: a character device, not a regular file or folder"),
+    ("--corpus", "loop", r"sources\[0\] \(text\) .*/a: Too many levels of symbolic links"),
+    ("--corpus", "emptydir", r"/empty: folder holds no readable files \(.md, .rst, .text, .txt\)"),
+    ("--corpus", "empty", r"sources\[0\] \(text\) .*empty.txt: empty file \(0 bytes\)"),
+    ("--pairs", "fifo.jsonl", r"sources\[\d\] \(pairs\) .*fifo.jsonl: a named pipe, not a regular file"),
+    ("--pairs", "empty", r"\(pairs\) .*empty.txt: empty file \(0 bytes\)"),
+    ("--decontaminate", "fifo", r"decontaminate .*fifo.txt: a named pipe, not a regular file or folder"),
+    ("--decontaminate", "loop", r"decontaminate .*/a: Too many levels of symbolic links"),
+    ("--decontaminate", "emptydir", r"/empty: evaluation set to decontaminate against holds no "
+                                    r"\.dat, \.json, \.jsonl, \.txt files"),
+    ("--misspellings", "fifo", r"noise.misspellings_path .*fifo.txt: a named pipe, not a regular file"),
+    ("--misspellings", "emptydir", r"/empty: folder holds no misspelling lists"),
+    ("--misspellings", "junk", r"junk.bin: unknown misspelling list format"),
+])
+def test_an_input_that_is_not_a_usable_file_is_named_before_anything_is_written(tmp_path, capsys, flag,
+                                                                                 kind, message):
+    path = _odd(tmp_path, kind)
+    corpus_args = [] if flag == "--corpus" else ["--corpus", "everyday"]
+    t0 = time.monotonic()
+    rc = main([flag, path, *corpus_args, "--out", str(tmp_path / "d"), f"runs_root={tmp_path / 'runs'}",
+               "train_pairs=20", "eval_pairs=2", "progress=false", "workers=1",
+               "decontaminate_defaults=false"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: ") and re.search(message, err), err
+    assert time.monotonic() - t0 < 30  # a named pipe is never opened: nothing blocks
+    assert not (tmp_path / "d").exists() and not (tmp_path / "runs").exists()  # nothing written
+
+
+@pytest.mark.parametrize("args, message", [
+    (["clean.min_words=30", "clean.max_words=5"],
+     r"^error: command-line overrides clean.min_words=30 clean.max_words=5: clean: need 1 <= min_words"),
+    (["clean.max_words=5", "seed=2", "clean.min_words=30"],
+     r"^error: command-line overrides clean.max_words=5 clean.min_words=30: clean:"),
+    (["noise.clean_share=nan"], r"^error: command-line override noise.clean_share=nan: noise.clean_share: "
+                                r"expected a finite number, got 'nan'"),
+    (["min_fill=.inf"], r"^error: command-line override min_fill=.inf: min_fill: expected a finite number"),
+    (["seed=-5"], r"^error: command-line override seed=-5: seed: -5 is out of range"),
+])
+def test_an_override_error_names_the_overrides_at_fault_not_the_flags(tmp_path, capsys, args, message):
+    rc = main(["--corpus", "everyday", "--out", str(tmp_path / "d"), f"runs_root={tmp_path / 'runs'}",
+               "train_pairs=20", *args, "--run", "r1", "eval_pairs=2"])
+    err = capsys.readouterr().err
+    assert rc == 2 and re.search(message, err), err
+    assert "out_dir" not in err and "train_pairs" not in err and "sources=" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_overrides_before_between_and_after_flags_all_apply(tmp_path):
+    rc = main(["train_pairs=30", "--corpus", "everyday", "eval_pairs=3", "--out", str(tmp_path / "d"),
+               f"runs_root={tmp_path / 'runs'}", "--run", "r1", "progress=false", "workers=1",
+               "decontaminate_defaults=false"])
+    assert rc == 0
+    assert len((tmp_path / "d/train_data.json").read_text().splitlines()) == 30
+    assert len((tmp_path / "d/eval_data.json").read_text().splitlines()) == 3
