@@ -4,6 +4,7 @@ metrics.json, and names and output paths are checked before any backend runs."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -150,3 +151,69 @@ def test_bad_evaluation_sets_are_clear_errors(tmp_path, capsys, content, message
     assert _run(tmp_path, None, backend="identity") == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and re.search(message, err), err
+
+
+# --- issue 28: inputs that are not files, backend names, overrides anywhere ----------------------
+
+def _special(tmp_path: Path, kind: str) -> str:
+    if kind == "fifo":
+        os.mkfifo(tmp_path / "fifo.json")
+        return str(tmp_path / "fifo.json")
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    return str(tmp_path / "a")
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--benchmarks", "{fifo}"], r"override benchmarks=.*: benchmarks .*fifo.json: a named pipe, "
+                                 r"not a regular file or folder"),
+    (["--benchmarks", "{pairs},{fifo}"], r"benchmarks .*fifo.json: a named pipe"),
+    (["--benchmarks", "{loop}"], r"benchmarks .*/a: Too many levels of symbolic links"),
+    (["own_pairs={fifo}"], r"override own_pairs=.*: own_pairs .*fifo.json: a named pipe, not a regular file"),
+    (["--backends", "os:system"], r"override backends=\[os:system\]: backends: backend 'os:system' is not "
+                                  r"allowed: allowed backends are .*identity, pte, pyspellchecker, symspell"),
+    (["--backends", "identity,subprocess:run"], r"backend 'subprocess:run' is not allowed"),
+    (["--backends", "evaluation.run:main"], r"backend 'evaluation.run:main' is not allowed"),
+    (["--backends", "tests.nonexistent:make_x"], r"backend 'tests.nonexistent:make_x': no module "
+                                                 r"tests.nonexistent in this project"),
+    (["--backends", "nosuch"], r"unknown backend 'nosuch'; allowed: device, hf, identity"),
+    (["backend_models={'os:system': x}"], r"backend_models: backend 'os:system' is not allowed"),
+    (["guard.max_edit_ratio=.inf"], r"guard.max_edit_ratio: expected a finite number, got inf"),
+    (["hf.few_shot=nan"], r"hf.few_shot: expected an integer, got 'nan'"),
+])
+def test_bad_sets_and_backend_names_fail_before_anything_is_written(tmp_path, capsys, extra, message):
+    pairs = _pairs(tmp_path)
+    subs = {"{pairs}": str(pairs)}
+    for kind in ("fifo", "loop"):
+        if any("{" + kind + "}" in a for a in extra):
+            subs["{" + kind + "}"] = _special(tmp_path, kind)
+    for key, value in subs.items():
+        extra = [a.replace(key, value) for a in extra]
+    rc = main(["--benchmarks", str(pairs), "--backends", "identity", "own_pairs=",
+               f"runs_root={tmp_path / 'runs'}", f"root_copy={tmp_path / 'root'}", "--run", "r1", *extra])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: ") and re.search(message, err), err
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "root").exists()  # nothing written
+
+
+def test_overrides_between_flags_apply(tmp_path):
+    _pairs(tmp_path)
+    assert main(["--benchmarks", str(tmp_path / "pairs.json"), "limit=2", "--backends", "identity",
+                 "own_pairs=", "--run", "r1", f"runs_root={tmp_path / 'runs'}",
+                 f"root_copy={tmp_path / 'root'}"]) == 0
+    metrics = json.loads((tmp_path / "runs/eval/r1/metrics.json").read_text())
+    assert metrics["benchmarks"]["pairs"]["n"] == 2
+
+
+def test_a_broken_hf_model_folder_is_named(tmp_path, tiny_base):
+    import shutil
+
+    from core.loading import ModelLoadError
+    from evaluation.correctors import make_corrector
+
+    model = tmp_path / "m"
+    shutil.copytree(tiny_base, model)
+    data = (model / "model.safetensors").read_bytes()
+    (model / "model.safetensors").write_bytes(data[: len(data) // 3])
+    with pytest.raises(ModelLoadError, match=r"m/model.safetensors: truncated"):
+        make_corrector("hf", str(model), device="cpu")
