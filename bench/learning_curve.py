@@ -1,0 +1,170 @@
+"""Learning curve of a LoRA run against CPU-hours: each chosen checkpoint is taken out as an
+adapter (train.snapshot), merged onto its base (core.loading merge) and scored by the real
+evaluation (python -m evaluation, hf backend, guarded) on the typed-messages dev set and a
+BEA-4660 slice; SymSpell and pyspellchecker are scored once on the same pairs as the bar.
+
+    python -m bench.learning_curve runs/train/<name> [--every 200] [--steps 100,400]
+        [--bea-limit 200] [--messages-limit 0] [--threads 2] [--out DIR]
+
+Writes <out>/curve.json (one record per step; resumable: steps already scored are kept) and
+<out>/curve.png. CPU-hours of a step = its checkpoint's training seconds x the torch threads the
+run used (env.json), so a run spread over several sessions is placed by its own clock.
+Figures: messages exact match (full text), BEA spelling correction and over-correction."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from core.cli import run_cli
+from core.errors import PipelineError
+from core.runs import atomic_write_json
+
+REPO = Path(__file__).resolve().parents[1]
+MESSAGES = "evaluation/devsets/messages"
+BEA = "../shared/data/eval/neuspell-bea4660"
+
+
+def checkpoint_steps(run: Path) -> dict[int, Path]:
+    found = {}
+    for d in sorted((run / "checkpoints").glob("step-*")):
+        if (d / "state.pt").is_file():
+            found[int(d.name.split("-")[1])] = d
+    return found
+
+
+def train_seconds(ckpt: Path) -> float:
+    import torch
+
+    state = torch.load(ckpt / "state.pt", map_location="cpu", weights_only=False)
+    return float(state["progress"]["seconds"])
+
+
+def run_threads(run: Path) -> int:
+    """torch's intra-op threads of the run: its default is one per core of the machine it ran on."""
+    env = json.loads((run / "env.json").read_text()) if (run / "env.json").is_file() else {}
+    machine = env.get("machine") or {}
+    return int(machine.get("torch_threads") or machine.get("cpu_count") or os.cpu_count() or 1)
+
+
+def _call(args: list[str], threads: int) -> str:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    r = subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise PipelineError(f"{' '.join(args[:3])} failed (exit {r.returncode}): {r.stderr.strip()[-800:]}")
+    return r.stdout
+
+
+def evaluate(model: str, backends: str, out: Path, name: str, args) -> dict:
+    """metrics.json of one evaluation run over the messages set and the BEA slice."""
+    common = ["-m", "evaluation", "--model", model, "--backends", backends, "--run", name,
+              "root_copy=", f"runs_root={out}", "own_pairs="]
+    res = {}
+    for bench, limit in ((MESSAGES, args.messages_limit), (BEA, args.bea_limit)):
+        run = f"{name}-{Path(bench).name}"
+        common[common.index("--run") + 1] = run
+        _call(common + ["--benchmarks", bench, f"limit={limit}"], args.threads)
+        metrics = json.loads((out / "eval" / run / "metrics.json").read_text())
+        res.update(metrics["benchmarks"])
+    return res
+
+
+def figures(bench: dict, backend: str) -> dict:
+    msg = bench["messages"]["backends"][backend]["guarded"]
+    bea = next(v for k, v in bench.items() if k.startswith("neuspell-bea"))["backends"][backend]["guarded"]
+    return {"messages_exact": msg["exact_match_full"], "messages_f0_5": msg["f0_5"],
+            "messages_case_correction": msg["classes"]["case"]["correction_rate"],
+            "messages_punct_correction": msg["classes"]["punctuation"]["correction_rate"],
+            "bea_spelling_correction": bea["correction_rate"],
+            "bea_spelling_over": bea["over_correction_rate"]}
+
+
+def score_step(run: Path, step: int, ckpt: Path, out: Path, args) -> dict:
+    snap = out / "snapshots" / f"step-{step}"
+    if not (snap / "adapter_config.json").is_file():
+        _call(["-m", "train.snapshot", str(run), "--step", str(step), "--out", str(snap)], args.threads)
+    merged = _call(["-m", "core.loading", "merge", str(snap), "--preset-config", args.preset_config,
+                    "--cache", str(out / "merged")], args.threads).strip().splitlines()[-1]
+    rec = {"step": step, "cpu_hours": train_seconds(ckpt) * run_threads(run) / 3600,
+           **figures(evaluate(merged, "hf", out, f"step-{step}", args), "hf")}
+    print(json.dumps(rec), flush=True)
+    return rec
+
+
+def plot(curve: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pts = sorted(curve["steps"], key=lambda r: r["step"])
+    x = [r["cpu_hours"] for r in pts]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(x, [r["messages_exact"] for r in pts], "o-", label="messages: exact (full text)")
+    ax.plot(x, [r["bea_spelling_correction"] for r in pts], "s-", label="BEA: spelling correction")
+    ax.plot(x, [r["bea_spelling_over"] for r in pts], "^-", label="BEA: spelling over-correction")
+    for name, b in (curve.get("baselines") or {}).items():
+        ax.axhline(b["messages_exact"], ls=":", lw=1, color="grey")
+        ax.annotate(f"{name}: messages exact", (x[0] if x else 0, b["messages_exact"]), fontsize=7)
+    ax.set_xlabel("CPU-hours of training (seconds x threads)")
+    ax.set_ylabel("rate (guarded)")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(f"learning curve: {curve['run']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.learning_curve", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run", help="runs/train/<name> (a LoRA run with checkpoints)")
+    ap.add_argument("--every", type=int, default=200, help="score every N-th step's checkpoint")
+    ap.add_argument("--steps", default="", help="comma-separated steps instead of --every")
+    ap.add_argument("--bea-limit", type=int, default=200)
+    ap.add_argument("--messages-limit", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--preset-config", default="train/configs/smollm2-135m-cpu.yaml")
+    ap.add_argument("--baselines", action="store_true", help="also score SymSpell and pyspellchecker once")
+    ap.add_argument("--out", default="", help="default: <run>/curve")
+    args = ap.parse_args(argv)
+    return run_cli(lambda: _run(args))
+
+
+def _run(args) -> int:
+    run = Path(args.run)
+    out = Path(args.out) if args.out else run / "curve"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "curve.json"
+    fresh = {"run": run.name, "steps": [], "baselines": {}}
+    curve = json.loads(path.read_text()) if path.is_file() else fresh
+    done = {r["step"] for r in curve["steps"]}
+    found = checkpoint_steps(run)
+    want = [int(s) for s in args.steps.split(",") if s] if args.steps else \
+        [s for s in found if s % args.every == 0]
+    missing = [s for s in want if s not in found]
+    if missing:
+        raise PipelineError(f"{run}: no checkpoint for step(s) {missing}; have {sorted(found)}")
+    if args.baselines and not curve["baselines"]:
+        res = evaluate("none", "symspell,pyspellchecker", out, "baselines", args)
+        curve["baselines"] = {b: figures(res, b) for b in ("symspell", "pyspellchecker")}
+        atomic_write_json(path, curve)
+    for step in want:
+        if step in done:
+            continue
+        curve["steps"].append(score_step(run, step, found[step], out, args))
+        curve["steps"].sort(key=lambda r: r["step"])
+        atomic_write_json(path, curve)  # after every step: an interrupted curve resumes
+        plot(curve, out / "curve.png")
+    plot(curve, out / "curve.png")
+    print(f"wrote {path} and {out / 'curve.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
