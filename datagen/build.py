@@ -95,7 +95,8 @@ def _record(key: str, to_eval: bool, inp: str, out: str, errors: list[str], sour
     line = (f'{{"input": {_q(inp)}, "output": {_q(out)}, "source": {_q(source)}, '
             f'"errors": [{", ".join(map(_q, errors))}]}}')
     kh = _h(key) if not variant else _h(key, variant)  # dedup is per variant
-    return kh, _h(out), _h(inp, out), to_eval, errors, line, cer(inp, out), inp == out, given, source
+    return (kh, _h(out), _h(inp, out), to_eval, errors, line, cer(inp, out), inp == out, given, source,
+            is_sentence(out))
 
 
 def process_chunk(task: tuple) -> tuple[list[tuple], dict[str, int], list[str]]:
@@ -464,7 +465,7 @@ def _next_variants(want: dict, have: dict, gained: dict, variants: int) -> int:
 
 
 def _take(rec: tuple, want: dict, stats: Stats, writer: _PairWriter, seen: dict, seen_pairs: set) -> bool:
-    kh, oh, ph, to_eval, errors, line, c, is_clean, given, source = rec
+    kh, oh, ph, to_eval, errors, line, c, is_clean, given, source, shaped = rec
     if not given:  # one pair per clean sentence and pass
         prev = seen.get(kh)
         if prev is not None:
@@ -484,7 +485,7 @@ def _take(rec: tuple, want: dict, stats: Stats, writer: _PairWriter, seen: dict,
         return False
     seen_pairs.add(ph)
     writer.write(split, line)
-    stats.add(split, source, is_clean, errors, c)
+    stats.add(split, source, is_clean, errors, c, shaped)
     return True
 
 

@@ -149,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     return run_cli(body)
 
 
+UNSHAPED_WARN = 0.05  # r1's data had 22 % (WordNet's lower-case examples): its case and punctuation suffered
+
+
 def report(stats: dict) -> None:
     """The closing summary of a build (counts, speed, noise, drops, shortfalls)."""
     n = stats["pairs"]
@@ -158,6 +161,12 @@ def report(stats: dict) -> None:
           f"clean share {stats['share_clean']}, mean CER {stats['cer']['mean']}; "
           f"decontamination dropped {stats['dropped'].get('contaminated', 0)}; "
           f"stats: {stats['run_dir']}/stats.json")
+    for source, share in (stats.get("unshaped_reference_share") or {}).items():
+        if share > UNSHAPED_WARN:
+            print(f"warning: {share:.0%} of the references from {source} do not start with a capital or end "
+                  "with . ! ? — a model trained on them learns to leave case and final punctuation alone "
+                  "(give that source form: fix or form: sentence; datagen/configs/messages.yaml does)",
+                  file=sys.stderr)
     for split, missing in stats["shortfall"].items():
         print(f"warning: {split} is {missing} pairs short of the requested size: the corpus ran out "
               f"(raise max_passes or give more text)", file=sys.stderr)

@@ -19,6 +19,7 @@ class Stats:
         self.split = Counter()
         self.clean = Counter()
         self.per_source: dict[str, Counter] = {}
+        self.unshaped = Counter()  # per source: references not starting with a capital or ending . ! ?
         self.error_pairs = Counter()    # pairs with at least one error of a type
         self.error_events = Counter()   # every occurrence
         self.errors_per_pair = Counter()
@@ -27,12 +28,15 @@ class Stats:
         self.dropped = Counter()
         self.notes: list[str] = []
 
-    def add(self, split: str, source: str, is_clean: bool, errors: list[str], c: float) -> None:
+    def add(self, split: str, source: str, is_clean: bool, errors: list[str], c: float,
+            shaped: bool = True) -> None:
         self.split[split] += 1
         per = self.per_source.get(source)
         if per is None:
             per = self.per_source[source] = Counter()
         per[split] += 1
+        if not shaped:  # a reference that is no capitalised, punctuated sentence (messages.is_sentence)
+            self.unshaped[source] += 1
         if is_clean:
             self.clean[split] += 1
         events, pairs = self.error_events, self.error_pairs
@@ -58,6 +62,10 @@ class Stats:
             "pairs": {"train": self.split["train"], "eval": self.split["eval"]},
             "share_clean": {k: round(self.clean[k] / v, 4) for k, v in self.split.items() if v},
             "pairs_per_source": {s: dict(c) for s, c in sorted(self.per_source.items())},
+            # the share of each source's references that are not whole sentences: a corrector trained
+            # on many learns to leave a lower-case start and a missing full stop alone
+            "unshaped_reference_share": {s: round(self.unshaped[s] / max(1, sum(c.values())), 4)
+                                         for s, c in sorted(self.per_source.items())},
             "error_types": {"pairs_with": dict(self.error_pairs.most_common()),
                             "occurrences": dict(self.error_events.most_common())},
             "errors_per_pair": {str(k) if k < 6 else "6+": v

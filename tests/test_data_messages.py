@@ -118,3 +118,26 @@ def test_messages_noise_defaults_are_the_documented_ones():
     shipped = load_config(DataConfig, str(Path(__file__).parents[1] / "datagen/configs/messages.yaml"), [])
     for k, v in MESSAGES_NOISE.items():
         assert getattr(shipped.messages_noise, k) == v, k
+
+
+def test_a_source_of_lower_case_fragments_is_counted_and_warned_about(tmp_path, capsys):
+    """The cause of r1's weak case and punctuation: 22 % of its pairs were WordNet examples
+    whose references start in lower case and end without a mark. A build says so."""
+    from datagen.generate_typos import report
+
+    corpus = tmp_path / "examples.txt"
+    corpus.write_text("\n".join(f"the patter of tiny feet number {i}" for i in range(200)) + "\n")
+    cfg = load_config(DataConfig, None, [
+        f"out_dir={tmp_path / 'data'}", f"runs_root={tmp_path / 'runs'}", "run_name=t", "progress=false",
+        "workers=1", "decontaminate_defaults=false", "train_pairs=100", "eval_pairs=5", "min_fill=0",
+        f"sources=[{{kind: text, path: '{corpus}', format: lines}}]"])
+    stats = build_dataset(cfg)
+    assert stats["unshaped_reference_share"][f"text:{corpus}"] == 1.0
+    report(stats)
+    assert "do not start with a capital" in capsys.readouterr().err
+    src = f"sources=[{{kind: text, path: '{corpus}', format: lines, form: fix}}]"
+    fixed = load_config(DataConfig, None, [f"out_dir={tmp_path / 'd2'}", f"runs_root={tmp_path / 'r2'}",
+                                           "run_name=t", "progress=false", "workers=1", "min_fill=0",
+                                           "decontaminate_defaults=false", "train_pairs=100", "eval_pairs=5",
+                                           src])
+    assert build_dataset(fixed)["unshaped_reference_share"][f"text:{corpus}"] == 0.0
