@@ -46,33 +46,34 @@ def export_model(model_dir: str | Path | Source, recipe: str, out_path: str | Pa
     tok = load_source_tokenizer(src)
     if eval_data:
         check_eval_fits(tok, eval_data, max_seq_len)
-    bar = tqdm(lower.STAGES, desc=f"export {rec.name}", disable=not progress, unit="stage",
-               position=bar_position)
-    t0 = time.perf_counter()
-    with PeakRss() as rss:
-        model = load_source_model(src)
-        vocab = int(model.get_output_embeddings().out_features)
-        wrapper = lower.prepare_model(model, max_seq_len)
-        bar.set_postfix_str("quantize")
-        quant = rec.quantize(wrapper, group_size)
+    # closed on an error too: an open bar would print itself over the error line
+    with tqdm(lower.STAGES, desc=f"export {rec.name}", disable=not progress, unit="stage",
+              position=bar_position) as bar:
+        t0 = time.perf_counter()
+        with PeakRss() as rss:
+            model = load_source_model(src)
+            vocab = int(model.get_output_embeddings().out_features)
+            wrapper = lower.prepare_model(model, max_seq_len)
+            bar.set_postfix_str("quantize")
+            quant = rec.quantize(wrapper, group_size)
+            bar.update()
+            bar.set_postfix_str("torch.export")
+            program = lower.export_program(wrapper, max_seq_len)
+            bar.update()
+            consts = {"get_max_seq_len": max_seq_len, "get_eos_ids": prompt.eos_ids(tok),
+                      "get_vocab_size": vocab}
+            bar.set_postfix_str("to_edge + XNNPACK")
+            edge, skipped = lower.lower(program, consts)
+            bar.update()
+            delegation = lower.delegated_ops(edge)
+            bar.set_postfix_str("to_executorch")
+            data = lower.to_bytes(edge)
+            bar.update()
+        seconds = time.perf_counter() - t0
+        atomic_write_bytes(out_path, data)
+        out_path.chmod(0o644)  # mkstemp makes 0600; the bench/adb push read it as artifacts
+        _copy_tokenizer(src, tok, out_path.parent)
         bar.update()
-        bar.set_postfix_str("torch.export")
-        program = lower.export_program(wrapper, max_seq_len)
-        bar.update()
-        consts = {"get_max_seq_len": max_seq_len, "get_eos_ids": prompt.eos_ids(tok), "get_vocab_size": vocab}
-        bar.set_postfix_str("to_edge + XNNPACK")
-        edge, skipped = lower.lower(program, consts)
-        bar.update()
-        delegation = lower.delegated_ops(edge)
-        bar.set_postfix_str("to_executorch")
-        data = lower.to_bytes(edge)
-        bar.update()
-    seconds = time.perf_counter() - t0
-    atomic_write_bytes(out_path, data)
-    out_path.chmod(0o644)  # mkstemp makes 0600; the bench/adb push read it as artifacts
-    _copy_tokenizer(src, tok, out_path.parent)
-    bar.update()
-    bar.close()
     meta = _metadata(rec, src, tok, consts, quant, delegation, data, seconds, rss.peak_mb, max_seq_len)
     meta["skipped_xnnpack_passes"] = skipped  # passes with nothing to do (export/lean_passes.py)
     atomic_write_json(out_path.with_suffix(".json"), meta)

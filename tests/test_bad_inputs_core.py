@@ -200,20 +200,23 @@ def test_a_model_path_that_is_not_a_folder_is_named(tmp_path, kind, message):
             load(str(p))
 
 
-@pytest.fixture(scope="module")
-def tiny_adapter(tiny_base, tmp_path_factory) -> Path:
-    """A LoRA adapter (r=4 on q_proj, v_proj) of the tiny base, with its tokenizer."""
+def make_tiny_adapter(base: Path, out: Path) -> Path:
+    """A LoRA adapter (r=4 on q_proj, v_proj) of the tiny base at `out`, with its tokenizer."""
     import torch
     from peft import LoraConfig, get_peft_model
 
     from core.loading import load_model, load_tokenizer
 
-    out = tmp_path_factory.mktemp("adapter") / "adapter"
-    model = load_model(str(tiny_base), dtype=torch.float32)
+    model = load_model(str(base), dtype=torch.float32)
     get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
                                      task_type="CAUSAL_LM")).save_pretrained(out)
-    load_tokenizer(str(tiny_base)).save_pretrained(out)
+    load_tokenizer(str(base)).save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="module")
+def tiny_adapter(tiny_base, tmp_path_factory) -> Path:
+    return make_tiny_adapter(tiny_base, tmp_path_factory.mktemp("adapter") / "adapter")
 
 
 ADAPTER_BREAKS = {
