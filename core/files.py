@@ -220,10 +220,10 @@ def check_recorded_file(path: str | Path, meta_path: str | Path, meta: dict,
     from core.runs import sha256_file
 
     path, meta_path = Path(path), Path(meta_path)
-    for key, want in (("sha256", str), ("size_bytes", int)):
+    for key, want, name in (("sha256", str, "a string"), ("size_bytes", int, "an integer")):
         value = meta.get(key)
         if key in meta and (not isinstance(value, want) or isinstance(value, bool)):
-            raise error(f"{meta_path}: {key} must be a {want.__name__}, got {value!r}")
+            raise error(f"{meta_path}: {key} must be {name}, got {value!r}")
     wrong = []
     if "size_bytes" in meta and meta["size_bytes"] != path.stat().st_size:
         wrong.append(f"size_bytes {meta['size_bytes']} (the file: {path.stat().st_size})")

@@ -4,6 +4,8 @@ cache marks the unit truncated, and an adb server the bench started is stopped."
 from __future__ import annotations
 
 import json
+import os
+import re
 import socket
 import time
 from pathlib import Path
@@ -136,3 +138,118 @@ def test_run_bench_stops_its_server_even_when_it_fails(tmp_path, monkeypatch):
                   str(tmp_path / "e.json"), "host", "r1")
     assert calls == [1]
     assert Path(tmp_path / "r").exists() is False
+
+
+# --- issue 28: the .pte beside its metadata and tokenizer, checked before any unit runs ----------
+
+INT8, INT4 = b"PTE8" * 1000, b"PTE4" * 500
+
+
+def _meta_of(data: bytes, **extra) -> dict:
+    import hashlib
+
+    return {"format": "typo-corrector-pte/1", "recipe": "xnnpack-int8",
+            "sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data), "max_seq_len": 256, **extra}
+
+
+def _model(tmp_path: Path, tiny_base: Path, meta, pte: bytes = INT8, tokenizer: bytes | None = None) -> Path:
+    d = tmp_path / "models"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "m-int8.pte").write_bytes(pte)
+    if meta is not None:
+        (d / "m-int8.json").write_text(meta if isinstance(meta, str) else json.dumps(meta))
+    (d / "tokenizer.json").write_bytes((tiny_base / "tokenizer.json").read_bytes() if tokenizer is None
+                                       else tokenizer)
+    return d / "m-int8.pte"
+
+
+M8 = _meta_of(INT8)
+
+
+@pytest.mark.parametrize("meta, pte, tokenizer, message", [
+    (_meta_of(INT4, recipe="xnnpack-int4"), INT8, None,
+     r"m-int8.json does not describe .*m-int8.pte: it records size_bytes 2000 \(the file: 4000\); sha256 "
+     r"[0-9a-f]{16}\.\.\. \(the file: [0-9a-f]{16}\.\.\.\)\. It is the metadata of another export \(recipe "
+     r"'xnnpack-int4'\)"),
+    ({**M8, "sha256": "0" * 64}, INT8, None, r"m-int8.json does not describe .*m-int8.pte: it records "
+                                             r"sha256 0{16}"),
+    ({**M8, "size_bytes": 1}, INT8, None, r"it records size_bytes 1 \(the file: 4000\)"),
+    ({**M8, "sha256": 5}, INT8, None, r"m-int8.json: sha256 must be a string, got 5"),
+    ({**M8, "size_bytes": "4000"}, INT8, None, r"m-int8.json: size_bytes must be an integer, got '4000'"),
+    ('{"recipe": "xnn', INT8, None, r"metadata .*m-int8.json: not valid JSON \(.*truncated\?\)"),
+    ("[1, 2]", INT8, None, r"metadata .*m-int8.json: expected an object at the top level of the JSON"),
+    ("", INT8, None, r"metadata .*m-int8.json: empty file"),
+    ('{"recipe": "a", "recipe": "b"}', INT8, None, r"m-int8.json: not valid JSON \(key 'recipe' appears"),
+    ({**M8, "max_seq_len": "big"}, INT8, None, r"m-int8.json: max_seq_len must be a positive integer"),
+    ({**M8, "max_seq_len": True}, INT8, None, r"max_seq_len must be a positive integer, got True"),
+    ({**M8, "prompt": {"chat_template": 5}}, INT8, None, r"chat_template must be a string, got 5"),
+    ({**M8, "eos_ids": ["x"]}, INT8, None, r"eos_ids must be a list of token ids"),
+    ({**M8, "decoding": {"draft_len": "x"}}, INT8, None, r"draft_len"),
+    (M8, INT8, b'{"model": {"type": "BPE", ', r"tokenizer .*tokenizer.json: not valid JSON"),
+    (M8, INT8, b'{"a": 1}', r"tokenizer .*tokenizer.json: not a tokenizer.json the tokenizers library"),
+    (None, b"", None, r"model .*m-int8.pte: empty file \(0 bytes\)"),
+])
+def test_a_pte_whose_metadata_or_tokenizer_does_not_fit_is_refused(tmp_path, tiny_base, meta, pte, tokenizer,
+                                                                   message):
+    from device_bench.inputs import BenchInputError, load_model_info
+
+    path = _model(tmp_path, tiny_base, meta, pte, tokenizer)
+    with pytest.raises(BenchInputError, match=message):
+        load_model_info(path)
+
+
+def test_a_pte_with_its_own_metadata_loads(tmp_path, tiny_base):
+    from device_bench.inputs import load_model_info
+
+    info = load_model_info(_model(tmp_path, tiny_base, _meta_of(INT8)))
+    assert info.quantization == "int8" and info.size_bytes == len(INT8) and info.max_seq_len == 256
+    info = load_model_info(_model(tmp_path / "old", tiny_base, {"recipe": "xnnpack-int8"}))  # no sha recorded
+    assert info.quantization == "int8"
+
+
+@pytest.mark.parametrize("kind, message", [("fifo", r"model .*m.pte: a named pipe, not a regular file"),
+                                           ("loop", r"model .*m.pte: Too many levels of symbolic links"),
+                                           ("dir", r"model .*m.pte: a folder, not a file")])
+def test_a_model_path_that_is_not_a_file_is_named(tmp_path, kind, message):
+    from device_bench.inputs import BenchInputError, load_model_info
+
+    p = tmp_path / "m.pte"
+    if kind == "fifo":
+        os.mkfifo(p)
+    elif kind == "loop":
+        p.symlink_to(tmp_path / "n.pte")
+        (tmp_path / "n.pte").symlink_to(p)
+    else:
+        p.mkdir()
+    with pytest.raises(BenchInputError, match=message):
+        load_model_info(p)
+
+
+def test_eval_and_real_sets_that_are_pipes_are_named(tmp_path):
+    from device_bench.inputs import BenchInputError, load_eval, load_real
+
+    os.mkfifo(tmp_path / "e.json")
+    with pytest.raises(BenchInputError, match=r"eval file .*e.json: a named pipe, not a regular file"):
+        load_eval(tmp_path / "e.json")
+    with pytest.raises(BenchInputError, match=r"real_eval .*e.json: a named pipe, not a regular file"):
+        load_real(tmp_path / "e.json", 10, "eval")
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([], r"m-int8.json does not describe .*m-int8.pte"),
+    (["baselines=[os:system]"], r"override baselines=\[os:system\]: baselines: backend 'os:system' is not "
+                                r"allowed"),
+    (["timeout_s=.inf"], r"override timeout_s=.inf: timeout_s: expected a finite number, got inf"),
+    (["cooldown_s=nan"], r"cooldown_s: expected a finite number, got 'nan'"),
+])
+def test_the_bench_cli_refuses_before_writing_a_report(tmp_path, capsys, tiny_base, extra, message):
+    from device_bench.__main__ import main
+
+    model = _model(tmp_path, tiny_base, _meta_of(INT4, recipe="xnnpack-int4"))
+    pairs = tmp_path / "e.json"
+    pairs.write_text(json.dumps({"input": "teh cat", "output": "the cat"}) + "\n")
+    rc = main(["run", "--models", str(model), *extra, "--eval", str(pairs), "--devices", "host",
+               "--run", "r1", f"reports_dir={tmp_path / 'reports'}"])
+    err = capsys.readouterr().err
+    assert rc == 2 and re.search(message, err), err
+    assert not (tmp_path / "reports").exists()  # nothing written
