@@ -450,11 +450,42 @@ def _opcodes(x: list[str], y: list[str], cfg: GuardConfig) -> list[tuple[str, in
     return out
 
 
+def _expanded_opcodes(x: list[str], y: list[str], cfg: GuardConfig) -> list[tuple[str, int, int, int, int]]:
+    """Opcodes with every multi-word abbreviation of the input ("btw", "idk") aligned as its
+    expansion and mapped back: otherwise "btw the" -> "By the way, the" pairs the input's "the"
+    with the expansion's and the expansion can never be accepted. Opcodes touching an expanded
+    token become non-equal, so the block search decides that unit."""
+    grown = [ABBREVIATIONS.get(split_edges(t)[1].lower()) if cfg.expand_abbreviations else None for t in x]
+    grown = [sorted(e)[0].split() if e and " " in sorted(e)[0] else None for e in grown]
+    if not any(grown):
+        return _opcodes(x, y, cfg)
+    xs: list[str] = []
+    owner: list[int] = []  # x' position -> x index
+    for i, (t, words) in enumerate(zip(x, grown)):
+        xs += words or [t]
+        owner += [i] * len(words or [t])
+    out: list[tuple[str, int, int, int, int]] = []
+    for tag, a1, a2, b1, b2 in _opcodes(xs, y, cfg):
+        if tag != "equal":  # adjacent non-equal opcodes merge into one block in align()
+            lo = owner[a1] if a1 < len(owner) else len(x)
+            out.append(("replace", lo, owner[a2 - 1] + 1 if a2 > a1 else lo, b1, b2))
+            continue
+        p = a1
+        while p < a2:  # split an equal run where it enters or leaves an expanded token
+            q, plain = p, grown[owner[p]] is None
+            while q < a2 and (grown[owner[q]] is None) == plain:
+                q += 1
+            tag2 = "equal" if plain else "replace"
+            out.append((tag2, owner[p], owner[q - 1] + 1, b1 + p - a1, b1 + q - a1))
+            p = q
+    return out
+
+
 def align(x: list[str], y: list[str], cfg: GuardConfig = DEFAULT) -> list[Unit]:
     """Monotone alignment of token lists into units (equal runs are one unit each)."""
     units: list[Unit] = []
     pending: list[int] | None = None  # a run of adjacent non-equal opcodes, merged
-    for tag, a1, a2, b1, b2 in _opcodes(x, y, cfg):
+    for tag, a1, a2, b1, b2 in _expanded_opcodes(x, y, cfg):
         if tag == "equal":
             if pending:
                 units += _block_units(x, y, *pending, cfg)

@@ -566,3 +566,18 @@ def test_windowed_guard_never_paraphrases(data):
     g = guard(x, y, small)
     assert is_correction(x, g, small), (x, y, g)
     assert guard(x, g, small) == g
+
+
+@pytest.mark.parametrize("inp, out", [
+    ("btw the party is at 8", "By the way, the party is at 8."),
+    ("ok btw the party is at 8", "Ok, by the way, the party is at 8."),
+    ("ty ty", "Thank you, thank you."),
+    ("idk the answer", "I don't know the answer."),
+])
+def test_a_multi_word_expansion_is_kept_when_its_words_follow_it(inp, out):
+    """The expansion's own words ("the" of "by the way") must not anchor to the input's."""
+    assert guard(inp, out) == out
+
+
+def test_an_expansion_that_swallows_the_next_word_is_still_refused():
+    assert guard("btw party at 8", "By the way party at 9") == "By the way party at 8"
