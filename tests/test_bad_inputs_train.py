@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -242,3 +243,67 @@ def test_a_checkpoint_resumes_only_with_as_many_processes(tmp_path):
     pos = checkpoint.load_latest(tmp_path, *_plain_state(), rank=1, world=2)
     assert pos.step == 2 and pos.world == 2
     torch.testing.assert_close(torch.rand(3), expected)
+
+
+# --- issue 28: non-finite settings and unreadable pairs files stop before the run folder ---------
+
+def _special(tmp_path: Path, kind: str) -> Path:
+    import os
+
+    p = tmp_path / f"{kind}.json"
+    if kind == "fifo":
+        os.mkfifo(p)
+    elif kind == "loop":
+        p.symlink_to(tmp_path / "other.json")
+        (tmp_path / "other.json").symlink_to(p)
+    else:
+        p.mkdir()
+    return p
+
+
+@pytest.mark.parametrize("args, message", [
+    (["optim.lr=.inf"], r"command-line override optim.lr=.inf: optim.lr: expected a finite number, got inf"),
+    (["optim.lr=nan"], r"optim.lr: expected a finite number, got 'nan'"),
+    (["optim.lr=-.inf"], r"optim.lr: expected a finite number, got -inf"),
+    (["optim.lr=1e999"], r"optim.lr: expected a finite number, got '1e999'"),
+    (["lora.dropout=.nan"], r"lora.dropout: expected a finite number, got nan"),
+    (["train.epochs=.inf"], r"train.epochs: expected a finite number"),
+    ([f"seed={2**70}"], r"seed: 1180591620717411303424 is out of range"),
+    (["output.log_every=0"], r"output.log_every must be >= 1"),
+    (["optim.weight_decay=-1"], r"optim.weight_decay must be >= 0"),
+    (["data.train={fifo}"], r"data.train .*fifo.json: a named pipe, not a regular file"),
+    (["data.eval={loop}"], r"data.eval .*loop.json: Too many levels of symbolic links"),
+    (["data.train={dir}"], r"data.train .*dir.json: a folder, not a file"),
+])
+def test_bad_settings_and_unreadable_pairs_fail_before_the_run_folder(tmp_path, capsys, args, message):
+    data = _data(tmp_path)
+    subs = {"{fifo}": "fifo", "{loop}": "loop", "{dir}": "dir"}
+    for key, kind in subs.items():
+        if any(key in a for a in args):
+            args = [a.replace(key, str(_special(tmp_path, kind))) for a in args]
+    rc = main(["--config", TINY, f"data.train={data}", f"data.eval={data}", "model.base=/nonexistent",
+               f"output.root={tmp_path / 'runs'}", "output.link=", "run_name=r1", *args])
+    err = capsys.readouterr().err
+    assert rc == 2 and re.search(message, err), err
+    assert not (tmp_path / "runs").exists()  # nothing written
+
+
+@pytest.mark.parametrize("content, message", [
+    (b'{"input": "a", "input": "b", "output": "c"}\n', r"d.json:1: not valid JSON \(key 'input' appears"),
+    (b'{"input": NaN, "output": "c"}\n', r"d.json:1: not valid JSON \(NaN is not JSON\)"),
+    (b"[" * 100_000 + b"]" * 100_000 + b"\n", r"d.json:1: not valid JSON \(nested too deeply\)"),
+    (b'{"input": "a", "output": "b"}\n{"input": "a", "output": Infinity}\n', r"d.json:2: not valid JSON"),
+])
+def test_pairs_lines_that_json_would_take_silently_are_refused(tmp_path, content, message):
+    f = tmp_path / "d.json"
+    f.write_bytes(content)
+    with pytest.raises(PairsFileError, match=message):
+        load_pairs(f)
+
+
+@pytest.mark.parametrize("kind, message", [("fifo", "a named pipe, not a regular file"),
+                                           ("loop", "Too many levels of symbolic links"),
+                                           ("dir", "a folder, not a file")])
+def test_a_pairs_path_that_is_not_a_file_is_named_without_opening_it(tmp_path, kind, message):
+    with pytest.raises(PairsFileError, match=f"dataset .*{kind}.json: {message}"):
+        load_pairs(_special(tmp_path, kind))
