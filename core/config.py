@@ -195,7 +195,15 @@ MAX_CONFIG_BYTES = 16 << 20  # a config is a few KiB; anything this large is the
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """safe_load that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
+    """safe_load that refuses a key given twice in one mapping (PyYAML keeps the last silently)
+    and aliases (`*name`: no config needs them, and nested ones expand exponentially)."""
+
+    def compose_node(self, parent, index):  # type: ignore[override]
+        if self.check_event(yaml.events.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, f"alias *{event.anchor}: anchors and aliases are "
+                                              "not supported in configs", event.start_mark)
+        return super().compose_node(parent, index)
 
 
 def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:

@@ -170,6 +170,8 @@ def test_a_key_given_twice_names_the_last_value():
     (b"seed: 1\x00\n", "holds NUL bytes"),
     (b"", r"empty \(0 bytes\)"),
     (b"optim: 5\n", "optim: expected a mapping of keys, got 5"),
+    (b"a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b]\n",
+     r"not valid YAML: alias \*a: anchors and aliases are not supported in configs"),
     (b"optim:\n  lr: .inf\n", "optim.lr: expected a finite number, got inf"),
 ])
 def test_hostile_yaml_files_are_config_errors_naming_the_file(tmp_path, content, message):
