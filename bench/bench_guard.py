@@ -5,6 +5,8 @@
            "word" the guard must not align character by character)
     words  ordinary words, about one in eight misspelt; the output is the clean text,
            so every fix is a unit the guard aligns and accepts
+    dotted one token "a.a.a...1,1,1..." (runs the protected-span patterns once scanned from
+           every position: e-mail and number runs); the output adds a word
 
     python -m bench.bench_guard [--sizes 10000,100000,1000000] [--repeats 3] [--json FILE]
 
@@ -51,7 +53,12 @@ def words_case(n: int, rng: random.Random) -> tuple[str, str]:
     return " ".join(noisy), " ".join(clean)
 
 
-CASES = {"token": token_case, "words": words_case}
+def dotted_case(n: int, rng: random.Random) -> tuple[str, str]:
+    half = "a." * (n // 4) + "1," * (n // 4)
+    return half, half + " ok"  # a change, so the guard reads both texts
+
+
+CASES = {"token": token_case, "words": words_case, "dotted": dotted_case}
 
 
 def time_case(inp: str, out: str, repeats: int) -> dict:

@@ -8,10 +8,12 @@ import re
 _PATTERNS = [
     r"`[^`\n]+`",                                              # inline code
     r"\b(?:https?://|ftp://|www\.)[^\s<>\"']+[^\s<>\"'.,;:!?)\]]",  # URLs
-    r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b",                       # e-mail addresses
-    r"\b\d{1,2}:\d{2}(?::\d{2})?(?:\s?[aApP]\.?[mM]\.?)?",     # times 9:30, 10:45pm
-    r"[$€£]?\d[\d,.]*\d%?|[$€£]?\d%?",                         # numbers, money, percentages
+    r"(?<![\w.+-])\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b",            # e-mail addresses (run starts only)
+    r"\b\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?(?:\s?[aApP]\.?[mM]\.?)?",  # times 9:30, 10:45pm, 1:57.28
+    r"[$€£]?(?<!\d)(?<!\d[,.])\d(?:[\d,.]*\d)?%?",               # numbers, money, percentages (ditto)
 ]
+# "run starts only": a match may begin only where its character run begins, so a long run such
+# as "a.a.a..." or "1,1,1..." is scanned once, not once per position (quadratic before)
 PROTECTED_RE = re.compile("|".join(f"(?:{p})" for p in _PATTERNS))
 
 
