@@ -345,8 +345,10 @@ def load_done(run_dir: Path, prep: Prepared) -> dict:
     for path in sorted((run_dir / "units").glob("*.json")):
         try:
             unit = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             continue  # unreadable = not done; it will be redone
+        if not isinstance(unit, dict) or not isinstance(unit.get("mode"), str):
+            continue  # not a unit record (a list, a foreign file): redone as well
         model = next((m for m in prep.models if m.name == unit.get("model")), None)
         if model is None or unit.get("status") not in FINISHED:
             continue

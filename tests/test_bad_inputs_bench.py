@@ -253,3 +253,14 @@ def test_the_bench_cli_refuses_before_writing_a_report(tmp_path, capsys, tiny_ba
     err = capsys.readouterr().err
     assert rc == 2 and re.search(message, err), err
     assert not (tmp_path / "reports").exists()  # nothing written
+
+
+@pytest.mark.parametrize("content", [b"[1, 2]", b'"unit"', b"\xff\xfe", b'{"model": "m"}',
+                                     b'{"status": "ok', b""])
+def test_an_unreadable_unit_record_is_redone_not_a_crash(tmp_path, content):
+    from types import SimpleNamespace
+
+    (tmp_path / "units").mkdir()
+    (tmp_path / "units/host__m__plain.json").write_bytes(content)
+    prep = SimpleNamespace(models=[SimpleNamespace(name="m")], unit_fingerprint=lambda m, mode: "f")
+    assert bench.load_done(tmp_path, prep) == {}
