@@ -8,6 +8,7 @@ parser, and never a blocked read.
   either, before anything reads it.
 - `refuse_special(path, what, error)`: the same for an input that may also be missing (its
   reader says so), refusing only what is neither a regular file nor a folder.
+- `looks_like_utf16(head)`: a text file in UTF-16/32 (named, not read as UTF-8 with NULs).
 - `read_json(path, error, expect)`: a whole JSON file of the expected top-level type, parsed by
   `loads_strict` (no duplicate keys, no NaN: JSON Lines readers use it per line too).
 - `check_tokenizer_json(path, error)`: a tokenizer.json the tokenizers library loads.
@@ -146,6 +147,18 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+UTF16_HINT = ("looks like UTF-16 or UTF-32 text (a byte-order mark or NUL bytes between the letters): "
+              "save it as UTF-8")
+
+
+def looks_like_utf16(head: bytes) -> bool:
+    """Whether a text file's first bytes are UTF-16/32: a BOM, or a NUL in a quarter of the bytes.
+    Such a file decodes as "UTF-8" with a NUL beside every ASCII letter, so a reader would take
+    garbage (or drop every line as no prose) instead of saying what is wrong."""
+    head = head[:4096]
+    return head.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(head) >= 8 and head.count(0) * 4 >= len(head))
 
 
 def loads_strict(text: str | bytes) -> Any:

@@ -38,6 +38,7 @@ from core.runs import (
     atomic_write_text,
     check_run_name,
     config_diff,
+    default_run_name,
     make_run_dir,
     refuse_mismatch,
     remove_stale_temps,
@@ -339,13 +340,15 @@ def build_dataset(cfg: DataConfig) -> dict:
     """Build train/eval pairs as configured; returns the stats (also in stats.json)."""
     t0 = time.perf_counter()
     check_startup(cfg)
-    run_dir = make_run_dir("data", cfg.run_name or None, cfg, cfg.seed, root=output_path(cfg.runs_root))
+    name = cfg.run_name or default_run_name()  # the start time names a default run
     dpaths = decontamination_paths(cfg)
     contam, per_file = load_eval_keys(dpaths)
     state = _state(cfg, contam)
     workers = cfg.workers or os.cpu_count() or 1
     with _sigterm_as_exit():
         writer, stats, passes, workers = _build_files(cfg, state, workers)
+    # made only now: a corpus with no usable sentence or a bad pairs line leaves no run folder behind
+    run_dir = make_run_dir("data", name, cfg, cfg.seed, root=output_path(cfg.runs_root))
     out = stats.to_dict()
     elapsed = time.perf_counter() - t0
     out.update(passes=passes, workers=workers, seconds=round(elapsed, 2),
@@ -363,6 +366,26 @@ def build_dataset(cfg: DataConfig) -> dict:
 def _build_files(cfg: DataConfig, state: dict, workers: int) -> tuple[_PairWriter, Stats, int, int]:
     """Fill the temp files and rename them into place; a dead pool worker makes one retry in
     this process (the result does not depend on the number of workers), said on stderr."""
+    made = _missing_folders(output_path(cfg.out_dir))  # removed again when the build fails
+    try:
+        return _build_files_in(cfg, state, workers)
+    except BaseException:
+        for folder in made:
+            with contextlib.suppress(OSError):  # only while empty: never a file anyone wrote
+                folder.rmdir()
+        raise
+
+
+def _missing_folders(path: Path) -> list[Path]:
+    """`path` and its parents that do not exist yet, deepest first."""
+    out = []
+    while not path.exists() and path.parent != path:
+        out.append(path)
+        path = path.parent
+    return out
+
+
+def _build_files_in(cfg: DataConfig, state: dict, workers: int) -> tuple[_PairWriter, Stats, int, int]:
     while True:
         writer, stats = _PairWriter(output_path(cfg.out_dir)), Stats()
         try:

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Iterator
 
 from core.errors import DataError  # noqa: F401  (raised here, imported from here by callers)
+from core.files import UTF16_HINT, loads_strict, looks_like_utf16, refuse_special
+from core.paths import input_path
 from datagen.config import SourceConfig
 
 TEXT_SUFFIXES = {".txt", ".text", ".md", ".rst", ""}
@@ -25,6 +27,7 @@ PAIR_SUFFIXES = {".jsonl", ".json", ".csv", ".tsv"}
 
 
 def _files(path: Path, suffixes: set[str]) -> list[Path]:
+    refuse_special(path, "source", DataError)  # stat only: a named pipe is never opened
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
     if path.is_file():
@@ -41,6 +44,9 @@ def read_lines(path: Path, bad_lines: str) -> Iterator[tuple[int, str | None]]:
     error naming file and line, or (line, None) when bad_lines == "skip"."""
     with open(path, "rb") as fh:
         for no, raw in enumerate(fh, 1):
+            if no == 1:
+                _refuse_utf16(path, raw)
+                raw = raw.removeprefix(b"\xef\xbb\xbf")  # a byte-order mark is no character of the line
             try:
                 yield no, raw.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError as exc:
@@ -48,6 +54,13 @@ def read_lines(path: Path, bad_lines: str) -> Iterator[tuple[int, str | None]]:
                     raise DataError(f"{path}:{no}: not UTF-8 ({exc.reason} at byte {exc.start}); "
                                     "fix the file or pass bad_lines=skip") from None
                 yield no, None
+
+
+def _refuse_utf16(path: Path, head: bytes) -> None:
+    """A UTF-16 file decodes as UTF-8 with a NUL beside every ASCII letter: its text would be
+    dropped as "not prose", or (a pairs file) trained on with NULs inside. Named instead."""
+    if looks_like_utf16(head):
+        raise DataError(f"{path}: {UTF16_HINT}")
 
 
 def _detect_format(path: Path) -> str:
@@ -74,6 +87,8 @@ def text_file_blocks(path: Path, fmt: str, bad_lines: str, max_line: int) -> Ite
     bad_lines = "skip" if bad_lines == "auto" else bad_lines  # a stray byte in prose: skip it
     skipping, no = False, 1
     with open(path, "rb") as fh:
+        _refuse_utf16(path, fh.read(4096))
+        fh.seek(0)
         while True:
             lines = fh.readlines(BLOCK_BYTES)
             if not lines:
@@ -168,9 +183,11 @@ def _parse_pair_line(line: str, suffix: str, src: SourceConfig) -> tuple[str, st
             raise DataError(f"expected 2 tab-separated columns (input, output), got {len(parts)}")
         return parts[0], parts[1]
     try:
-        row = json.loads(line)
+        row = loads_strict(line)
     except json.JSONDecodeError as exc:
         raise DataError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    except ValueError as exc:  # a key twice (the last would win silently), NaN, nested too deep
+        raise DataError(f"not valid JSON ({exc})") from None
     if not isinstance(row, dict):
         raise DataError("expected a JSON object per line")
     return _row_pair(row, src)
@@ -183,19 +200,60 @@ def _row_pair(row: dict, src: SourceConfig) -> tuple[str, str]:
     inp, out = row[src.input_column], row[src.output_column]
     if not isinstance(inp, str) or not isinstance(out, str):
         raise DataError(f"{src.input_column!r} and {src.output_column!r} must be strings")
+    for key, value in ((src.input_column, inp), (src.output_column, out)):
+        if "\x00" in value:  # no typed text holds one: a binary or UTF-16 file read as text
+            raise DataError(f"{key!r} holds a NUL character: not text")
     return inp, out
 
 
 def _csv_units(path: Path, src: SourceConfig, bad_lines: str) -> Iterator[tuple]:
+    """CSV with a header naming the two columns. Strict: a quote left open would otherwise
+    swallow every later line into one field, silently."""
+    raw = path.read_bytes()
+    _refuse_utf16(path, raw)
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        line = raw[: exc.start].count(b"\n") + 1
         raise DataError(f"{path}:{line}: not UTF-8 ({exc.reason})") from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    for row in reader:
-        where = f"{path}:{reader.line_num}"
-        yield _pair_unit(lambda row=row: _row_pair(row, src), where, bad_lines)
+    read = [0]  # lines handed to the reader so far
+
+    def lines():
+        for line in io.StringIO(text, newline=""):
+            read[0] += 1
+            yield line
+    reader = csv.DictReader(lines(), strict=True)
+    start = 1  # the line the row being read starts on (a quoted field may span lines)
+    try:
+        header = reader.fieldnames or []
+        want = (src.input_column, src.output_column)
+        if not all(name in header for name in want):
+            shown = ", ".join(repr(h) for h in header[:4]) or "nothing"
+            raise DataError(f"{path}:1: the header line names no {' and '.join(map(repr, want))} column "
+                            f"(it holds {shown}): a CSV pairs file starts with a header such as "
+                            f"{','.join(want)}")
+        if len(set(header)) != len(header):
+            raise DataError(f"{path}:1: the header names a column twice ({', '.join(map(repr, header))})")
+        start = read[0] + 1
+        for row in reader:
+            where = f"{path}:{start}"
+            start = read[0] + 1
+            extra, missing = row.pop(None, None) or [], sum(v is None for v in row.values())
+            if extra or missing:  # an unquoted comma in the text would shift every column after it
+                n = len(header) + len(extra) - missing
+                yield _pair_unit(_raise(f"{n} fields, the header has {len(header)} (quote a field that "
+                                        "holds a comma)"), where, bad_lines)
+                continue
+            yield _pair_unit(lambda row=row: _row_pair(row, src), where, bad_lines)
+    except csv.Error as exc:  # an unterminated quote, a stray quote, a field over the size limit
+        raise DataError(f"{path}:{start}: not valid CSV ({exc}); a quoted field must end with a quote "
+                        "(\"\" inside one stands for a quote)") from None
+
+
+def _raise(message: str):
+    def parse():
+        raise DataError(message)
+    return parse
 
 
 def load_hf(src: SourceConfig):
@@ -282,10 +340,10 @@ def _units(src: SourceConfig, bad_lines: str, max_line: int) -> Iterator[tuple]:
             for para in _paragraphs(text):
                 yield ("text", para, None, label)
     elif src.kind == "text":
-        for f in _files(Path(src.path), TEXT_SUFFIXES):
+        for f in _files(input_path(src.path), TEXT_SUFFIXES):
             yield from text_file_blocks(f, src.format, bad_lines, max_line)
     elif src.kind == "pairs":
-        for f in _files(Path(src.path), PAIR_SUFFIXES):
+        for f in _files(input_path(src.path), PAIR_SUFFIXES):
             yield from pair_file_units(f, src, bad_lines)
     else:  # hf, hf_pairs
         yield from hf_units(load_hf(src), src, pairs=src.kind == "hf_pairs")

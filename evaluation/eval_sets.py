@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from core.errors import EvalError
+from core.files import UTF16_HINT, loads_strict, looks_like_utf16, not_a_regular_file, read_json
 
 
 class BenchmarkError(EvalError):
@@ -61,12 +62,22 @@ class Benchmark:
 
 
 def _read_lines(path: Path) -> list[str]:
+    why = not_a_regular_file(path)  # stat only: a named pipe inside a set folder is never opened
+    if why == "not found":
+        raise BenchmarkError(f"{path}: file not found")
+    if why:
+        raise BenchmarkError(f"{path}: {why}")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BenchmarkError(f"{path}: file not found") from None
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise BenchmarkError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if looks_like_utf16(raw):
+        raise BenchmarkError(f"{path}: {UTF16_HINT}")
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BenchmarkError(f"{path}: not UTF-8 text ({exc})") from None
+        line = raw[: exc.start].count(b"\n") + 1
+        raise BenchmarkError(f"{path}:{line}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     text = text.removeprefix("\ufeff")  # a byte-order mark is no character of the first line
     lines = text.split("\n")
     if lines and lines[-1] == "":
@@ -95,10 +106,7 @@ def _set_meta(folder: Path) -> dict[str, Any]:
     path = folder / SET_FILE
     if not path.exists():
         return {}
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BenchmarkError(f"{path}: not a readable JSON object ({exc})") from None
+    meta = read_json(path, BenchmarkError, what="set metadata")  # a key twice is refused, not the last kept
     if not isinstance(meta, dict) or set(meta) - {"fixes", "case_insensitive", "description"}:
         raise BenchmarkError(f"{path}: expected an object with keys fixes, case_insensitive, description")
     fixes = meta.get("fixes", list(SPELLING_ONLY))
@@ -223,9 +231,11 @@ def read_jsonl(path: Path, name: str | None = None) -> Benchmark:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = loads_strict(line)
         except json.JSONDecodeError as exc:
             raise BenchmarkError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+        except ValueError as exc:  # a key twice (the last would win silently), NaN, nested too deep
+            raise BenchmarkError(f"{path}:{lineno}: not valid JSON ({exc})") from None
         if not isinstance(obj, dict) or not isinstance(obj.get("input"), str) \
                 or not isinstance(obj.get("output"), str):
             raise BenchmarkError(f'{path}:{lineno}: expected an object with string "input" and "output"')

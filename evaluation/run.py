@@ -102,13 +102,25 @@ def model_identity(spec: str | None) -> dict[str, Any]:
 
 def cache_key(cfg: EvalConfig, backend: str, model: str | None) -> dict[str, Any]:
     """Everything that decides a backend's raw outputs, besides the inputs (checked per line)."""
-    spec = cfg.backend_models.get(backend) or (None if backend in BASELINES else model)
+    spec = model_for(cfg, backend, model)
     opts = {k: v for k, v in backend_options(cfg, backend).items() if k in ("device", "dtype", "few_shot")}
     if backend == "hf" and "dtype" not in opts:
         # the default dtype depends on the machine (bf16 on CUDA and on CPUs with native bf16):
         # key the cache on the one that will actually run, not on ""
         opts["dtype"] = _effective_dtype(opts.get("device", ""))
     return {"backend": backend, "model": model_identity(spec), "options": opts}
+
+
+def model_for(cfg: EvalConfig, backend: str, model: str | None) -> str | None:
+    """The model a backend runs: its backend_models entry, else --model (resolved for hf, the
+    .pte path as given for pte and device, `model` for a plug-in); a baseline runs none."""
+    if backend in cfg.backend_models:
+        return cfg.backend_models[backend]
+    if backend in BASELINES:
+        return None
+    if backend in ("pte", "device"):
+        return cfg.model or None
+    return model
 
 
 def _effective_dtype(device: str) -> str:
@@ -227,24 +239,30 @@ def evaluate(cfg: EvalConfig) -> Path:
     """Run every backend on every benchmark; returns the run directory."""
     check_paths(cfg)
     benches = load_all(cfg)
-    model = resolve_model(cfg.model) if "hf" in cfg.backends else None
+    model = resolve_model(cfg.model) if "hf" in cfg.backends and "hf" not in cfg.backend_models else None
     # The config is rewritten on a rerun: metrics.json is rebuilt beside it from caches whose
     # own keys (open_cache) refuse outputs of another model or input.
     runs_root = Path(cfg.runs_root) if cfg.runs_root else REPO_ROOT / "runs"
     inputs = {f"--benchmarks[{k}]": b.source for k, b in enumerate(benches)}
     if model and Path(model).exists():
         inputs["--model"] = model
+    for backend in cfg.backends:
+        spec = model_for(cfg, backend, model)
+        if spec and spec != model and input_path(spec).exists():
+            inputs[f"the {backend} model"] = str(input_path(spec))
     check_not_an_input(runs_root / "eval" / (cfg.run_name or "_"), "the eval run folder", inputs)
     if cfg.root_copy:
         for name in ("metrics.json", "model_test_results.csv"):
             check_not_an_input(Path(cfg.root_copy) / name, "root_copy", inputs)
+    for backend in cfg.backends:  # a broken model is named before the run folder is made
+        check_backend_model(backend, model_for(cfg, backend, model))
     run_dir = make_run_dir("eval", cfg.run_name or None, cfg, cfg.seed, root=cfg.runs_root or None)
     report: dict[str, Any] = {"model": model, "run_dir": str(run_dir), "benchmarks": {}}
     rows: list[dict[str, Any]] = []
     reviews: dict[str, dict[str, list]] = {}
     for backend in cfg.backends:
         print(f"eval: loading backend {backend}", file=sys.stderr, flush=True)
-        corrector = make_corrector(backend, cfg.backend_models.get(backend, model),
+        corrector = make_corrector(backend, model_for(cfg, backend, model),
                                    **backend_options(cfg, backend))
         for bench in benches:
             entry = report["benchmarks"].setdefault(bench.name, {
@@ -259,6 +277,30 @@ def evaluate(cfg: EvalConfig) -> Path:
     write_outputs(run_dir, report, rows, cfg.root_copy, cfg.root_copy_force)
     write_review(run_dir, reviews)
     return run_dir
+
+
+def check_backend_model(backend: str, spec: str | None) -> None:
+    """What a model backend will load, checked from its files before anything is written (the
+    backends load it only when their turn comes, after the run folder exists): a local hf folder
+    whole (core.loading); for pte and device (later stages' plug-ins, never imported here), a
+    non-empty .pte file and the metadata JSON and tokenizer.json beside it, read whole."""
+    if backend == "hf" and spec and (Path(spec).exists() or Path(spec).is_symlink()
+                                     or spec.startswith(("/", "./", "../", "~"))):  # a path, not a Hub id
+        from core.loading import check_local_folder
+
+        check_local_folder(Path(spec).expanduser(), "model")
+        check_local_folder(Path(spec).expanduser(), "tokenizer")
+    elif backend in ("pte", "device") and spec:
+        from core.files import check_input, check_tokenizer_json, read_json
+
+        pte = check_input(input_path(spec), f"{backend} model", CorrectorError, want="file")
+        if pte.stat().st_size == 0:
+            raise CorrectorError(f"{backend} model {pte}: empty file (0 bytes): re-export it")
+        meta, tok = pte.with_suffix(".json"), pte.parent / "tokenizer.json"
+        if meta.exists() or meta.is_symlink():
+            read_json(meta, CorrectorError, what="metadata")
+        if tok.exists() or tok.is_symlink():
+            check_tokenizer_json(tok, CorrectorError)
 
 
 MODEL_BACKENDS = ("hf", "pte", "device")  # the ones whose raw outputs the guard filters in earnest

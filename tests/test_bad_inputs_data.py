@@ -97,7 +97,8 @@ def test_cli_rejects_names_and_paths_before_reading(tmp_path, capsys, args, mess
 
 @pytest.mark.parametrize("content, message", [
     (b"", "empty corpus"),
-    (b"\xff\xfe\x00\x01binary\x00\x00", "empty corpus.*skipped_not_utf8"),
+    (b"\xff\xfe\x00\x01binary\x00\x00", "c.txt: looks like UTF-16"),  # a UTF-16 byte-order mark
+    (b"\xfe\xfd\x00\x01binary\n" * 3, "empty corpus.*skipped_not_utf8"),
     (b"x" * 300_000, "empty corpus"),  # one huge line, no sentence
 ])
 def test_unusable_text_is_a_clear_error(tmp_path, content, message):
@@ -166,7 +167,7 @@ def test_sigterm_during_a_build_leaves_no_temp_file(tmp_path):
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGTERM
-    assert list(out.iterdir()) == []
+    assert not out.exists()  # the folder the build made goes too: nothing written
 
 
 # --- issue 28: inputs that are not files, overrides anywhere, overrides at fault ----------------
@@ -254,3 +255,76 @@ def test_overrides_before_between_and_after_flags_all_apply(tmp_path):
     assert rc == 0
     assert len((tmp_path / "d/train_data.json").read_text().splitlines()) == 30
     assert len((tmp_path / "d/eval_data.json").read_text().splitlines()) == 3
+
+
+# --- issue 28 follow-ups: strict pairs lines and CSV, no run folder for a build that fails -------
+
+GOOD = json.dumps({"input": "teh cat sat on teh mat", "output": "The cat sat on the mat."})
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("p.jsonl", b'{"input": "teh cat", "input": "a dog", "output": "The cat."}\n',
+     r"p.jsonl:1: not valid JSON \(key 'input' appears twice in one object\)"),
+    ("p.jsonl", (GOOD + "\n").encode() + b'{"input": "a", "output": NaN}\n',
+     r"p.jsonl:2: not valid JSON \(NaN"),
+    ("p.jsonl", b'{"input": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n",
+     r"p.jsonl:1: not valid JSON \(nested too deeply\)"),
+    ("p.jsonl", '{"input": "te\\u0000h cat", "output": "The cat."}\n'.encode(),
+     r"p.jsonl:1: 'input' holds a NUL character: not text"),
+    ("p.jsonl", (GOOD + "\n").encode("utf-16"), r"p.jsonl: looks like UTF-16"),
+    ("p.csv", b"teh cat sat,The cat sat.\nteh dog ran,The dog ran.\n",
+     r"p.csv:1: the header line names no 'input' and 'output' column \(it holds 'teh cat sat', "
+     r"'The cat sat.'\): a CSV pairs file starts with a header such as input,output"),
+    ("p.csv", b'input,output\nteh cat sat,"The cat sat.\nteh dog ran,The dog ran.\n',
+     r"p.csv:2: not valid CSV \(unexpected end of data\)"),
+    ("p.csv", b'input,output\n"teh cat" sat,The cat sat.\n', r"p.csv:2: not valid CSV \(',' expected after"),
+    ("p.csv", b"input,output\nteh cat, the dog,The cat, the dog.\n",
+     r"p.csv:2: 4 fields, the header has 2 \(quote a field that holds a comma\)"),
+    ("p.csv", b"input,output\nteh cat sat\n", r"p.csv:2: 1 fields, the header has 2"),
+    ("p.csv", b"input,input,output\na,b,c\n", r"p.csv:1: the header names a column twice"),
+    ("p.csv", b"input,output\na," + b"x" * 200_000 + b"\n", r"p.csv:2: not valid CSV \(field larger than"),
+    ("p.csv", "input,output\nteh cat,The cat.\n".encode("utf-16"), r"p.csv: looks like UTF-16"),
+])
+def test_a_pairs_file_that_would_train_on_the_wrong_text_is_refused(tmp_path, name, content, message):
+    """Before: a key given twice kept its last value, a quote left open swallowed every later
+    line into one pair, a header-less CSV took its first pair as the header, an unquoted comma
+    shifted the columns, all silently; deep nesting was a RecursionError traceback."""
+    pairs = tmp_path / "in" / name
+    pairs.parent.mkdir()
+    pairs.write_bytes(content)
+    cfg = config(tmp_path, f"sources=[{{kind: pairs, path: '{pairs}'}}, {{kind: everyday}}]", "eval_pairs=0")
+    with pytest.raises(DataError, match=message):
+        build_dataset(cfg)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]  # no run folder, no out_dir
+
+
+def test_a_csv_with_its_header_and_quoted_commas_is_read(tmp_path):
+    pairs = tmp_path / "p.csv"
+    pairs.write_bytes(b'\xef\xbb\xbfinput,output\n"teh cat, teh dog","The cat, the dog."\n')
+    rows = []
+    from datagen.config import SourceConfig
+    from datagen.sources import pair_file_units
+
+    for unit in pair_file_units(pairs, SourceConfig(kind="pairs", path=str(pairs)), "error"):
+        rows.append(unit[1:3])
+    assert rows == [("teh cat, teh dog", "The cat, the dog.")]
+
+
+def test_a_special_file_given_to_the_builder_is_named_not_opened(tmp_path):
+    """The CLI checks it first (check_input_kinds); the builder itself refuses too."""
+    os.mkfifo(tmp_path / "p.jsonl")
+    t0 = time.monotonic()
+    with pytest.raises(DataError, match=r"source .*p.jsonl: a named pipe, not a regular file or folder"):
+        build_dataset(config(tmp_path, f"sources=[{{kind: pairs, path: '{tmp_path / 'p.jsonl'}'}}]"))
+    assert time.monotonic() - t0 < 30 and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("content", [bytes(range(256)) * 4, b"\n\n\n", b"1234 5678\n" * 50,
+                                     "hello there\n".encode("utf-16-le") * 20])
+def test_a_corpus_with_no_usable_sentence_leaves_no_run_folder(tmp_path, content):
+    """Before: runs/data/<name>/ (config.yaml, env.json) stayed behind a failed build."""
+    src = tmp_path / "in.txt"
+    src.write_bytes(content)
+    with pytest.raises(DataError, match="empty corpus|looks like UTF-16"):
+        build_dataset(config(tmp_path, src=src))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt"]

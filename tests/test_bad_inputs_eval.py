@@ -142,7 +142,8 @@ def test_names_and_paths_are_checked_first(tmp_path, capsys, args, message):
 
 @pytest.mark.parametrize("content, message", [
     (b"", "empty|no pairs"),
-    (b"\xff\xfe\x00binary", "not UTF-8"),
+    (b"\xff\xfe\x00binary", "looks like UTF-16"),  # a UTF-16 byte-order mark
+    (b'{"input": "a", "output": "b"}\n{"input": "caf\xe9"}\n', r"pairs.json:2: not UTF-8"),
     (b'{"input": "a"}\n', "output"),
     (b'{"input": "a", "output": "b", "errors": "spelling"}\n', "errors"),
 ])
@@ -217,3 +218,75 @@ def test_a_broken_hf_model_folder_is_named(tmp_path, tiny_base):
     (model / "model.safetensors").write_bytes(data[: len(data) // 3])
     with pytest.raises(ModelLoadError, match=r"m/model.safetensors: truncated"):
         make_corrector("hf", str(model), device="cpu")
+
+
+# --- issue 28 follow-ups: strict evaluation lines, a broken model named before the run folder -----
+
+@pytest.mark.parametrize("content, message", [
+    (b'{"input": "a", "output": "b", "output": "c"}\n',
+     r"pairs.json:1: not valid JSON \(key 'output' appears twice in one object\)"),
+    (b'{"input": "a", "output": "b"}\n' + b"[" * 100_000 + b"]" * 100_000 + b"\n",
+     r"pairs.json:2: not valid JSON \(nested too deeply\)"),
+    (b'{"input": "a", "output": "b", "errors": [NaN]}\n',
+     r"pairs.json:1: not valid JSON \(NaN is not JSON\)"),
+])
+def test_evaluation_lines_json_would_take_silently_are_refused(tmp_path, capsys, content, message):
+    (tmp_path / "pairs.json").write_bytes(content)
+    assert _run(tmp_path, None, backend="identity") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and re.search(message, err), err
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "root").exists()
+
+
+def _broken_copy(tmp_path: Path, tiny_base: Path, how: str) -> Path:
+    import shutil
+
+    model = tmp_path / "m"
+    shutil.copytree(tiny_base, model)
+    if how == "weights":
+        data = (model / "model.safetensors").read_bytes()
+        (model / "model.safetensors").write_bytes(data[: len(data) // 3])
+    elif how == "tokenizer":
+        (model / "tokenizer.json").write_text('{"model": ')
+    elif how == "config":
+        (model / "config.json").write_text("{}")
+    return model
+
+
+@pytest.mark.parametrize("how, message", [
+    ("weights", r"m/model.safetensors: truncated"),
+    ("tokenizer", r"m/tokenizer.json: not valid JSON"),
+    ("config", r"m/config.json: no model_type string"),
+])
+def test_a_broken_model_leaves_no_run_folder(tmp_path, capsys, tiny_base, how, message):
+    """Before: runs/eval/r1/ (config.yaml, env.json) was made, then the hf backend failed."""
+    pairs = _pairs(tmp_path)
+    model = _broken_copy(tmp_path, tiny_base, how)
+    rc = main(["--benchmarks", str(pairs), "--backends", "identity,hf", "--model", str(model), "--run", "r1",
+               f"runs_root={tmp_path / 'runs'}", f"root_copy={tmp_path / 'root'}", "own_pairs="])
+    err = capsys.readouterr().err
+    assert rc == 2 and re.search(message, err), err
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "root").exists()
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("/nonexistent/model", r"model folder /nonexistent/model: not found"),
+    ("{pte_empty}", r"pte model .*m.pte: empty file \(0 bytes\)"),
+    ("{pte_dir}", r"pte model .*dir.pte: a folder, not a file"),
+    ("{pte_badmeta}", r"metadata .*bad.json: not valid JSON"),
+])
+def test_a_backend_model_that_cannot_load_is_named_first(tmp_path, capsys, spec, message):
+    pairs = _pairs(tmp_path)
+    (tmp_path / "m.pte").write_bytes(b"")
+    (tmp_path / "dir.pte").mkdir()
+    (tmp_path / "bad.pte").write_bytes(b"PTE")
+    (tmp_path / "bad.json").write_text('{"recipe": ')
+    spec = spec.format(pte_empty=tmp_path / "m.pte", pte_dir=tmp_path / "dir.pte",
+                       pte_badmeta=tmp_path / "bad.pte")
+    backend = "hf" if spec.startswith("/nonexistent") else "pte"
+    rc = main(["--benchmarks", str(pairs), "--backends", f"identity,{backend}", "--run", "r1",
+               f"backend_models={{{backend}: '{spec}'}}", f"runs_root={tmp_path / 'runs'}",
+               f"root_copy={tmp_path / 'root'}", "own_pairs="])
+    err = capsys.readouterr().err
+    assert rc == 2 and re.search(message, err), err
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "root").exists()

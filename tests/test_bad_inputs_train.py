@@ -130,7 +130,8 @@ def test_names_and_output_paths_are_checked_before_any_model_loads(tmp_path, cap
 
 
 @pytest.mark.parametrize("content, message", [
-    (b"\xff\xfe{}\n", r"d.json:1: not UTF-8"),
+    (b"\xff\xfe{}\n", r"d.json: looks like UTF-16"),  # a UTF-16 byte-order mark
+    (b"\xfe\xfd{}\n", r"d.json:1: not UTF-8"),
     (b'{"input": "a", "output": "b"}\n\x00\x01\x02\n', r"d.json:2: not valid JSON"),
     (b"", "dataset is empty"),
     (b'["input", "output"]\n', r"d.json:1: expected a JSON object"),
@@ -307,3 +308,46 @@ def test_pairs_lines_that_json_would_take_silently_are_refused(tmp_path, content
 def test_a_pairs_path_that_is_not_a_file_is_named_without_opening_it(tmp_path, kind, message):
     with pytest.raises(PairsFileError, match=f"dataset .*{kind}.json: {message}"):
         load_pairs(_special(tmp_path, kind))
+
+
+# --- issue 28 follow-up: pairs and base model checked before the run folder ---------------------
+
+@pytest.mark.parametrize("train, base, message", [
+    (b"", None, r"dataset is empty: .*t.json"),
+    (b"\n\n  \n", None, r"dataset is empty: .*t.json"),
+    (bytes(range(256)), None, r"t.json:1: not valid JSON|t.json:1: not UTF-8"),
+    (b'{"input": "a", "output": "b"}\n{"input": "a"}\n', None, r"t.json:2: field 'output' must be a string"),
+    (b'{"input": "te\\u0000h", "output": "The."}\n', None, r"t.json:1: field 'input' holds a NUL character"),
+    ('{"input": "teh", "output": "The."}\n'.encode("utf-16"), None, r"t.json: looks like UTF-16"),
+    (None, "weights", r"b/model.safetensors: truncated"),
+    (None, "tokenizer", r"b/tokenizer.json: not valid JSON"),
+    (None, "empty", r"b: no config.json: not a model folder"),
+    (None, "/nonexistent/base", r"model folder /nonexistent/base: not found"),
+])
+def test_bad_pairs_or_a_broken_base_leave_no_run_folder(tmp_path, capsys, tiny_base, train, base, message):
+    """Before: runs/train/r1/ (config.yaml, env.json, data_files.json) was made, then the loop
+    failed reading the pairs or loading the model."""
+    import shutil
+
+    good = _data(tmp_path)
+    tr = tmp_path / "t.json"
+    tr.write_bytes(good.read_bytes() if train is None else train)
+    model = str(tiny_base)
+    if base and not base.startswith("/"):
+        shutil.copytree(tiny_base, tmp_path / "b")
+        model = str(tmp_path / "b")
+        if base == "weights":
+            data = (tmp_path / "b/model.safetensors").read_bytes()
+            (tmp_path / "b/model.safetensors").write_bytes(data[: len(data) // 2])
+        elif base == "tokenizer":
+            (tmp_path / "b/tokenizer.json").write_text('{"model": ')
+        else:
+            for f in (tmp_path / "b").iterdir():
+                f.unlink()
+    elif base:
+        model = base
+    rc = main(["--config", TINY, f"data.train={tr}", f"data.eval={good}", f"model.base={model}",
+               f"output.root={tmp_path / 'runs'}", "output.link=", "run_name=r1", "train.max_steps=1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and re.search(message, err), err
+    assert not (tmp_path / "runs").exists()  # nothing written

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from core.errors import TrainError
-from core.files import loads_strict, not_a_regular_file
+from core.files import UTF16_HINT, loads_strict, looks_like_utf16, not_a_regular_file
 
 
 class PairsFileError(TrainError):
@@ -26,6 +26,24 @@ class Example:
 
 def load_pairs(path: str | Path, limit: int = 0) -> list[dict[str, str]]:
     """Pairs from a JSON Lines file; every problem names the file and line."""
+    pairs = list(iter_pairs(path, limit))
+    if not pairs:
+        raise PairsFileError(f"dataset is empty: {path} "
+                             "(expected one JSON object per line with 'input' and 'output')")
+    return pairs
+
+
+def check_pairs(path: str | Path, limit: int = 0) -> int:
+    """What load_pairs(path, limit) would read, checked without keeping it (the run folder is made
+    only after this passes); returns the number of pairs."""
+    n = sum(1 for _ in iter_pairs(path, limit))
+    if not n:
+        raise PairsFileError(f"dataset is empty: {path} "
+                             "(expected one JSON object per line with 'input' and 'output')")
+    return n
+
+
+def iter_pairs(path: str | Path, limit: int = 0) -> Iterator[dict[str, str]]:
     path = Path(path)
     why = not_a_regular_file(path)  # stat only: a named pipe is never opened
     if why == "not found":
@@ -33,9 +51,13 @@ def load_pairs(path: str | Path, limit: int = 0) -> list[dict[str, str]]:
                              "(build it with `make data`, or set data.train / data.eval)")
     if why:
         raise PairsFileError(f"dataset {path}: {why}")
-    pairs = []
+    n = 0
     with path.open("rb") as fh:  # bytes: a non-UTF-8 line is named, not a traceback
         for lineno, raw in enumerate(fh, 1):
+            if lineno == 1:
+                if looks_like_utf16(raw):
+                    raise PairsFileError(f"{path}: {UTF16_HINT}")
+                raw = raw.removeprefix(b"\xef\xbb\xbf")  # a byte-order mark is no character of the line
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -43,13 +65,10 @@ def load_pairs(path: str | Path, limit: int = 0) -> list[dict[str, str]]:
                                      "a pairs file is UTF-8 JSON Lines") from None
             if not line.strip():
                 continue
-            pairs.append(_parse_line(path, lineno, line))
-            if limit and len(pairs) >= limit:
-                break
-    if not pairs:
-        raise PairsFileError(f"dataset is empty: {path} "
-                             "(expected one JSON object per line with 'input' and 'output')")
-    return pairs
+            yield _parse_line(path, lineno, line)
+            n += 1
+            if limit and n >= limit:
+                return
 
 
 def _parse_line(path: Path, lineno: int, line: str) -> dict[str, str]:
@@ -67,6 +86,9 @@ def _parse_line(path: Path, lineno: int, line: str) -> dict[str, str]:
             raise PairsFileError(f"{path}:{lineno}: field '{key}' must be a string, got {obj.get(key)!r}")
     if not obj["output"].strip():
         raise PairsFileError(f"{path}:{lineno}: field 'output' is empty")
+    for key in ("input", "output"):
+        if "\x00" in obj[key]:  # no typed text holds one: a binary file, or text read in the wrong encoding
+            raise PairsFileError(f"{path}:{lineno}: field '{key}' holds a NUL character: not text")
     return {"input": obj["input"], "output": obj["output"]}
 
 

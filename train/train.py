@@ -44,6 +44,7 @@ def train(cfg: TrainConfig) -> Path:
         check_outputs(cfg)
         resumed = check_resume(run_dir, cfg)
         record = check_data(run_dir, {"data.train": train_path, "data.eval": eval_path}, resumed)
+        check_inputs(cfg, train_path, eval_path)
         make_run_dir("train", name, cfg, cfg.seed, root=output_path(cfg.output.root))
         write_record(run_dir, record)
 
@@ -69,6 +70,25 @@ def check_outputs(cfg: TrainConfig) -> None:
             raise ConfigError(f"output.link {link} is a real folder, not a link: move it away or set "
                               "output.link to another path")
         check_output_dir(link.parent, "output.link's folder")
+
+
+def check_inputs(cfg: TrainConfig, train_path: Path, eval_path: Path) -> None:
+    """The pairs the run will read (as many lines as it reads), a local base model folder and a
+    LoRA warm start, checked before the run folder is made: empty or junk pairs or a broken base
+    leave no run folder behind (the loop reads them only after it exists)."""
+    from core.loading import TINY, check_local_folder, read_adapter_config
+    from train.batches import check_pairs
+
+    check_pairs(train_path, cfg.data.max_train_samples)
+    check_pairs(eval_path, max(cfg.data.max_eval_samples, cfg.eval.samples))
+    base = cfg.model.base
+    if base != TINY and not base.startswith("gguf:"):
+        local = input_path(base)
+        if local.exists() or local.is_symlink() or base.startswith(("/", "./", "../", "~")):
+            check_local_folder(local.expanduser(), "model")
+            check_local_folder(local.expanduser(), "tokenizer")
+    if cfg.lora.init_from and not cfg.model.full_finetune:
+        read_adapter_config(input_path(cfg.lora.init_from))
 
 
 def check_resume(run_dir: Path, cfg: TrainConfig) -> bool:
