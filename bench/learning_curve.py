@@ -43,8 +43,11 @@ def train_seconds(ckpt: Path) -> float:
     return float(state["progress"]["seconds"])
 
 
-def run_threads(run: Path) -> int:
-    """torch's intra-op threads of the run: its default is one per core of the machine it ran on."""
+def run_threads(run: Path, given: int = 0) -> int:
+    """torch's intra-op threads of the run (env.json records them; `given` for a run that did not,
+    else torch's default: one per core of the machine it ran on)."""
+    if given:
+        return given
     env = json.loads((run / "env.json").read_text()) if (run / "env.json").is_file() else {}
     machine = env.get("machine") or {}
     return int(machine.get("torch_threads") or machine.get("cpu_count") or os.cpu_count() or 1)
@@ -88,7 +91,7 @@ def score_step(run: Path, step: int, ckpt: Path, out: Path, args) -> dict:
         _call(["-m", "train.snapshot", str(run), "--step", str(step), "--out", str(snap)], args.threads)
     merged = _call(["-m", "core.loading", "merge", str(snap), "--preset-config", args.preset_config,
                     "--cache", str(out / "merged")], args.threads).strip().splitlines()[-1]
-    rec = {"step": step, "cpu_hours": train_seconds(ckpt) * run_threads(run) / 3600,
+    rec = {"step": step, "cpu_hours": train_seconds(ckpt) * run_threads(run, args.run_threads) / 3600,
            **figures(evaluate(merged, "hf", out, f"step-{step}", args), "hf")}
     print(json.dumps(rec), flush=True)
     return rec
@@ -128,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", default="", help="comma-separated steps instead of --every")
     ap.add_argument("--bea-limit", type=int, default=200)
     ap.add_argument("--messages-limit", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="threads for scoring")
+    ap.add_argument("--run-threads", type=int, default=0,
+                    help="threads the run trained with, when its env.json does not record them")
     ap.add_argument("--preset-config", default="train/configs/smollm2-135m-cpu.yaml")
     ap.add_argument("--baselines", action="store_true", help="also score SymSpell and pyspellchecker once")
     ap.add_argument("--out", default="", help="default: <run>/curve")

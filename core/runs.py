@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from core.config import ConfigError, dump_yaml, to_dict
-from core.errors import PipelineError
+from core.errors import BusyError, PipelineError
 from core.paths import REPO_ROOT
 
 TRACKED_LIBRARIES = (
@@ -142,6 +142,7 @@ def machine_info() -> dict[str, Any]:
     }
     torch = sys.modules.get("torch")  # only if already loaded: importing it costs ~1 s
     if torch is not None:
+        info["torch_threads"] = torch.get_num_threads()  # CPU-hours = seconds x these (bench.learning_curve)
         if torch.cuda.is_available():
             info["cuda_devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return info
@@ -302,3 +303,56 @@ def point_latest(link: str | Path, target: str | Path) -> Path:
         shutil.rmtree(link)
     os.replace(tmp, link)
     return link
+
+
+class RunLock:
+    """An exclusive lock on an output (a run folder, an out_dir) for as long as a process writes it:
+    a second writer is refused at once (BusyError naming the holder's pid) instead of interleaving
+    checkpoints, caches or pairs files with the first. flock(2): the kernel drops it when the holder
+    dies (even by kill -9), so a stale lock file never blocks a rerun. The lock file lies beside
+    the output (`.<name>.lock`, removed on release), so a failed start leaves no folder behind."""
+
+    def __init__(self, output: str | Path, what: str) -> None:
+        import fcntl
+
+        output = Path(output)
+        self.path = output.parent / f".{output.name}.lock"
+        self.made = []  # folders made for the lock file: removed on release when still empty
+        folder = self.path.parent
+        while not folder.exists() and folder.parent != folder:
+            self.made.append(folder)
+            folder = folder.parent
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(self.fd, 64, 0).decode(errors="replace").strip() or "?"
+            os.close(self.fd)
+            self.fd = -1
+            raise BusyError(f"{what} {output} is being written by another process (pid {holder}) right now: "
+                            "wait for it to finish, or give another name or folder") from None
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, str(os.getpid()).encode(), 0)
+
+    def release(self) -> None:
+        if self.fd < 0:
+            return
+        with contextlib.suppress(OSError):
+            self.path.unlink()  # before unlocking: a newcomer then makes a fresh file
+        os.close(self.fd)
+        self.fd = -1
+        for folder in self.made:
+            with contextlib.suppress(OSError):  # only while empty (a failed start wrote nothing else)
+                folder.rmdir()
+
+    def __enter__(self) -> "RunLock":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def run_lock(output: str | Path, what: str) -> RunLock:
+    """Lock `output` for this process (see RunLock); use as a context manager or call release()."""
+    return RunLock(output, what)
