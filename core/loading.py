@@ -71,8 +71,13 @@ def hub_reachable(timeout_s: float = 3.0) -> bool:
 
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
         return False
-    url = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
-    key = f"{url.hostname}:{url.port}"
+    endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+    try:
+        url = urlsplit(endpoint)
+        key = f"{url.hostname}:{url.port}"
+    except ValueError as exc:  # "http://[::1": a malformed host or port
+        raise ModelLoadError(f"environment variable HF_ENDPOINT={endpoint!r} is not a URL ({exc}): fix "
+                             "or unset it") from None
     if key not in _HUB_REACHABLE:
         port = url.port or (80 if url.scheme == "http" else 443)
         try:
@@ -107,6 +112,11 @@ def _cache_only_offline(name: str, kwargs: dict) -> dict:
     if not _is_local(name) and not hub_reachable():
         return {**kwargs, "local_files_only": True}
     return kwargs
+
+
+def not_loadable_error(name: str) -> ModelLoadError:
+    """The error for a Hub id that is neither in the local cache nor reachable (hub_loadable False)."""
+    return _offline_error(name, OSError("not in the local cache, and the Hub is not reachable"))
 
 
 def _offline_error(name: str, exc: Exception) -> ModelLoadError:
@@ -163,6 +173,7 @@ def load_tokenizer(name_or_path: str, **kwargs: Any):
     name = resolve(name_or_path)
     if _is_local(name):
         check_local_folder(name, "tokenizer")
+    kwargs = _cache_only_offline(name, kwargs)  # no minute of retries when the Hub cannot answer
     try:
         tok = AutoTokenizer.from_pretrained(name, **kwargs)
     except OSError as exc:
@@ -184,6 +195,7 @@ def load_model(name_or_path: str, dtype: Any = None, **kwargs: Any):
     name = resolve(name_or_path)
     if _is_local(name):
         check_local_folder(name, "model")
+    kwargs = _cache_only_offline(name, kwargs)  # no minute of retries when the Hub cannot answer
     try:
         return AutoModelForCausalLM.from_pretrained(name, dtype=dtype, **kwargs)
     except OSError as exc:
@@ -398,6 +410,7 @@ def merge_adapter(adapter: str | Path, base: str = "", offline_base: str = "",
     folder = input_path(adapter)
     if not folder.is_dir():
         raise ModelLoadError(f"adapter folder not found: {adapter}")
+    _adapter_config(folder)  # a folder with no adapter_config.json is named as no adapter at all
     weights = _adapter_weights(folder)
     chosen = adapter_base(folder, base, offline_base)
     out = output_path(cache) / f"{folder.resolve().name}-{_merge_key(folder, weights, chosen)}"

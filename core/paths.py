@@ -23,9 +23,15 @@ from core.errors import OverwriteError
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def _expand(path: str | Path) -> Path:
+    """`~/x` -> the home folder's x; `./~` stays a folder named ~ (pathlib would drop the `./` and
+    expanduser() then send it to the home folder)."""
+    return Path(path).expanduser() if str(path).startswith("~") else Path(path)
+
+
 def input_path(path: str | Path) -> Path:
     """An input: as given when it exists (or is absolute), else under the repository."""
-    p = Path(path).expanduser()
+    p = _expand(path)
     if p.is_absolute() or p.exists():
         return p
     return REPO_ROOT / p if (REPO_ROOT / p).exists() else p
@@ -33,7 +39,7 @@ def input_path(path: str | Path) -> Path:
 
 def output_path(path: str | Path) -> Path:
     """An output: absolute as given, relative ones under the repository."""
-    p = Path(path).expanduser()
+    p = _expand(path)
     return p if p.is_absolute() else REPO_ROOT / p
 
 
@@ -58,6 +64,15 @@ def check_output_dir(path: str | Path, what: str) -> Path:
         raise _path_error(f"{what} {p}: {probe} is a file, so the folder cannot be created")
     if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
         raise _path_error(f"{what} {p}: {probe} is not writable")
+    if probe.is_dir():  # access() says yes for root, and on /proc or /sys, where nothing can be made
+        import tempfile
+
+        try:
+            fd, name = tempfile.mkstemp(prefix=".write-test-", dir=probe)
+        except OSError as exc:
+            raise _path_error(f"{what} {p}: {probe} is not writable ({exc.strerror or exc})") from None
+        os.close(fd)
+        os.unlink(name)
     return p
 
 

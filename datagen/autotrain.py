@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     flags = (Flag("--preset", "preset", "training preset whose base and LoRA settings to match"),
              Flag("--format", "format", "text (our prompt applied) or messages (chat_template: tokenizer)"),
              Flag("--out", "out", "output folder (default data/autotrain)"),
-             Flag("--limit", "limit", "at most N pairs per split (0 = all)"))
+             Flag("--limit", "limit", "at most N pairs per split (0 = all)", typed=True))
     ap = stage_parser("python -m datagen.autotrain", __doc__.split("\n\n")[0], "", flags)
     args = ap.parse_args(argv)
 

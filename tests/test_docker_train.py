@@ -4,7 +4,6 @@ check what can be checked: it parses, pins exactly what the native install pins,
 from __future__ import annotations
 
 import re
-import shlex
 import subprocess
 from pathlib import Path
 
@@ -76,16 +75,27 @@ def test_hf_token_is_never_baked_in():
     assert ignore[1] == "*" or "*" in ignore  # build context = code + pins only (no data/, runs/, .env)
 
 
-def test_make_train_docker_passes_token_by_name():
-    out = subprocess.run(["make", "-n", "train", "DOCKER=1", "PRESET=smollm2-135m", "RUN=r1",
-                          "ARGS=train.max_steps=5"],
+def test_make_train_docker_passes_token_by_name(tmp_path):
+    """Run for real against a stand-in `docker` that records its argv and environment: the token and
+    ARGS travel by name (`-e`), so no shell on the host parses ARGS; core.stage splits it in the image."""
+    fake = tmp_path / "bin" / "docker"
+    fake.parent.mkdir()
+    fake.write_text(f"#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > {tmp_path / 'argv'}\n"
+                    f"printf '%s' \"$ARGS\" > {tmp_path / 'args'}\n")
+    fake.chmod(0o755)
+    out = subprocess.run(["make", "--no-print-directory", "-o", "setup", "train", "DOCKER=1",
+                          "PRESET=smollm2-135m",
+                          "RUN=r1", "ARGS=train.max_steps=5 'run_note=a b'"],
                          cwd=REPO, capture_output=True, text=True, timeout=60,
-                         env={"PATH": "/usr/bin:/bin", "HF_TOKEN": "hf_secret"})
+                         env={"PATH": f"{fake.parent}:/usr/bin:/bin", "HF_TOKEN": "hf_secret"})
     assert out.returncode == 0, out.stderr
-    cmd = next(line for line in out.stdout.replace("\\\n", " ").splitlines() if line.startswith("docker run"))
-    argv = shlex.split(cmd)
-    assert "--gpus" in argv and argv[argv.index("--gpus") + 1] == "all"
-    assert argv[argv.index("-e") + 1] == "HF_TOKEN" and "hf_secret" not in out.stdout
+    argv = (tmp_path / "argv").read_text().splitlines()
+    assert argv[0] == "run" and "--gpus" in argv and argv[argv.index("--gpus") + 1] == "all"
+    passed = [argv[i + 1] for i, a in enumerate(argv) if a == "-e"]
+    assert passed == ["HF_TOKEN", "ARGS"] and "hf_secret" not in out.stdout + "".join(argv)
     mounts = [argv[i + 1].rsplit(":", 1)[1] for i, a in enumerate(argv) if a == "-v"]
     assert {"/app/data", "/app/runs", "/app/models", "/root/.cache/huggingface"} <= set(mounts)
-    assert argv[-3:] == ["train/configs/smollm2-135m.yaml", "run_name=r1", "train.max_steps=5"]
+    assert argv[-6:] == ["python", "-m", "core.stage", "train.train",
+                         "--config=train/configs/smollm2-135m.yaml",
+                         "run_name=r1"]
+    assert (tmp_path / "args").read_text() == "train.max_steps=5 'run_note=a b'"
