@@ -42,6 +42,7 @@ from core.runs import (
     make_run_dir,
     refuse_mismatch,
     remove_stale_temps,
+    run_lock,
     saved_config,
 )
 from datagen.config import DataConfig
@@ -306,6 +307,8 @@ def check_startup(cfg: DataConfig) -> Path:
     out = check_output_dir(output_path(cfg.out_dir), "out_dir")
     local = {f"sources[{k}].path": input_path(src.path) for k, src in enumerate(cfg.sources)
              if src.kind in ("text", "pairs") and src.path}
+    # an evaluation set given to decontaminate against is an input too (its eval_data.json, say)
+    local.update({f"decontaminate[{k}]": input_path(p) for k, p in enumerate(cfg.decontaminate)})
     for split in ("train", "eval"):  # the outputs never replace a corpus or pairs file read here
         check_not_an_input(out / f"{split}_data.json", "out_dir", local)
     runs = check_output_dir(output_path(cfg.runs_root), "runs_root")
@@ -340,6 +343,18 @@ def build_dataset(cfg: DataConfig) -> dict:
     """Build train/eval pairs as configured; returns the stats (also in stats.json)."""
     t0 = time.perf_counter()
     check_startup(cfg)
+    made = _missing_folders(output_path(cfg.out_dir))  # removed again when the build fails
+    try:
+        with run_lock(output_path(cfg.out_dir), "out_dir"):  # a second build into it is refused meanwhile
+            return _build_dataset(cfg, t0)
+    except BaseException:
+        for folder in made:
+            with contextlib.suppress(OSError):  # only while empty: never a file anyone wrote
+                folder.rmdir()
+        raise
+
+
+def _build_dataset(cfg: DataConfig, t0: float) -> dict:
     name = cfg.run_name or default_run_name()  # the start time names a default run
     dpaths = decontamination_paths(cfg)
     contam, per_file = load_eval_keys(dpaths)
@@ -366,26 +381,6 @@ def build_dataset(cfg: DataConfig) -> dict:
 def _build_files(cfg: DataConfig, state: dict, workers: int) -> tuple[_PairWriter, Stats, int, int]:
     """Fill the temp files and rename them into place; a dead pool worker makes one retry in
     this process (the result does not depend on the number of workers), said on stderr."""
-    made = _missing_folders(output_path(cfg.out_dir))  # removed again when the build fails
-    try:
-        return _build_files_in(cfg, state, workers)
-    except BaseException:
-        for folder in made:
-            with contextlib.suppress(OSError):  # only while empty: never a file anyone wrote
-                folder.rmdir()
-        raise
-
-
-def _missing_folders(path: Path) -> list[Path]:
-    """`path` and its parents that do not exist yet, deepest first."""
-    out = []
-    while not path.exists() and path.parent != path:
-        out.append(path)
-        path = path.parent
-    return out
-
-
-def _build_files_in(cfg: DataConfig, state: dict, workers: int) -> tuple[_PairWriter, Stats, int, int]:
     while True:
         writer, stats = _PairWriter(output_path(cfg.out_dir)), Stats()
         try:
@@ -403,6 +398,15 @@ def _build_files_in(cfg: DataConfig, state: dict, workers: int) -> tuple[_PairWr
         except BaseException:
             writer.abort()
             raise
+
+
+def _missing_folders(path: Path) -> list[Path]:
+    """`path` and its parents that do not exist yet, deepest first."""
+    out = []
+    while not path.exists() and path.parent != path:
+        out.append(path)
+        path = path.parent
+    return out
 
 
 def check_result(cfg: DataConfig, stats: Stats, writer: _PairWriter) -> None:

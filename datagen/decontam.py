@@ -10,7 +10,7 @@ import json
 import re
 from pathlib import Path
 
-from core.files import refuse_special
+from core.files import loads_strict, refuse_special
 from datagen.sources import DataError, read_lines
 from datagen.text import normalize, split_sentences
 
@@ -35,9 +35,11 @@ def _eval_sentences(path: Path) -> list[str]:
     if suffix in (".json", ".jsonl"):
         for no, line in enumerate(lines, 1):
             try:
-                row = json.loads(line)
+                row = loads_strict(line)
             except json.JSONDecodeError:
                 raise DataError(f"{path}:{no}: eval set line is not JSON") from None
+            except ValueError as exc:  # nested too deeply (a RecursionError otherwise), a key twice, NaN
+                raise DataError(f"{path}:{no}: eval set line is not valid JSON ({exc})") from None
             if isinstance(row, dict):
                 out += [row[k] for k in ("output", "correct", "target") if isinstance(row.get(k), str)]
         return out

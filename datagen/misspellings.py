@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import io
 from pathlib import Path
 
 from core.files import refuse_special
@@ -27,18 +28,34 @@ def read_dat(path: Path) -> list[tuple[str, str]]:
     return pairs
 
 
+def _text(path: Path) -> str:
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+
+
 def read_toefl(path: Path) -> list[tuple[str, str]]:
-    with open(path, encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh, delimiter="\t"))
+    try:
+        rows = list(csv.DictReader(io.StringIO(_text(path), newline=""), delimiter="\t"))
+    except csv.Error as exc:
+        raise DataError(f"{path}: not a TOEFL-Spell TSV ({exc})") from None
     return [(r["Correction"], r["Misspelling"]) for r in rows if r.get("Correction") and r.get("Misspelling")]
 
 
 def read_norvig(path: Path) -> list[tuple[str, str]]:
-    text = path.read_text(encoding="utf-8")
+    text = _text(path)
     try:
         table = ast.literal_eval(text.split("=", 1)[1].strip())
-    except (IndexError, ValueError, SyntaxError) as exc:
-        raise DataError(f"{path}: not a Norvig spell-testset dict ({exc})") from None
+    except (IndexError, ValueError, SyntaxError, RecursionError, MemoryError) as exc:
+        raise DataError(f"{path}: not a Norvig spell-testset dict ({type(exc).__name__}: "
+                        f"{str(exc)[:120]})") from None
+    if not isinstance(table, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                              for k, v in table.items()):
+        raise DataError(f"{path}: not a Norvig spell-testset dict (want {{'right': 'wrong1 wrong2', ...}}, "
+                        "strings only)")
     return [(right, wrong) for right, wrongs in table.items() for wrong in wrongs.split()]
 
 
@@ -76,6 +93,8 @@ def word_pairs(path: Path) -> dict[str, list[tuple[str, str]]]:
     for f in list_files(path):
         pairs = [(c, w) for c, w in read_any(f)
                  if c.isalpha() and w.isalpha() and c.lower() != w.lower() and c != "?"]
+        if not pairs:  # a noise source that adds nothing must not pass silently
+            raise DataError(f"{f}: holds no misspelling (no word with a misspelt form under it)")
         out[f.name] = pairs
     return out
 

@@ -29,7 +29,8 @@ PAIR_SUFFIXES = {".jsonl", ".json", ".csv", ".tsv"}
 def _files(path: Path, suffixes: set[str]) -> list[Path]:
     refuse_special(path, "source", DataError)  # stat only: a named pipe is never opened
     if not path.exists():
-        raise DataError(f"{path}: no such file or folder")
+        shown = repr(str(path)) if str(path) != str(path).strip() else str(path)  # a blank name, visibly
+        raise DataError(f"{shown}: no such file or folder")
     if path.is_file():
         return [path]
     files = sorted(f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in suffixes
@@ -185,6 +186,9 @@ def _parse_pair_line(line: str, suffix: str, src: SourceConfig) -> tuple[str, st
     try:
         row = loads_strict(line)
     except json.JSONDecodeError as exc:
+        if line.lstrip().startswith("["):  # a pretty-printed JSON array of pairs
+            raise DataError("a JSON array, not JSON Lines: a pairs file holds one {\"input\", \"output\"} "
+                            "object per line") from None
         raise DataError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
     except ValueError as exc:  # a key twice (the last would win silently), NaN, nested too deep
         raise DataError(f"not valid JSON ({exc})") from None
@@ -203,6 +207,12 @@ def _row_pair(row: dict, src: SourceConfig) -> tuple[str, str]:
     for key, value in ((src.input_column, inp), (src.output_column, out)):
         if "\x00" in value:  # no typed text holds one: a binary or UTF-16 file read as text
             raise DataError(f"{key!r} holds a NUL character: not text")
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:  # "\ud800" in JSON: no character; the writer would fail on it
+                raise DataError(f"{key!r} holds a lone UTF-16 surrogate ({value[exc.start]!r}): not "
+                                "text") from None
     return inp, out
 
 

@@ -47,7 +47,11 @@ _MARKUP = [
 ]
 _TYPOGRAPHY = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"',
                              "\u00a0": " ", "\u2014": " - ", "\u2013": "-", "\u2026": "...",
-                             "\u00ad": None, "\u200b": None, "\ufeff": None})
+                             "\u00ad": None, "\u200b": None, "\ufeff": None,
+                             # direction marks and bidi embeddings/overrides/isolates: invisible, and a
+                             # sentence that starts with one would be dropped as "not prose"
+                             **{c: None for c in "\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                                                 "\u2066\u2067\u2068\u2069"}})
 
 
 def normalize(text: str) -> str:
@@ -103,8 +107,13 @@ _NOT_PROSE = re.compile(r"::|\(\)|\.\.\.\.|https?://\S+$|\s[a-z_]+\.[a-z_]+\(")
 _NOT_LETTERS = bytes(c for c in range(256) if not (chr(c).isascii() and (chr(c).isalpha() or c == 32)))
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # NUL, escape sequences, ...: no typed text holds one
+
+
 def reject_reason(s: str, cfg: CleanConfig) -> str | None:
     """Why `s` is not a usable prose sentence (None when it is)."""
+    if _CONTROL.search(s):
+        return "control_chars"
     n = len(s)
     if n < cfg.min_chars:
         return "too_short"
