@@ -75,6 +75,9 @@ def _parse_line(path: Path, lineno: int, line: str) -> dict[str, str]:
     try:
         obj = loads_strict(line)
     except json.JSONDecodeError as exc:
+        if line.lstrip().startswith("["):  # a pretty-printed JSON array of pairs
+            raise PairsFileError(f"{path}:{lineno}: a JSON array, not JSON Lines: a pairs file holds one "
+                                 '{"input": "...", "output": "..."} object per line') from None
         raise PairsFileError(f"{path}:{lineno}: not valid JSON ({exc.msg}); each line must be "
                         '{"input": "...", "output": "..."}') from None
     except ValueError as exc:  # a key twice (the last would win silently), NaN, nested too deep
@@ -89,6 +92,12 @@ def _parse_line(path: Path, lineno: int, line: str) -> dict[str, str]:
     for key in ("input", "output"):
         if "\x00" in obj[key]:  # no typed text holds one: a binary file, or text read in the wrong encoding
             raise PairsFileError(f"{path}:{lineno}: field '{key}' holds a NUL character: not text")
+        if not obj[key].isascii():
+            try:
+                obj[key].encode("utf-8")
+            except UnicodeEncodeError as exc:  # "\udc00": no character; the tokenizer would fail on it
+                raise PairsFileError(f"{path}:{lineno}: field '{key}' holds a lone UTF-16 surrogate "
+                                     f"({obj[key][exc.start]!r}): not text") from None
     return {"input": obj["input"], "output": obj["output"]}
 
 

@@ -15,9 +15,18 @@ from pathlib import Path
 
 from core.cli import run_cli, stage_parser
 from core.config import ConfigError, load_config, to_dict
+from core.errors import TrainError
 from core.loading import pick_base
 from core.paths import check_output_dir, input_path, output_path
-from core.runs import check_run_name, config_diff, make_run_dir, point_latest, refuse_mismatch, saved_config
+from core.runs import (
+    check_run_name,
+    config_diff,
+    make_run_dir,
+    point_latest,
+    refuse_mismatch,
+    run_lock,
+    saved_config,
+)
 from train.config import TrainConfig, config_hash
 from train.fingerprint import check_data, write_record
 
@@ -38,6 +47,8 @@ def train(cfg: TrainConfig) -> Path:
     run_dir = output_path(cfg.output.root) / "train" / name
     train_path, eval_path = input_path(cfg.data.train), input_path(cfg.data.eval)
 
+    locks: list = []
+
     def prepare() -> None:  # rank 0, before any model loads
         if run_dir.exists() and not cfg.resume:
             raise ConfigError(f"run {run_dir} exists and resume=false: pick a new run_name")
@@ -45,6 +56,8 @@ def train(cfg: TrainConfig) -> Path:
         resumed = check_resume(run_dir, cfg)
         record = check_data(run_dir, {"data.train": train_path, "data.eval": eval_path}, resumed)
         check_inputs(cfg, train_path, eval_path)
+        # held until the run ends: a second process on the same run would interleave its checkpoints
+        locks.append(run_lock(run_dir, "the training run folder"))
         make_run_dir("train", name, cfg, cfg.seed, root=output_path(cfg.output.root))
         write_record(run_dir, record)
 
@@ -53,11 +66,13 @@ def train(cfg: TrainConfig) -> Path:
     try:
         distributed.rank0_first(prepare, dist)
         merged = run(cfg, run_dir, dist, train_path, eval_path)
+        if dist["rank"] == 0 and cfg.output.link:
+            point_latest(output_path(cfg.output.link), merged)
     finally:
+        for lock in locks:
+            lock.release()
         if dist["world"] > 1:
             distributed.teardown()
-    if dist["rank"] == 0 and cfg.output.link:
-        point_latest(output_path(cfg.output.link), merged)
     return run_dir
 
 
@@ -69,6 +84,9 @@ def check_outputs(cfg: TrainConfig) -> None:
         if link.is_dir() and not link.is_symlink():
             raise ConfigError(f"output.link {link} is a real folder, not a link: move it away or set "
                               "output.link to another path")
+        if link.exists() and not link.is_symlink():  # a file: the link would replace it when the run ends
+            raise ConfigError(f"output.link {link} is a file, not a link: the run would replace it with a "
+                              "link to its model; move it away or set output.link to another path")
         check_output_dir(link.parent, "output.link's folder")
 
 
@@ -76,19 +94,43 @@ def check_inputs(cfg: TrainConfig, train_path: Path, eval_path: Path) -> None:
     """The pairs the run will read (as many lines as it reads), a local base model folder and a
     LoRA warm start, checked before the run folder is made: empty or junk pairs or a broken base
     leave no run folder behind (the loop reads them only after it exists)."""
-    from core.loading import TINY, check_local_folder, read_adapter_config
+    from core.loading import TINY, check_local_folder, hub_loadable, not_loadable_error, read_adapter_config
     from train.batches import check_pairs
 
     check_pairs(train_path, cfg.data.max_train_samples)
     check_pairs(eval_path, max(cfg.data.max_eval_samples, cfg.eval.samples))
+    if cfg.train.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise TrainError("train.device=cuda but no CUDA GPU is visible (check `nvidia-smi`, the CUDA "
+                             "build of torch, `docker run --gpus all`), or set train.device=cpu / auto")
     base = cfg.model.base
-    if base != TINY and not base.startswith("gguf:"):
-        local = input_path(base)
-        if local.exists() or local.is_symlink() or base.startswith(("/", "./", "../", "~")):
+    local = input_path(base)
+    if base == TINY or local.exists() or local.is_symlink() or base.startswith(("/", "./", "../", "~")):
+        if base != TINY:
             check_local_folder(local.expanduser(), "model")
             check_local_folder(local.expanduser(), "tokenizer")
+        _check_max_length(cfg, str(local.expanduser()) if base != TINY else TINY)
+    elif base.startswith("gguf:"):
+        from core.gguf import locate
+
+        locate(base)  # the file or package is there (dequantized later, once)
+    elif not hub_loadable(base):  # a Hub id: cached, or the Hub answers
+        raise not_loadable_error(base)
     if cfg.lora.init_from and not cfg.model.full_finetune:
         read_adapter_config(input_path(cfg.lora.init_from))
+
+
+def _check_max_length(cfg: TrainConfig, base: str) -> None:
+    """data.max_length leaves room for a pair: the prompt of an empty input and an answer token."""
+    from core.loading import load_tokenizer
+    from core.prompt import prompt_ids
+
+    need = len(prompt_ids(load_tokenizer(base), "")) + 2
+    if cfg.data.max_length < need:
+        raise TrainError(f"data.max_length={cfg.data.max_length} tokens cannot hold any pair: the prompt "
+                         f"alone takes {need - 2} (with this base's tokenizer); raise data.max_length")
 
 
 def check_resume(run_dir: Path, cfg: TrainConfig) -> bool:
