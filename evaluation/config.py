@@ -1,6 +1,7 @@
 """Typed config of the evaluation stage (YAML: evaluation/configs/default.yaml)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,9 @@ def check_input_kinds(spec: str, key: str) -> None:
             refuse_special(input_path(part), key, ConfigError)
 
 
+DTYPES = ("", "float32", "bfloat16", "float16")
+
+
 @dataclass
 class HFOptions:
     batch_size: int = 32
@@ -44,6 +48,11 @@ class HFOptions:
 
     def __post_init__(self) -> None:
         check(self.batch_size >= 1, f"hf.batch_size must be >= 1, got {self.batch_size}")
+        check(self.dtype in DTYPES, f"hf.dtype must be one of {', '.join(map(repr, DTYPES))} ('' = the "
+              f"device's default), got {self.dtype!r}")
+        check(re.fullmatch(r"(cpu|cuda(:\d+)?|mps)?", self.device) is not None,
+              f"hf.device must be cpu, cuda, cuda:N or mps ('' = cuda when there is one), "
+              f"got {self.device!r}")
         check(0 <= self.few_shot <= 3, f"hf.few_shot must be in [0, 3], got {self.few_shot}")
 
 
@@ -68,6 +77,8 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         check(bool(self.backends), "backends must name at least one backend")
+        twice = sorted({b for b in self.backends if self.backends.count(b) > 1})
+        check(not twice, f"backends names {', '.join(twice)} twice: each backend runs once")
         check_backends(self.backends, "backends")
         for key, spec in (("benchmarks", self.benchmarks), ("own_pairs", self.own_pairs)):
             check_input_kinds(spec, key)

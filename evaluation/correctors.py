@@ -153,6 +153,9 @@ def _symspell():
 _WORD_RUN = re.compile(r"[A-Za-z][A-Za-z']*(?: +[A-Za-z][A-Za-z']*)*")
 
 
+RUN_WORDS = 32  # words per lookup_compound call (0.05 s each; 256 words at once took 0.7 s, 27k minutes)
+
+
 class SymSpellCorrector:
     name = "symspell"
 
@@ -161,9 +164,16 @@ class SymSpellCorrector:
         self.sym = _symspell()
 
     def _run(self, m: re.Match) -> str:
-        hits = self.sym.lookup_compound(m.group(0), self.max_edit_distance,
-                                        ignore_non_words=True, transfer_casing=True)
-        return hits[0].term if hits else m.group(0)
+        words = m.group(0).split(" ")
+        if len(words) > RUN_WORDS:  # lookup_compound grows faster than linearly: a long run goes in pieces
+            return " ".join(self._lookup(" ".join(words[k:k + RUN_WORDS]))
+                            for k in range(0, len(words), RUN_WORDS))
+        return self._lookup(m.group(0))
+
+    def _lookup(self, text: str) -> str:
+        hits = self.sym.lookup_compound(text, self.max_edit_distance, ignore_non_words=True,
+                                        transfer_casing=True)
+        return hits[0].term if hits else text
 
     def _one(self, text: str) -> str:
         return "".join(p if prot else _WORD_RUN.sub(self._run, p) for p, prot in mask(text))

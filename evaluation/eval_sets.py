@@ -79,7 +79,7 @@ def _read_lines(path: Path) -> list[str]:
         line = raw[: exc.start].count(b"\n") + 1
         raise BenchmarkError(f"{path}:{line}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     text = text.removeprefix("\ufeff")  # a byte-order mark is no character of the first line
-    lines = text.split("\n")
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")  # CRLF, CR and LF end a line alike
     if lines and lines[-1] == "":
         lines.pop()  # the final newline does not start another line
     return [line.rstrip("\r") for line in lines]
@@ -233,6 +233,9 @@ def read_jsonl(path: Path, name: str | None = None) -> Benchmark:
         try:
             obj = loads_strict(line)
         except json.JSONDecodeError as exc:
+            if line.lstrip().startswith("["):
+                raise BenchmarkError(f"{path}:{lineno}: a JSON array, not JSON Lines: an evaluation set "
+                                     'holds one {"input", "output"} object per line') from None
             raise BenchmarkError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
         except ValueError as exc:  # a key twice (the last would win silently), NaN, nested too deep
             raise BenchmarkError(f"{path}:{lineno}: not valid JSON ({exc})") from None
@@ -241,6 +244,10 @@ def read_jsonl(path: Path, name: str | None = None) -> Benchmark:
             raise BenchmarkError(f'{path}:{lineno}: expected an object with string "input" and "output"')
         if not isinstance(obj.get("errors", []), (list, type(None))):
             raise BenchmarkError(f'{path}:{lineno}: "errors" must be a list')
+        for e in obj.get("errors") or []:  # names (datagen's), or tagged errors {"type": ...}
+            if not (isinstance(e, str) or isinstance(e, dict) and isinstance(e.get("type", ""), str)):
+                raise BenchmarkError(f'{path}:{lineno}: "errors" holds {json.dumps(e)[:60]}: each error is a '
+                                     'type name or an object with a string "type"')
         pairs.append(Pair(obj["input"], obj["output"], obj.get("errors")))
     return Benchmark(name or path.stem, pairs, str(path))
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from core.cli import Flag, flag_overrides, run_cli, stage_parser
+from core.cli import Flag, flag_overrides, printable, run_cli, stage_parser
 from core.config import ConfigError, load_config
 from core.errors import EvalError
 from core.loading import pick_base
@@ -32,8 +32,10 @@ from core.runs import (
     atomic_write_text,
     check_run_name,
     config_diff,
+    default_run_name,
     make_run_dir,
     refuse_mismatch,
+    run_lock,
     sha256_file,
 )
 from evaluation.config import DEFAULT_CONFIG, EvalConfig
@@ -217,6 +219,9 @@ def load_all(cfg: EvalConfig) -> list[Benchmark]:
     if own is not None and own.is_file() and not any(Path(b.source).resolve() == own.resolve()
                                                      for b in benches):
         benches.append(load_benchmark(own))
+    if not benches:  # metrics over nothing would read as a result
+        raise EvalError(f"no evaluation set: benchmarks={cfg.benchmarks!r} names none (give --benchmarks "
+                        "a set folder or pairs file, comma-separated)")
     for b in benches:
         if not b.pairs:  # metrics over nothing would read as a result
             raise EvalError(f"evaluation set {b.source} holds no pairs")
@@ -256,7 +261,20 @@ def evaluate(cfg: EvalConfig) -> Path:
             check_not_an_input(Path(cfg.root_copy) / name, "root_copy", inputs)
     for backend in cfg.backends:  # a broken model is named before the run folder is made
         check_backend_model(backend, model_for(cfg, backend, model))
-    run_dir = make_run_dir("eval", cfg.run_name or None, cfg, cfg.seed, root=cfg.runs_root or None)
+    if "hf" in cfg.backends and cfg.hf.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise CorrectorError(f"hf.device={cfg.hf.device} but no CUDA GPU is visible: set hf.device=cpu, "
+                                 "or '' (cuda when there is one)")
+    name = cfg.run_name or default_run_name()
+    # held until the run ends: a second evaluation into the same run would mix its cached outputs in
+    with run_lock(runs_root / "eval" / name, "the eval run folder"):
+        return _evaluate(cfg, benches, model, name)
+
+
+def _evaluate(cfg: EvalConfig, benches: list[Benchmark], model: str | None, name: str) -> Path:
+    run_dir = make_run_dir("eval", name, cfg, cfg.seed, root=cfg.runs_root or None)
     report: dict[str, Any] = {"model": model, "run_dir": str(run_dir), "benchmarks": {}}
     rows: list[dict[str, Any]] = []
     reviews: dict[str, dict[str, list]] = {}
@@ -290,6 +308,11 @@ def check_backend_model(backend: str, spec: str | None) -> None:
 
         check_local_folder(Path(spec).expanduser(), "model")
         check_local_folder(Path(spec).expanduser(), "tokenizer")
+    elif backend == "hf" and spec and spec != "builtin:tiny" and not spec.startswith("gguf:"):
+        from core.loading import hub_loadable, not_loadable_error
+
+        if not hub_loadable(spec):  # a Hub id neither cached nor reachable
+            raise not_loadable_error(spec)
     elif backend in ("pte", "device") and spec:
         from core.files import check_input, check_tokenizer_json, read_json
 
@@ -387,7 +410,7 @@ FLAGS = (
          "eval folder, evaluation set folder(s) or pairs .json, comma-separated"),
     Flag("--backends", "backends", "comma-separated: hf,identity,symspell,pyspellchecker; pte and device "
          "come from later stages", as_list=True),
-    Flag("--limit", "limit", "first N pairs of each evaluation set"),
+    Flag("--limit", "limit", "first N pairs of each evaluation set", typed=True),
     Flag("--run", "run_name", "run name: runs/eval/<run>/ (reusing one resumes; fresh=true discards "
          "outputs cached with another model or inputs)"),
 )
@@ -402,7 +425,8 @@ def parse_args(argv: list[str] | None = None) -> EvalConfig:
 def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         run_dir = evaluate(parse_args(argv))
-        print((run_dir / "summary.md").read_text(encoding="utf-8"))
+        # the summary quotes the sets' texts and names: an escape sequence in one must not reach the terminal
+        print(printable((run_dir / "summary.md").read_text(encoding="utf-8")))
         print(f"wrote {run_dir}/metrics.json, model_test_results.csv, summary.md")
         return 0
     return run_cli(body)
