@@ -355,6 +355,12 @@ def discover(spec: str, client=None, remote_dir: str = REMOTE_DIR, host_workdir:
     wanted = [s.strip() for s in spec.split(",") if s.strip()]
     if not wanted:
         raise NoDeviceError("--devices is empty: give host, all, or serials")
+    twice = sorted({s for s in wanted if wanted.count(s) > 1})
+    if twice:  # one device twice: two workers would push into one folder and race on its files
+        raise NoDeviceError(f"--devices names {', '.join(twice)} twice: give each device once")
+    if "all" in wanted and len(wanted) > 1:
+        raise NoDeviceError(f"--devices {spec!r}: 'all' already means every attached device; give all, or "
+                            "serials")
     targets: list = []
     if "host" in wanted:
         targets.append(HostTarget(host_workdir))

@@ -92,12 +92,13 @@ class Prepared:
         self.tokenizers = {m.name: load_tokenizer(m) for m in models}
         self.samples = self._fitting(samples)
         self.requests, self.request_files = {}, {}
-        for m in models:
+        for m in models:  # all built (a sentence that cannot fit is refused) before any file is written
             tok = self.tokenizers[m.name]
-            reqs = build_requests(tok, self.samples, cfg.max_new_tokens, m.max_seq_len)
+            self.requests[m.name] = build_requests(tok, self.samples, cfg.max_new_tokens, m.max_seq_len)
+        for m in models:
             path = run_dir / "inputs" / f"requests-{m.name}.jsonl"
-            protocol.write_requests(path, reqs)
-            self.requests[m.name], self.request_files[m.name] = reqs, path
+            protocol.write_requests(path, self.requests[m.name])
+            self.request_files[m.name] = path
 
     def unit_fingerprint(self, model: ModelInfo, mode: str) -> dict:
         return fingerprint(self.cfg, model, mode, len(self.samples), self.eval_sha, self.real_sha)

@@ -47,8 +47,13 @@ class BenchConfig:
     def __post_init__(self) -> None:
         check(self.limit >= 0, f"limit must be >= 0, got {self.limit}")
         check(self.max_new_tokens >= 1, f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
-        check(self.warmup >= 0 and self.reps >= 1, "warmup must be >= 0 and reps >= 1")
-        check(self.threads >= 0, f"threads must be >= 0, got {self.threads}")
+        # the runner's own ranges (android_runner/src/options.cpp): outside them every unit would fail
+        check(0 <= self.warmup <= 1000, f"warmup must be in [0, 1000], got {self.warmup}")
+        check(1 <= self.reps <= 1000, f"reps must be in [1, 1000], got {self.reps}")
+        check(0 <= self.threads <= 256,
+              f"threads must be in [0, 256] (0 = the runner's default), got {self.threads}")
+        check(0 <= self.request_timeout_ms <= 2 ** 30,
+              f"request_timeout_ms must be in [0, {2 ** 30}] (0 = none), got {self.request_timeout_ms}")
         check(bool(self.modes) and all(m in MODES for m in self.modes),
               f"modes must be a non-empty subset of {list(MODES)}, got {self.modes}")
         check(len(set(self.modes)) == len(self.modes), f"modes repeats an entry: {self.modes}")
@@ -56,6 +61,8 @@ class BenchConfig:
             value = getattr(self, key)
             check(value is None or value >= low, f"{key} must be >= {low} or null (the default), got {value}")
         check(self.cooldown_s >= 0 and self.timeout_s > 0, "cooldown_s >= 0 and timeout_s > 0")
+        check(self.timeout_s >= 1, f"timeout_s must be >= 1 (whole seconds: the runner is stopped by "
+              f"`timeout N`), got {self.timeout_s}")
         check(self.real_limit >= 0, f"real_limit must be >= 0 (0 = all pairs), got {self.real_limit}")
         check(not self.real_eval or input_path(self.real_eval).exists(),
               f"real_eval {self.real_eval!r}: not found (a benchmark folder such as "

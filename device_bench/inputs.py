@@ -237,7 +237,8 @@ def build_requests(tok, samples: list[dict], max_new_tokens: int, max_seq_len: i
         room = budget if max_seq_len is None else min(budget, max_seq_len - len(ids))
         if room < 1:
             raise BenchInputError(f"eval sentence {s['id']} ({len(ids)} prompt tokens) does not fit "
-                                  f"max_seq_len {max_seq_len}; shorten it or raise limit")
+                                  f"max_seq_len {max_seq_len}: shorten it, leave it out of the eval file, or "
+                                  "export with a larger max_seq_len")
         req = {"id": s["id"], "prompt_ids": ids, "max_new_tokens": room}
         if span:
             req["source_span"] = list(span)  # guides copy drafts (runner README)

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 
 from core.config import to_dict
 from core.errors import BenchError
+from core.files import check_input
 from core.paths import check_not_an_input, check_output_dir, input_path, output_path
-from core.runs import atomic_write_json, check_run_name, sha256_file
+from core.runs import atomic_write_json, check_run_name, run_lock, sha256_file
 from device_bench import adb, bench, report
 from device_bench.config import BenchConfig
-from device_bench.inputs import load_eval, load_model_info, load_real, main_set
+from device_bench.inputs import BenchInputError, load_eval, load_model_info, load_real, main_set
 
 
 def run_baselines(names: list[str], samples: list[dict], sets: dict[str, dict], main: str) -> dict:
@@ -63,7 +65,9 @@ def run_bench(cfg: BenchConfig, model_paths: list[str], eval_path: str, devices:
     cfg = dataclasses.replace(cfg, runner_host=str(input_path(cfg.runner_host)),
                               runner_android=str(input_path(cfg.runner_android)))
     try:
-        return _run_bench(cfg, model_paths, eval_path, devices, run, runner, adb_port, html)
+        # held until the report is written: a second bench into the same report would mix its units in
+        with run_lock(output_path(cfg.reports_dir) / run, "the report folder"):
+            return _run_bench(cfg, model_paths, eval_path, devices, run, runner, adb_port, html)
     finally:
         adb.stop_started_servers()  # the adb server this run started does not outlive it
 
@@ -75,10 +79,18 @@ def _run_bench(cfg: BenchConfig, model_paths: list[str], eval_path: str, devices
         raise BenchError(f"two models share a name: {[m.name for m in models]}")
     samples, sets, main = eval_sets(cfg, eval_path)
     run_dir = output_path(cfg.reports_dir) / run
+    if runner:  # one binary for every device: named now, not as each unit's failure
+        check_input(input_path(runner), "--runner", BenchInputError, want="file")
     client = adb.adb_client(port=adb_port) if devices != "host" else None
     targets = adb.discover(devices, client, cfg.remote_dir, run_dir / "host-work")  # fail before any file
+    made = not run_dir.exists()
+    try:
+        prep = bench.Prepared(cfg, models, samples, run_dir, sets[main]["sha256"], sets)
+    except BaseException:
+        if made and run_dir.is_dir():  # only the request files it had begun to write
+            shutil.rmtree(run_dir)
+        raise
     run_dir.mkdir(parents=True, exist_ok=True)
-    prep = bench.Prepared(cfg, models, samples, run_dir, sets[main]["sha256"], sets)
     units, infos = bench.run_all(targets, prep, runner)
     eval_info = {"path": str(eval_path), "sha256": prep.eval_sha, "n": sets[main]["n"], "main_set": main,
                  "sets": prep.sets}

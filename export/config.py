@@ -1,6 +1,7 @@
 """Typed export config (export/configs/*.yaml + key=value overrides)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from core.config import check
@@ -27,9 +28,10 @@ class ExportConfig:
               f"group_size must be 16, 32, 64, 128 or 256, got {self.group_size}")
         check(self.jobs >= 0, f"jobs must be >= 0 (0 = auto), got {self.jobs}")
         check(len(self.recipes) > 0, "recipes must name at least one recipe")
-        check(bool(self.name) and "/" not in self.name and "\\" not in self.name
-              and not self.name.startswith("."),
-              f"name must be a plain file name (no '/', no leading dot), got {self.name!r}")
+        plain = re.fullmatch(r"[A-Za-z0-9_][\w.+=@,-]*", self.name, re.A)
+        check(plain is not None and len(self.name) <= 100,
+              f"name must be a plain file name (letters, digits and _ . - + = @ , ; no '/', no leading dot, "
+              f"no spaces or control characters), got {self.name!r}")
 
 
 def pte_name(name: str, recipe: str) -> str:

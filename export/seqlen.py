@@ -20,9 +20,11 @@ def resolve_eval_data(value: str) -> Path | None:
         p = REPO_ROOT / "data/eval_data.json"
         return p if p.is_file() else None
     p = Path(value)
-    if not p.is_file():
+    if not p.exists() and not p.is_symlink():
         raise ConfigError(f"eval_data: file not found: {p}")
-    return p
+    from core.files import check_input
+
+    return check_input(p, "eval_data", ConfigError, want="file")  # a named pipe is named, never opened
 
 
 def needed_len(tokenizer, path: str | Path) -> tuple[int, int]:
