@@ -1,5 +1,6 @@
 #include "json.h"
 
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -108,12 +109,21 @@ class Parser {
   [[noreturn]] void fail(const std::string& what) {
     throw JsonError("invalid JSON at byte " + std::to_string(i_) + ": " + what);
   }
+  // A byte for an error message that is itself UTF-8 JSON text: printable ASCII as is, else its value
+  // (a raw 0xFF or a NUL copied into the message would make the results file unreadable).
+  static std::string shown(char c) {
+    const auto b = static_cast<unsigned char>(c);
+    if (b >= 0x20 && b < 0x7f) return std::string("'") + c + "'";
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "byte 0x%02x", b);
+    return buf;
+  }
   void ws() {
     while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) ++i_;
   }
   char peek() { ws(); return i_ < s_.size() ? s_[i_] : '\0'; }
   void expect(char c) {
-    if (peek() != c) fail(std::string("expected '") + c + "'");
+    if (peek() != c) fail(std::string("expected '") + c + "'" + (i_ < s_.size() ? ", got " + shown(s_[i_]) : ""));
     ++i_;
   }
   bool literal(const char* word) {
@@ -133,7 +143,7 @@ class Parser {
     if (literal("true")) return Value(true);
     if (literal("false")) return Value(false);
     if (literal("null")) return Value();
-    fail(c ? std::string("unexpected character '") + c + "'" : "unexpected end of input");
+    fail(i_ < s_.size() ? "unexpected character " + shown(c) : std::string("unexpected end of input"));
   }
 
   Value object(int depth) {
@@ -141,8 +151,11 @@ class Parser {
     expect('{');
     if (peek() == '}') { ++i_; return v; }
     for (;;) {
-      if (peek() != '"') fail("expected a string key");
+      if (peek() != '"') fail("expected a string key" + (i_ < s_.size() ? ", got " + shown(s_[i_]) : ""));
+      const size_t at = i_;
       std::string key = string();
+      // A key given twice would silently keep one of its values: run the request as another
+      if (v.find(key)) { i_ = at; fail("key " + quote(key) + " appears twice in one object"); }
       expect(':');
       v.set(key, value(depth + 1));
       char c = peek();
@@ -170,7 +183,9 @@ class Parser {
     bool integral = true;
     if (s_[i_] == '-') ++i_;
     auto digits = [&] { size_t b = i_; while (i_ < s_.size() && isdigit((unsigned char)s_[i_])) ++i_; return i_ > b; };
+    const size_t first = i_;
     if (!digits()) fail("bad number");
+    if (s_[first] == '0' && i_ - first > 1) { i_ = first; fail("bad number: a leading zero (JSON writes 1, not 01)"); }
     if (i_ < s_.size() && s_[i_] == '.') { integral = false; ++i_; if (!digits()) fail("bad number"); }
     if (i_ < s_.size() && (s_[i_] == 'e' || s_[i_] == 'E')) {
       integral = false; ++i_;
@@ -178,8 +193,15 @@ class Parser {
       if (!digits()) fail("bad number");
     }
     std::string text = s_.substr(start, i_ - start);
-    if (integral && text.size() <= 18) return Value(static_cast<int64_t>(std::strtoll(text.c_str(), nullptr, 10)));
-    return Value(std::strtod(text.c_str(), nullptr));  // huge integers stay doubles (caught as out of range later)
+    if (integral) {
+      errno = 0;
+      const long long x = std::strtoll(text.c_str(), nullptr, 10);
+      if (errno == ERANGE) { i_ = start; fail("integer " + text.substr(0, 24) + " is out of range (64 bits)"); }
+      return Value(static_cast<int64_t>(x));
+    }
+    const double d = std::strtod(text.c_str(), nullptr);
+    if (!std::isfinite(d)) { i_ = start; fail("number " + text.substr(0, 24) + " is out of range"); }
+    return Value(d);
   }
 
   void utf8(std::string& out, uint32_t cp) {
@@ -192,6 +214,19 @@ class Parser {
       out += static_cast<char>(0xF0 | (cp >> 18)); out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
       out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F)); out += static_cast<char>(0x80 | (cp & 0x3F));
     }
+  }
+
+  // Bytes in the valid UTF-8 sequence starting at `at` (2 to 4; no overlong forms, nothing past
+  // U+10FFFF), or 0. Raw surrogates (ED A0..BF) are refused before this is asked.
+  size_t utf8_length(size_t at) const {
+    const auto b = [&](size_t k) { return at + k < s_.size() ? static_cast<unsigned char>(s_[at + k]) : 0u; };
+    const unsigned lead = b(0);
+    size_t n = lead >= 0xF0 && lead <= 0xF4 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC2 && lead < 0xE0 ? 2 : 0;
+    if (lead >= 0xF5) n = 0;
+    for (size_t k = 1; k < n; ++k)
+      if ((b(k) & 0xC0) != 0x80) return 0;
+    if ((lead == 0xE0 && b(1) < 0xA0) || (lead == 0xF0 && b(1) < 0x90) || (lead == 0xF4 && b(1) >= 0x90)) return 0;
+    return n;
   }
 
   uint32_t hex4() {
@@ -216,6 +251,13 @@ class Parser {
       if (c == '"') return out;
       if (static_cast<unsigned char>(c) < 0x20) fail("control character in string");
       if (surrogate_at(s_, i_ - 1)) fail("a UTF-16 surrogate written as raw bytes (ED A0..BF): escape it as \\uXXXX");
+      if (static_cast<unsigned char>(c) >= 0x80) {  // one whole UTF-8 sequence, copied as is
+        const size_t n = utf8_length(i_ - 1);
+        if (!n) { --i_; fail("a string is not UTF-8 (" + shown(c) + ")"); }
+        out.append(s_, i_ - 1, n);
+        i_ += n - 1;
+        continue;
+      }
       if (c != '\\') { out += c; continue; }
       if (i_ >= s_.size()) break;
       char e = s_[i_++];

@@ -237,6 +237,9 @@ int main(int argc, char** argv) {
   obs.load_start = now_ms();
   try {
     check_requests_file(o.requests);
+    // a named pipe would block the open below until a writer came; a folder or a device is no program
+    const std::string why = not_a_regular_file(o.model);
+    if (!why.empty() && why.rfind("a ", 0) == 0) throw std::runtime_error("--model " + o.model + " is " + why + ", not a .pte file");
   } catch (const std::exception& e) {
     obs.load_end = obs.load_start;  // no model was loaded
     return fatal(o, e.what(), obs, t0);

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -23,7 +24,8 @@ static long to_long(const std::string& flag, const std::string& v, long lo, long
   errno = 0;
   char* end = nullptr;
   long x = std::strtol(v.c_str(), &end, 10);
-  if (v.empty() || *end || errno || x < lo || x > hi)
+  const bool digits = !v.empty() && (std::isdigit(static_cast<unsigned char>(v[0])) || v[0] == '-');  // not " 4", "+4"
+  if (!digits || *end || errno || x < lo || x > hi)
     throw UsageError(flag + " expects an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
                      "], got '" + v + "'");
   return x;
@@ -75,6 +77,20 @@ void refuse_same(const Role& out, const std::string& written, const Role& other)
 }
 
 }  // namespace
+
+// The outputs are written after every request has run: a folder in their place, or a folder that does
+// not exist, would fail only then (and leave OUT.tmp behind), so both are usage errors now.
+static void check_outputs(const Options& o) {
+  for (const Role& out : {Role{"--results", o.results}, Role{"--summary", o.summary}}) {
+    struct stat st {};
+    if (::stat(out.path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+      throw UsageError(std::string(out.flag) + " " + out.path + " is a folder, not a file: give a file path");
+    const size_t slash = out.path.find_last_of('/');
+    const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : out.path.substr(0, slash));
+    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+      throw UsageError(std::string(out.flag) + " " + out.path + ": the folder " + dir + " does not exist");
+  }
+}
 
 // The runner writes each output to OUT.tmp and renames it over OUT (write_atomic): neither
 // may be an input or the other output, or a run would replace the model or the requests.
@@ -128,6 +144,7 @@ Options parse_args(int argc, char** argv) {
   if (max_ngram >= 0) o.max_ngram = static_cast<int>(max_ngram);
   o.prefix_cache = prefix_cache == "on";
   check_file_roles(o);
+  check_outputs(o);
   return o;
 }
 

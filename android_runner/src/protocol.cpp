@@ -62,12 +62,26 @@ static Request parse_request(const std::string& text, int64_t line, const Model*
   return r;
 }
 
+std::string not_a_regular_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::strerror(errno);
+  if (S_ISREG(st.st_mode)) return "";
+  if (S_ISDIR(st.st_mode)) return "a folder";
+  if (S_ISFIFO(st.st_mode)) return "a named pipe";
+  if (S_ISSOCK(st.st_mode)) return "a socket";
+  if (S_ISCHR(st.st_mode)) return "a character device";
+  if (S_ISBLK(st.st_mode)) return "a block device";
+  return "not a regular file";
+}
+
 void check_requests_file(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0)
     throw std::runtime_error("cannot read the requests file " + path + ": " + std::strerror(errno));
-  // A folder opens like a file and reads as empty: it would pass as "0 requests, 0 errors".
-  if (S_ISDIR(st.st_mode)) throw std::runtime_error("--requests " + path + " is a folder, not a requests file");
+  // A folder opens like a file and reads as empty: it would pass as "0 requests, 0 errors"; a named
+  // pipe blocks the open until a writer comes; /dev/zero never ends a line.
+  if (!S_ISREG(st.st_mode))
+    throw std::runtime_error("--requests " + path + " is " + not_a_regular_file(path) + ", not a requests file");
 }
 
 std::vector<Request> read_requests(const std::string& path, const Model* model) {
@@ -75,10 +89,29 @@ std::vector<Request> read_requests(const std::string& path, const Model* model) 
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot read the requests file " + path);
   std::vector<Request> out;
+  std::vector<std::pair<std::string, int64_t>> ids;  // an id's JSON text -> the line that gave it first
   std::string text;
   for (int64_t line = 1; std::getline(in, text); ++line) {
+    if (line == 1 && text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);  // a UTF-8 byte-order mark
     if (text.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank lines are allowed
-    out.push_back(parse_request(text, line, model));
+    if (line == 1 && (text.rfind("\xFF\xFE", 0) == 0 || text.rfind("\xFE\xFF", 0) == 0)) {
+      Request r;
+      r.line = line;
+      r.error = "requests line 1: the file is UTF-16 (a byte-order mark FF FE): write it as UTF-8";
+      out.push_back(r);
+      continue;
+    }
+    Request r = parse_request(text, line, model);
+    if (r.error.empty() && !r.id.is_null()) {  // results are matched to requests by id
+      const std::string key = r.id.dump();
+      auto seen = std::find_if(ids.begin(), ids.end(), [&](const auto& p) { return p.first == key; });
+      if (seen != ids.end())
+        r.error = "requests line " + std::to_string(line) + ": id " + key + " is the id of line " +
+                  std::to_string(seen->second) + " too: give every request its own id";
+      else
+        ids.emplace_back(key, line);
+    }
+    out.push_back(r);
   }
   if (in.bad()) throw std::runtime_error("reading the requests file " + path + " failed");
   return out;

@@ -26,6 +26,9 @@ std::vector<Request> read_requests(const std::string& path, const Model* model);
 // Throws std::runtime_error naming the path when it is missing or a folder; main calls it
 // before loading the model, so a wrong --requests fails in milliseconds.
 void check_requests_file(const std::string& path);
+// "" for a regular file (symlinks followed), else what it is ("a folder", "a named pipe", ...) or
+// the system's reason it cannot be looked at.
+std::string not_a_regular_file(const std::string& path);
 
 // One result line: {"id","output_ids","prefill_ms","decode_ms","ttft_ms","new_tokens",...}.
 json::Value result_json(const Request& req, const DecodeResult& res, int reps, bool speculating);
