@@ -105,19 +105,25 @@ def plot(curve: dict, path: Path) -> None:
 
     pts = sorted(curve["steps"], key=lambda r: r["step"])
     x = [r["cpu_hours"] for r in pts]
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     ax.plot(x, [r["messages_exact"] for r in pts], "o-", label="messages: exact (full text)")
     ax.plot(x, [r["bea_spelling_correction"] for r in pts], "s-", label="BEA: spelling correction")
-    ax.plot(x, [r["bea_spelling_over"] for r in pts], "^-", label="BEA: spelling over-correction")
-    for name, b in (curve.get("baselines") or {}).items():
-        ax.axhline(b["messages_exact"], ls=":", lw=1, color="grey")
-        ax.annotate(f"{name}: messages exact", (x[0] if x else 0, b["messages_exact"]), fontsize=7)
-    ax.set_xlabel("CPU-hours of training (seconds x threads)")
+    ax2.plot(x, [100 * r["bea_spelling_over"] for r in pts], "^-", color="C2", label="model")
+    for k, (name, b) in enumerate((curve.get("baselines") or {}).items()):
+        ax.axhline(b["messages_exact"], ls=":", lw=1, color=f"C{k + 3}",
+                   label=f"{name}: messages exact")
+        ax.axhline(b["bea_spelling_correction"], ls="--", lw=1, color=f"C{k + 3}",
+                   label=f"{name}: BEA correction")
+        ax2.axhline(100 * b["bea_spelling_over"], ls="--", lw=1, color=f"C{k + 3}", label=name)
     ax.set_ylabel("rate (guarded)")
     ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(f"learning curve: {curve['run']}")
+    ax2.set_ylabel("BEA spelling over-correction, % (guarded)")
+    ax2.set_ylim(bottom=0)
+    for a in (ax, ax2):
+        a.set_xlabel("CPU-hours of training (seconds x threads)")
+        a.grid(alpha=0.3)
+        a.legend(fontsize=7)
+    fig.suptitle(f"learning curve: {curve['run']}")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
