@@ -47,7 +47,10 @@ def test_parallel_missing_file_and_bad_encoding(tmp_path):
     write(tmp_path / "corrupt.txt", "a\n")
     with pytest.raises(BenchmarkError, match="correct.txt: file not found"):
         read_parallel(tmp_path)
-    (tmp_path / "correct.txt").write_bytes(b"\xff\xfe\x00bad")
+    (tmp_path / "correct.txt").write_bytes(b"\xff\xfe\x00bad")  # a UTF-16 byte-order mark
+    with pytest.raises(BenchmarkError, match="UTF-16 or UTF-32"):
+        read_parallel(tmp_path)
+    (tmp_path / "correct.txt").write_bytes(b"caf\xe9\n")  # Latin-1
     with pytest.raises(BenchmarkError, match="not UTF-8"):
         read_parallel(tmp_path)
 

@@ -51,7 +51,7 @@ def test_report_cli_on_small_lists(tmp_path, capsys):
     for row in ("substitution share", "transposition share", "edits per word", "edit at first letter"):
         assert row in text
     data = json.loads(out_json.read_text())
-    assert data["columns"]["a"]["words"] == 3 and data["columns"]["generated"]["words"] > 20
+    assert data["columns"]["a"]["words"] == 3 and data["columns"]["generated prose"]["words"] > 20
     assert main(["--misspellings", str(tmp_path / "missing")]) == 2
 
 
