@@ -59,24 +59,28 @@ _TEMPLATES = [
 _TIMES2 = ["Friday", "noon", "5pm", "the weekend", "tomorrow morning", "the end of the day", "Tuesday"]
 
 
-def everyday_sentences(seed: int = 1234) -> Iterator[str]:
-    """Every template filled with a shuffled walk over its slot values (no repeats)."""
+def fill_templates(templates: list[str], slots: dict[str, list[str]], seed: int) -> Iterator[str]:
+    """Every template filled with a shuffled walk over its slot values (no repeats), the
+    templates taken round-robin so any prefix of the stream is varied."""
     rng = random.Random(seed)
-    slots = {"person": _PEOPLE, "place": _PLACES, "time": _TIMES, "thing": _THINGS, "adj": _ADJ,
-             "feel": _FEEL, "time2": _TIMES2}
     streams = []
-    for template in _TEMPLATES:
+    for template in templates:
         names = [n for n in slots if "{" + n + "}" in template]
         combos = list(itertools.product(*(slots[n] for n in names)))
         rng.shuffle(combos)
         streams.append((template, names, combos))
-    # round-robin over templates so any prefix of the stream is varied
     for i in itertools.count():
         alive = False
         for template, names, combos in streams:
             if i < len(combos):
                 alive = True
-                text = template.format(**dict(zip(names, combos[i])))
-                yield text[0].upper() + text[1:]
+                yield template.format(**dict(zip(names, combos[i])))
         if not alive:
             return
+
+
+def everyday_sentences(seed: int = 1234) -> Iterator[str]:
+    slots = {"person": _PEOPLE, "place": _PLACES, "time": _TIMES, "thing": _THINGS, "adj": _ADJ,
+             "feel": _FEEL, "time2": _TIMES2}
+    for text in fill_templates(_TEMPLATES, slots, seed):
+        yield text[0].upper() + text[1:]

@@ -12,7 +12,6 @@ Also the reference shapes a source may ask for (`form:` in a source's config):
 from __future__ import annotations
 
 import itertools
-import random
 from pathlib import Path
 from typing import Iterator
 
@@ -96,24 +95,12 @@ def chat_lines(folder: Path | None = None) -> Iterator[str]:
 
 
 def template_messages(seed: int = 4321) -> Iterator[str]:
-    """Every template filled from a shuffled walk over its slots, templates round-robin."""
-    rng = random.Random(seed)
+    """Every message template filled from a shuffled walk over its slots, round-robin."""
+    from datagen.everyday import fill_templates
+
     slots = {"opener": _OPENERS, "name": _NAMES, "activity": _ACTIVITIES, "item": _ITEMS, "when": _WHEN,
              "state": _STATES}
-    streams = []
-    for t in _TEMPLATES:
-        names = [n for n in slots if "{" + n + "}" in t]
-        combos = list(itertools.product(*(slots[n] for n in names)))
-        rng.shuffle(combos)
-        streams.append((t, names, combos))
-    for i in itertools.count():
-        alive = False
-        for t, names, combos in streams:
-            if i < len(combos):
-                alive = True
-                yield t.format(**dict(zip(names, combos[i])))
-        if not alive:
-            return
+    yield from fill_templates(_TEMPLATES, slots, seed)
 
 
 def joined_templates(every: int = 3) -> Iterator[str]:
