@@ -3,21 +3,9 @@ misspelling patterns (phonetic spellings, ie/ei, double consonants), whole-word
 misspellings people really make, and real-word confusions (their/there)."""
 from __future__ import annotations
 
-# QWERTY rows and their horizontal offsets in key widths (the same stagger on phones and keyboards).
-_ROWS = [("qwertyuiop", 0.0), ("asdfghjkl", 0.25), ("zxcvbnm", 0.75)]
+from core.keyboard import NEIGHBOURS  # noqa: F401 (re-exported: datagen.tables.NEIGHBOURS)
 
-
-def _neighbours() -> dict[str, str]:
-    pos = {ch: (x + off, y) for y, (row, off) in enumerate(_ROWS) for x, ch in enumerate(row)}
-    out = {}
-    for ch, (x, y) in pos.items():
-        near = [o for o, (ox, oy) in pos.items()
-                if o != ch and abs(oy - y) <= 1 and abs(ox - x) <= (1.0 if oy == y else 0.75)]
-        out[ch] = "".join(sorted(near))
-    return out
-
-
-NEIGHBOURS: dict[str, str] = _neighbours()
+# The QWERTY neighbours live in core so the dictionary pass (evaluation) prices slips the same way.
 
 # Sub-word patterns (pattern, replacement). Applied once, at one matching place.
 # Why these: they are the spellings people produce when they write by ear

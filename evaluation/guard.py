@@ -587,3 +587,21 @@ def guard(input: str, output: str, config: GuardConfig | None = None) -> str:  #
 def paraphrased(input: str, output: str, config: GuardConfig | None = None) -> bool:
     """True when the guard had to change the output."""
     return guard(input, output, config) != output
+
+
+def refused_words(input: str, output: str, config: GuardConfig | None = None) -> list[int]:  # noqa: A002
+    """Indices of the input's whitespace tokens whose change in `output` the guard refuses, as
+    single words: the 1:1-token units of the input/output alignment that unit_cost rejects
+    ("batery" -> "boat", "thnaks" -> "than"). A read-only view for the dictionary pass
+    (evaluation/dictpass.py), which offers those words a dictionary correction instead; it
+    changes none of guard()'s decisions. An output that is mostly a rewrite (guard() keeps the
+    input whole) refuses no single word: there is no one word the model meant to fix."""
+    cfg = config or DEFAULT
+    if output == input:
+        return []
+    x, y = _TOKEN_RE.findall(input), _TOKEN_RE.findall(output)
+    units = align(x, y, cfg)
+    ok = [unit_cost(x, y, u, cfg) is not None for u in units]
+    if sum(u.i2 - u.i1 for u, k in zip(units, ok) if not k) > cfg.max_rejected_share * len(x):
+        return []
+    return [u.i1 for u, k in zip(units, ok) if not k and u.i2 - u.i1 == 1 and u.j2 - u.j1 == 1]
