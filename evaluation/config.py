@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.config import ConfigError, check
+from evaluation.dictpass import DictConfig
 from evaluation.guard import GuardConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "default.yaml"
@@ -74,6 +75,7 @@ class EvalConfig:
     seed: int = 0
     hf: HFOptions = field(default_factory=HFOptions)
     guard: GuardConfig = field(default_factory=GuardConfig)
+    dictionary: DictConfig = field(default_factory=DictConfig)  # the pass after a model backend
 
     def __post_init__(self) -> None:
         check(bool(self.backends), "backends must name at least one backend")

@@ -316,6 +316,13 @@ class HFCorrector:
     def _n_tokens(self, text: str) -> int:
         return len(self.tok(text, add_special_tokens=False)["input_ids"])
 
+    def dictionary_model(self):
+        """This model as the dictionary pass's scorer (evaluation/dictpass.py): batched
+        teacher-forced log-probs over a shared-prefix KV cache, the same prompt as generation."""
+        from evaluation.dictpass import PassModel, hf_scorer
+
+        return PassModel(self.tok, hf_scorer(self.model, self.tok.pad_token_id), self.max_len, self.few_shot)
+
     def _fits(self, text: str) -> bool:
         from core.prompt import prompt_ids
 

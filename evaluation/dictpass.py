@@ -45,6 +45,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 from core.config import check
 from core.errors import EvalError
 from core.keyboard import adjacent
+from core.paths import input_path
 from core.spans import protected_spans
 from evaluation.guard import ABBREVIATIONS, GuardConfig, guard, refused_words, split_edges
 
@@ -338,14 +339,27 @@ class PassResult:
     seconds: float = 0.0
 
 
+class PassModel(NamedTuple):
+    """What a corrector lends the pass (its `dictionary_model()`): the tokenizer its prompts
+    are built with, its ScoreFn, its context length and the worked examples in its prompt."""
+    tokenizer: Any
+    score: ScoreFn
+    max_len: int
+    few_shot: int = 0
+
+
 class DictionaryPass:
     """The pass over one model: its tokenizer (for the prompt and the answers) and `score`."""
+
+    @classmethod
+    def for_model(cls, cfg: DictConfig, model: PassModel, guard_cfg: GuardConfig | None = None):
+        return cls(cfg, model.tokenizer, model.score, model.max_len, guard_cfg, model.few_shot)
 
     def __init__(self, cfg: DictConfig, tokenizer: Any, score: ScoreFn, max_len: int,
                  guard_cfg: GuardConfig | None = None, few_shot: int = 0) -> None:
         self.cfg, self.tok, self.score, self.max_len = cfg, tokenizer, score, max_len
         self.guard_cfg, self.few_shot = guard_cfg, few_shot
-        self.pairs = misspelling_pairs(cfg.misspellings) if cfg.misspellings else frozenset()
+        self.pairs = misspelling_pairs(str(input_path(cfg.misspellings))) if cfg.misspellings else frozenset()
         symspell()  # the dictionary loads here (seconds), not inside the first sentence's timing
 
     def correct(self, inp: str, raw: str) -> str:

@@ -261,6 +261,10 @@ def evaluate(cfg: EvalConfig) -> Path:
             check_not_an_input(Path(cfg.root_copy) / name, "root_copy", inputs)
     for backend in cfg.backends:  # a broken model is named before the run folder is made
         check_backend_model(backend, model_for(cfg, backend, model))
+    if cfg.dictionary.enabled and cfg.dictionary.misspellings and set(cfg.backends) & set(MODEL_BACKENDS):
+        from evaluation.dictpass import misspelling_pairs
+
+        misspelling_pairs(str(input_path(cfg.dictionary.misspellings)))  # missing lists named before the run
     if "hf" in cfg.backends and cfg.hf.device.startswith("cuda"):
         import torch
 
@@ -292,6 +296,13 @@ def _evaluate(cfg: EvalConfig, benches: list[Benchmark], model: str | None, name
             rows += [{"benchmark": bench.name, "backend": backend, **r} for r in bench_rows]
             if backend in MODEL_BACKENDS:
                 reviews[f"{bench.name} / {backend}"] = guard_review(bench_rows, bench.case_insensitive)
+            if backend in MODEL_BACKENDS and cfg.dictionary.enabled:
+                both = f"{backend}+dict"  # model + dictionary, beside the model's own row
+                key = cache_key(cfg, backend, model)
+                res = _dictionary_row(corrector, bench, bench_rows, run_dir, cfg, key)
+                if res is not None:
+                    entry["backends"][both], dict_rows = res
+                    rows += [{"benchmark": bench.name, "backend": both, **r} for r in dict_rows]
     write_outputs(run_dir, report, rows, cfg.root_copy, cfg.root_copy_force)
     write_review(run_dir, reviews)
     return run_dir
@@ -352,6 +363,53 @@ def check_paths(cfg: EvalConfig) -> None:
 
 def _score_one(corrector, bench: Benchmark, cache: Path, cfg: EvalConfig):
     outs, lat = run_backend(corrector, bench, cache, cfg.chunk_size)
+    return _score(outs, lat, bench, cfg)
+
+
+class PassCorrector:
+    """The dictionary pass (evaluation/dictpass.py) over a model's raw outputs, as a corrector of
+    the inputs, so run_backend caches and resumes it like a backend: it runs no generation, only
+    the pass's scoring forwards. Its output is the pass's result, which the scoring guards once
+    more (a no-op: the pass ends with the guard)."""
+
+    def __init__(self, name: str, dp, raw: dict[str, str]) -> None:
+        self.name, self.dp, self.raw = name, dp, raw
+
+    def correct(self, texts: list[str]) -> list[str]:
+        return [t if not t.strip() else self.dp.correct(t, self.raw[t]) for t in texts]
+
+
+def _dictionary_row(corrector, bench: Benchmark, model_rows: list[dict[str, Any]], run_dir: Path,
+                    cfg: EvalConfig, model_key: dict[str, Any]):
+    """The "<backend>+dict" row: the pass over the model's own raw outputs (no second generation).
+    Its latency is the model's plus the pass's; `dictionary` adds the share of sentences the pass
+    looked at and the share it changed. None (with a note) for a backend that lends no scorer."""
+    from dataclasses import asdict
+
+    from evaluation.dictpass import DictionaryPass, targets
+
+    if not hasattr(corrector, "dictionary_model"):
+        print(f"eval: backend {corrector.name} lends no scorer: no dictionary row", file=sys.stderr)
+        return None
+    dp = DictionaryPass.for_model(cfg.dictionary, corrector.dictionary_model(), cfg.guard)
+    raw = {r["input"]: r["raw_output"] for r in model_rows}
+    both = PassCorrector(f"{corrector.name}+dict", dp, raw)
+    cache = run_dir / "outputs" / f"{bench.name}__{both.name}.jsonl"
+    open_cache(cache, {**model_key, "dictionary": asdict(cfg.dictionary), "guard": asdict(cfg.guard)},
+               cfg.fresh)
+    outs, pass_ms = run_backend(both, bench, cache, cfg.chunk_size)
+    res, rows = _score(outs, [r["latency_ms"] + ms for r, ms in zip(model_rows, pass_ms)], bench, cfg)
+    needed = [bool(r["input"].strip()) and bool(targets(r["input"], r["raw_output"], r["guarded_output"],
+                                                        cfg.dictionary, cfg.guard)) for r in model_rows]
+    changed = [o != r["guarded_output"] for o, r in zip(outs, model_rows)]
+    n = max(1, len(outs))
+    res["dictionary"] = {"needed_share": round(sum(needed) / n, 4),
+                         "changed_share": round(sum(changed) / n, 4),
+                         "pass_ms_mean": round(sum(pass_ms) / n, 3)}  # per sentence: bench/bench_dictpass.py
+    return res, rows
+
+
+def _score(outs: list[str], lat: list[float], bench: Benchmark, cfg: EvalConfig):
     t0 = time.perf_counter()
     scored = score_outputs([p.input for p in bench.pairs], [p.reference for p in bench.pairs], outs,
                            bench.case_insensitive, cfg.guard, [p.errors for p in bench.pairs], bench.fixes)
