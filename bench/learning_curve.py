@@ -7,8 +7,10 @@ BEA-4660 slice; SymSpell and pyspellchecker are scored once on the same pairs as
         [--bea-limit 200] [--messages-limit 0] [--threads 2] [--out DIR]
 
 Writes <out>/curve.json (one record per step; resumable: steps already scored are kept) and
-<out>/curve.png. CPU-hours of a step = its checkpoint's training seconds x the torch threads the
-run used (env.json), so a run spread over several sessions is placed by its own clock.
+<out>/curve.png. CPU-hours of a step = the trainer's process CPU time up to that checkpoint (so a
+paused or starved run counts only the work done); for checkpoints written before the trainer
+counted it, wall seconds x the torch threads the run used (env.json). A run spread over several
+sessions is placed by its own clock either way.
 Figures: messages exact match (full text), BEA spelling correction and over-correction."""
 from __future__ import annotations
 
@@ -36,11 +38,21 @@ def checkpoint_steps(run: Path) -> dict[int, Path]:
     return found
 
 
-def train_seconds(ckpt: Path) -> float:
+def train_seconds(ckpt: Path) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) of training up to `ckpt`; CPU seconds are -1 for a
+    checkpoint written before the trainer counted them."""
     import torch
 
     state = torch.load(ckpt / "state.pt", map_location="cpu", weights_only=False)
-    return float(state["progress"]["seconds"])
+    prog = state["progress"]
+    return float(prog["seconds"]), float(prog.get("cpu_seconds", -1.0))
+
+
+def cpu_hours(ckpt: Path, threads: int) -> float:
+    """The trainer's own CPU time where the checkpoint has it (pauses and starved steps count
+    nothing); else wall seconds x threads, which counts a pause as work."""
+    wall, cpu = train_seconds(ckpt)
+    return (cpu if cpu >= 0 else wall * threads) / 3600
 
 
 def run_threads(run: Path, given: int = 0) -> int:
@@ -91,7 +103,7 @@ def score_step(run: Path, step: int, ckpt: Path, out: Path, args) -> dict:
         _call(["-m", "train.snapshot", str(run), "--step", str(step), "--out", str(snap)], args.threads)
     merged = _call(["-m", "core.loading", "merge", str(snap), "--preset-config", args.preset_config,
                     "--cache", str(out / "merged")], args.threads).strip().splitlines()[-1]
-    rec = {"step": step, "cpu_hours": train_seconds(ckpt) * run_threads(run, args.run_threads) / 3600,
+    rec = {"step": step, "cpu_hours": cpu_hours(ckpt, run_threads(run, args.run_threads)),
            **figures(evaluate(merged, "hf", out, f"step-{step}", args), "hf")}
     print(json.dumps(rec), flush=True)
     return rec
@@ -120,7 +132,7 @@ def plot(curve: dict, path: Path) -> None:
     ax2.set_ylabel("BEA spelling over-correction, % (guarded)")
     ax2.set_ylim(bottom=0)
     for a in (ax, ax2):
-        a.set_xlabel("CPU-hours of training (seconds x threads)")
+        a.set_xlabel("CPU-hours of training (process CPU time)")
         a.grid(alpha=0.3)
         a.legend(fontsize=7)
     fig.suptitle(f"learning curve: {curve['run']}")

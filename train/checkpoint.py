@@ -30,6 +30,10 @@ class Position:
     index: int = 0
     tokens: int = 0
     seconds: float = 0.0
+    # process CPU time (every thread) of the steps: unlike `seconds` (wall clock) a paused
+    # (SIGSTOP) or starved process adds nothing, so CPU-hours read from it are the work done.
+    # -1: a checkpoint from before this field; the loop estimates it on resume.
+    cpu_seconds: float = -1.0
     skipped: int = 0  # optimizer steps skipped for non-finite gradients (fp16 overflow, NaN)
     # training processes (torchrun): epoch/index count batches of each rank's share of the plan,
     # so a checkpoint resumes only with as many processes as wrote it

@@ -150,6 +150,8 @@ class Trainer:
                                  f"every machine must see the same {self.run_dir} (a shared filesystem)")
         if prog is not None:
             self.pos = prog
+            if prog.cpu_seconds < 0:  # an older checkpoint: its wall seconds x threads, an upper bound
+                prog.cpu_seconds = prog.seconds * torch.get_num_threads()
             if self.main:
                 logs.truncate_log(self.log_path, prog.step)
                 print(f"resumed from step {prog.step} ({self.run_dir / 'checkpoints'})", file=sys.stderr)
@@ -259,13 +261,14 @@ class Trainer:
         bar = progress(desc="train", total=self.total, initial=self.pos.step, unit="step",
                        disable=not self.main)
         while self.pos.step < self.total:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             loss, n_tok = self.step()
             norm = self.last_step.grad_norm
             dt = time.perf_counter() - t0
             self.pos.step += 1
             self.pos.tokens += n_tok
             self.pos.seconds += dt
+            self.pos.cpu_seconds = max(0.0, self.pos.cpu_seconds) + time.process_time() - c0
             step = self.pos.step
             epoch = self.pos.epoch + self.pos.index / max(1, len(self.data.plan(self.pos.epoch)))
             rec = {"step": step, "epoch": epoch,
@@ -303,6 +306,7 @@ class Trainer:
                    "first_loss": train_recs[0]["loss"] if train_recs else None,
                    "eval_loss": ev["eval_loss"], "exact_match": ev["exact_match"],
                    "train_tokens": self.pos.tokens, "train_seconds": self.pos.seconds,
+                   "train_cpu_seconds": self.pos.cpu_seconds,
                    "tokens_per_s": self.pos.tokens / max(1e-9, self.pos.seconds),
                    "skipped_steps": self.pos.skipped,
                    "dropped_pairs": self.data.dropped, "params": count_params(self.model),
