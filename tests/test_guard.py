@@ -12,7 +12,7 @@ from functools import lru_cache
 from importlib import resources
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from core.config import ConfigError, load_config
@@ -581,3 +581,41 @@ def test_a_multi_word_expansion_is_kept_when_its_words_follow_it(inp, out):
 
 def test_an_expansion_that_swallows_the_next_word_is_still_refused():
     assert guard("btw party at 8", "By the way party at 9") == "By the way party at 8"
+
+
+# ---------------------------------------------------------------- the dictionary pass
+# evaluation/dictpass.py runs after the guard and changes words again: whatever the scores it is
+# given, its output must stay a correction of the input with the protected spans intact (the
+# guard has the last word). The scorer here is adversarial: random log-probs with no margin, so
+# the pass takes whichever dictionary word the dice favour, at every word it looks at.
+@pytest.fixture(scope="module")
+def tiny_tokenizer_only(tiny_base):
+    from core.loading import load_tokenizer
+
+    return load_tokenizer(str(tiny_base))
+
+
+def _dice_scorer(seed: int):
+    rnd = random.Random(seed)
+    return lambda prefix, conts: [rnd.uniform(-60.0, 0.0) for _ in conts]
+
+
+DICT = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@DICT
+@given(st.data())
+def test_dictionary_pass_never_paraphrases(tiny_tokenizer_only, data):
+    from evaluation.dictpass import DictConfig, DictionaryPass
+
+    x = data.draw(st.one_of(sentences(), real_sentences()))
+    rnd = random.Random(data.draw(st.integers(0, 2**32 - 1)))
+    x = " ".join(_typo(t, rnd) if rnd.random() < 0.3 else t for t in x.split(" "))  # words to look up
+    y = data.draw(candidates(x))
+    cfg = DictConfig(margin=0.0, tie_margin=0.0, max_words=64)
+    dp = DictionaryPass(cfg, tiny_tokenizer_only, _dice_scorer(data.draw(st.integers(0, 2**32 - 1))), 100_000)
+    out = dp.correct(x, y)
+    event("the pass changed the guarded output" if out != guard(x, y) else "unchanged")
+    assert is_correction(x, out), (x, y, out)
+    assert protected_strings(out) == protected_strings(x), (x, y, out)
+    assert guard(x, out) == out, (x, y, out)
