@@ -62,7 +62,7 @@ class DictPassError(EvalError):
 class DictConfig:
     """The dictionary pass (evaluation/configs/default.yaml, section `dictionary`)."""
     enabled: bool = True             # run the pass after the model (the "<backend>+dict" row in eval)
-    margin: float = 2.0              # nats a candidate must beat keeping the typed word by
+    margin: float = 1.0              # nats a candidate must beat keeping the typed word by (messages dev)
     tie_margin: float = 0.5          # ... and the runner-up by (else the context cannot tell them apart)
     max_edit_distance: int = 2       # SymSpell candidates within this many edits
     max_candidates: int = 5          # per word, the best by prior + 0.5 log10(word count)
