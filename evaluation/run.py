@@ -395,8 +395,13 @@ def _dictionary_row(corrector, bench: Benchmark, model_rows: list[dict[str, Any]
     raw = {r["input"]: r["raw_output"] for r in model_rows}
     both = PassCorrector(f"{corrector.name}+dict", dp, raw)
     cache = run_dir / "outputs" / f"{bench.name}__{both.name}.jsonl"
-    open_cache(cache, {**model_key, "dictionary": asdict(cfg.dictionary), "guard": asdict(cfg.guard)},
-               cfg.fresh)
+    key = {**model_key, "dictionary": asdict(cfg.dictionary), "guard": asdict(cfg.guard)}
+    # other pass settings over the same model outputs: redo the pass (its scoring forwards only),
+    # without fresh=true, which would also discard the model's generations
+    old = _read_json(cache.with_suffix(".key.json"))
+    retuned = isinstance(old, dict) and old != key and \
+        {k: v for k, v in old.items() if k not in ("dictionary", "guard")} == model_key
+    open_cache(cache, key, cfg.fresh or retuned)
     outs, pass_ms = run_backend(both, bench, cache, cfg.chunk_size)
     res, rows = _score(outs, [r["latency_ms"] + ms for r, ms in zip(model_rows, pass_ms)], bench, cfg)
     needed = [bool(r["input"].strip()) and bool(targets(r["input"], r["raw_output"], r["guarded_output"],

@@ -199,3 +199,30 @@ def test_pte_scorer_matches_the_eager_model(tiny_pte, tiny_model_dir):
     assert score(prefix, conts) == pytest.approx(golden, abs=0.05)
     pte.generate(prefix, 4)  # a generation in between leaves its prompt in the cache: reused, same figures
     assert score(prefix, conts[::-1]) == pytest.approx(golden[::-1], abs=0.05)
+
+
+# ---------------------------------------------------------------- make eval: the side-by-side row
+def test_eval_writes_the_model_plus_dictionary_row(tiny_base, tmp_path):
+    import json
+
+    from evaluation.run import main
+
+    pairs = tmp_path / "pairs.json"
+    pairs.write_text("".join(json.dumps({"input": i, "output": o}) + "\n" for i, o in [
+        ("thnaks for the batery", "thanks for the battery"), ("see you tomorow", "see you tomorrow"),
+        ("the cat sat", "the cat sat")]))
+    common = ["--model", str(tiny_base), "--benchmarks", str(pairs), "--backends", "hf,symspell",
+              "--run", "d", "own_pairs=", f"runs_root={tmp_path / 'runs'}", "root_copy=",
+              "dictionary.misspellings="]
+    assert main(common) == 0
+    run = tmp_path / "runs" / "eval" / "d"
+    res = json.loads((run / "metrics.json").read_text())["benchmarks"]["pairs"]["backends"]
+    assert list(res) == ["hf", "hf+dict", "symspell"]  # model, model + dictionary, dictionary
+    assert set(res["hf+dict"]["dictionary"]) == {"needed_share", "changed_share", "pass_ms_mean"}
+    assert res["hf+dict"]["dictionary"]["needed_share"] > 0
+    assert "| metric | hf | hf+dict | symspell |" in (run / "summary.md").read_text()
+    assert ",hf+dict," in (run / "model_test_results.csv").read_text()
+    # other pass settings on the same run redo the pass only; switched off, no row
+    assert main(common + ["dictionary.margin=5"]) == 0
+    assert main(common + ["dictionary.enabled=false", "root_copy_force=true"]) == 0
+    assert "hf+dict" not in json.loads((run / "metrics.json").read_text())["benchmarks"]["pairs"]["backends"]
