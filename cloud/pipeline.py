@@ -87,6 +87,7 @@ def stage_commands(preset: str, corpus: str = "", data_args: str = "", train_arg
                    *split_args(train_args, "--train-args")]),
         ("eval", [python, "-m", "evaluation", "--model", "models/checkpoint", "--benchmarks",
                   "data/eval_data.json", "--backends", "hf,identity,symspell", "own_pairs=",
+                  "dictionary.misspellings=",  # the real lists (../shared/data) are not on a rented GPU
                   *split_args(eval_args, "--eval-args")]),
         ("export", [python, "-m", "export.export_to_pte", "--model", "models/checkpoint",
                     *split_args(export_args, "--export-args")]),

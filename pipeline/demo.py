@@ -41,7 +41,7 @@ def commands(run: str, limit: int, bench_args: list[str]) -> dict[str, list[str]
         "train": [py, "-m", "train.train", "--config", "train/configs/tiny.yaml", f"run_name={run}"],
         "eval": [py, "-m", "evaluation", "--model", "models/checkpoint", "--benchmarks",
                  "data/eval_data.json", "--backends", "hf,identity,symspell", "--limit", str(limit),
-                 "--run", run, "own_pairs="],
+                 "--run", run, "own_pairs=", "dictionary.misspellings="],  # offline: no real lists
         "export": [py, "-m", "export.export_to_pte", "--model", "models/checkpoint", "max_seq_len=256"],
         "runner": ["bash", "android_runner/build_host.sh"],
         "bench": [py, "-m", "device_bench", "run", "--models", *models, "--eval", "data/eval_data.json",
