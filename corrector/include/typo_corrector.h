@@ -1,0 +1,74 @@
+/* typo_corrector: text in, guarded text out, for apps and runners (C API).
+ *
+ * Every call returns a tc_status; on an error, *error (when not NULL) receives a message
+ * the caller frees with tc_free. Strings are UTF-8, NUL-terminated; results are allocated
+ * by the library and freed with tc_free. No C++ exception crosses this boundary. A handle
+ * may be used from several threads at once (every call only reads it).
+ *
+ *   tc_corrector* c; char* err = NULL;
+ *   if (tc_open("models/typing-corrector-int8.json", "frequency_dictionary_en_82_765.txt", &c, &err)) ...
+ *   int32_t* ids; size_t n;  tc_prompt_ids(c, text, &ids, &n, &err);   // feed the model
+ *   char* out;  tc_finish(c, text, generated, n_generated, &out, &err);  // decode + guard
+ *   tc_free(ids); tc_free(out); tc_close(c);
+ */
+#ifndef TYPO_CORRECTOR_H
+#define TYPO_CORRECTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#define TC_API
+#else
+#define TC_API __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    TC_OK = 0,
+    TC_ERR_ARGUMENT = 1, /* a NULL pointer or an out-of-range value */
+    TC_ERR_IO = 2,       /* a file cannot be read */
+    TC_ERR_FORMAT = 3,   /* a file is not what the export writes (metadata, tokenizer.json, word list) */
+    TC_ERR_UTF8 = 4,     /* a text is not valid UTF-8 */
+    TC_ERR_GENERATE = 5, /* the caller's generate callback failed */
+    TC_ERR_INTERNAL = 6  /* anything else (out of memory, a bug): the message says what */
+} tc_status;
+
+typedef struct tc_corrector tc_corrector;
+
+/* The model, run by the caller: writes up to max_out generated ids (it may stop at a stop id)
+ * into out_ids and their count into *n_out; returns 0 on success. */
+typedef int (*tc_generate_fn)(void* user, const int32_t* prompt_ids, size_t n_prompt,
+                              int32_t* out_ids, size_t max_out, size_t* n_out);
+
+/* metadata_json: the JSON the export writes beside the .pte (tokenizer.json beside it);
+ * english_words: symspellpy's frequency_dictionary_en_82_765.txt (the guard's word list). */
+TC_API tc_status tc_open(const char* metadata_json, const char* english_words, tc_corrector** out, char** error);
+TC_API void tc_close(tc_corrector* c);
+TC_API void tc_free(void* p);
+TC_API const char* tc_status_name(tc_status s);
+
+/* The prompt's token ids for a text (the model's input). */
+TC_API tc_status tc_prompt_ids(const tc_corrector* c, const char* text, int32_t** ids, size_t* n, char** error);
+/* The ids that end an answer (free with tc_free). */
+TC_API tc_status tc_stop_ids(const tc_corrector* c, int32_t** ids, size_t* n, char** error);
+/* Plain tokenizer access (no prompt): encode, and decode without special tokens. */
+TC_API tc_status tc_encode(const tc_corrector* c, const char* text, int32_t** ids, size_t* n, char** error);
+TC_API tc_status tc_decode(const tc_corrector* c, const int32_t* ids, size_t n, char** text, char** error);
+/* The guard alone: raw model output -> guarded text. */
+TC_API tc_status tc_guard(const tc_corrector* c, const char* input, const char* raw_output, char** guarded, char** error);
+/* Generated ids -> answer text (cut at the first stop id) -> guarded text; *raw optional. */
+TC_API tc_status tc_finish(const tc_corrector* c, const char* input, const int32_t* generated, size_t n,
+                    char** raw, char** guarded, char** error);
+/* Everything: prompt, the caller's model, decode, guard. *raw optional. */
+TC_API tc_status tc_correct(const tc_corrector* c, const char* text, tc_generate_fn generate, void* user,
+                     size_t max_new_tokens, char** raw, char** guarded, char** error);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TYPO_CORRECTOR_H */
