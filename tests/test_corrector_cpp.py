@@ -166,13 +166,10 @@ def cpp_guard(corrector_build, words_file):
 def raw_outputs(inp: str, ref: str, rnd: random.Random) -> list[str]:
     """Raw outputs a model could give: the reference, and the reference with one or two
     edits (typos, rewrites, commentary, meaning flips) the guard must judge."""
-    out = [ref]
-    for _ in range(2):
-        toks = ref.split()
-        for kind in rnd.sample(RAW_KINDS, rnd.choice([1, 2])):
-            toks = _edit(toks, kind, rnd, None)
-        out.append(" ".join(toks))
-    return out
+    toks = ref.split()
+    for kind in rnd.sample(RAW_KINDS, rnd.choice([1, 2])):
+        toks = _edit(toks, kind, rnd, None)
+    return [ref, " ".join(toks)]
 
 
 def test_guard_identical_on_every_eval_set(corrector_build, words_file):

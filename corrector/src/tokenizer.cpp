@@ -198,6 +198,12 @@ void Tokenizer::load_added(const Json& added) {
         special_[t.id] = t.special;
         added_.push_back(t);
     }
+    // Gemma has thousands of added tokens: only those starting with the byte at hand are tried
+    added_by_byte_.assign(256, {});
+    for (size_t k = 0; k < added_.size(); ++k) added_by_byte_[(unsigned char)added_[k].content[0]].push_back(k);
+    for (auto& bucket : added_by_byte_)
+        std::stable_sort(bucket.begin(), bucket.end(),
+                         [&](size_t a, size_t b) { return added_[a].content.size() > added_[b].content.size(); });
 }
 
 void Tokenizer::load_normalizer(const Json* norm) {
@@ -377,9 +383,9 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
     size_t p = 0, start = 0;
     while (p < text.size()) {
         const Added* best = nullptr;
-        for (const Added& a : added_)
-            if (text.compare(p, a.content.size(), a.content) == 0 && (!best || a.content.size() > best->content.size()))
-                best = &a;
+        if (!added_by_byte_.empty())
+            for (size_t k : added_by_byte_[(unsigned char)text[p]])  // longest first: the first hit wins
+                if (text.compare(p, added_[k].content.size(), added_[k].content) == 0) { best = &added_[k]; break; }
         if (!best) { ++p; continue; }
         if (p > start) encode_piece(std::string(text.substr(start, p - start)), out);
         out.push_back(best->id);

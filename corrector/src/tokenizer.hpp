@@ -40,6 +40,7 @@ private:
     std::vector<bool> special_;
     std::unordered_map<uint64_t, Merge> merges_;
     std::vector<Added> added_;
+    std::vector<std::vector<size_t>> added_by_byte_;  // first byte -> added_ indices, longest first
     std::vector<std::pair<std::string, std::string>> replaces_;  // normalizer Replace(String)
     Pre pre_ = Pre::None;
     std::string split_pattern_;
