@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from evaluation.guard import GuardConfig, guard
 from tests.fixtures.corrector_cpp import (
+    ARM64_BUILD,
     GEMMA_GLOB,
     ROOT,
     SMOLLM2_GLOB,
@@ -381,3 +382,28 @@ def test_jni_binding_corrects_the_readme_example(corrector_build, words_file, sm
 
     ids = prompt_ids(load_pte_tokenizer(smollm2_meta.with_suffix(".pte")), README_INPUT)
     assert got["prompt_ids"] == str(ids)
+
+
+# ---------------------------------------------------------------- arm64
+@pytest.mark.integration  # a cross-build (~20 s at -j1) plus qemu runs: the minutes tier
+def test_arm64_build_gives_the_host_outputs(corrector_build, words_file, tiny_base):
+    """The library cross-built for aarch64 (static, Debian's g++-aarch64-linux-gnu) and run
+    under qemu gives byte-identical token ids, decoded text and guarded text to the host
+    build, on the messages dev set and BEA-322 (inputs, references and raw variants)."""
+    if not (shutil.which("aarch64-linux-gnu-g++") and shutil.which("qemu-aarch64-static")):
+        pytest.skip("g++-aarch64-linux-gnu or qemu-user-static missing (.ci/run installs them)")
+    build(ARM64_BUILD, arm64=True)
+    qemu = ("qemu-aarch64-static",)
+    sets = [b for b in eval_sets() if b.name in ("messages", "neuspell-bea322")]
+    texts = [{"text": t} for b in sets for p in b.pairs for t in (p.input, p.reference)]
+    for name, path in tokenizer_files(tiny_base).items():
+        args = ["encode", str(path)]
+        host = Tool.batch(args, texts)
+        assert Tool.batch(args, texts, qemu, ARM64_BUILD / "tc_tool") == host, name
+    rnd = random.Random(6)
+    cases = [{"input": p.input, "output": raw} for b in sets for p in b.pairs
+             for raw in raw_outputs(p.input, p.reference, rnd)]
+    args = ["guard", str(words_file)]
+    host = Tool.batch(args, cases)
+    assert Tool.batch(args, cases, qemu, ARM64_BUILD / "tc_tool") == host
+    print(json.dumps({"arm64_identical": {"texts": len(texts), "guard_cases": len(cases)}}))
