@@ -5,6 +5,8 @@ with gradients flowing back into it. Per-sample losses equal those of each full 
 alone (tests/test_train.py checks it); it works with padded batches (packing off)."""
 from __future__ import annotations
 
+import inspect
+
 import torch
 
 from train.packing import IGNORE, _targets, round_up
@@ -49,11 +51,14 @@ def collate_prefixed(examples, indices: list[int], prefix: int, pad_id: int, mul
 def prefixed_hidden(decoder, batch: dict) -> torch.Tensor:
     """Decoder states of the suffix positions, attending to the shared prefix's cache."""
     pre = decoder(input_ids=batch["prefix_ids"], use_cache=True)
-    cache = pre.past_key_values
+    # transformers 5 calls the cache `cache` (`past_key_values` is deprecated and warns every step)
+    modern = "cache" in inspect.signature(decoder.forward).parameters
+    cache = pre["cache"] if modern else pre.past_key_values
     n = batch["input_ids"].shape[0]
     for layer in cache.layers:  # one copy, broadcast over the batch (no memory, shared grads)
         layer.keys = layer.keys.expand(n, -1, -1, -1)
         layer.values = layer.values.expand(n, -1, -1, -1)
     out = decoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                  position_ids=batch["position_ids"], past_key_values=cache, use_cache=True)
+                  position_ids=batch["position_ids"], use_cache=True,
+                  **{"cache" if modern else "past_key_values": cache})
     return out.last_hidden_state
