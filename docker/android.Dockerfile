@@ -53,3 +53,16 @@ RUN cmake -S /src/android_runner -B /build/runner -G Ninja \
     && cmake --build /build/runner -j"$(nproc)" \
     && mkdir -p /out && cp /build/runner/typo_runner /out/typo_runner \
     && ${ANDROID_NDK}/toolchains/llvm/prebuilt/linux-x86_64/bin/llvm-strip /out/typo_runner
+
+# The corrector library for apps (corrector/, issue 27): the JNI binding and the C API as shared
+# libraries for the same ABI, plus the Java sources and the C header, in /out/corrector/.
+COPY corrector /src/corrector
+RUN cmake -S /src/corrector -B /build/corrector -G Ninja \
+      -DCMAKE_TOOLCHAIN_FILE=${ANDROID_NDK}/build/cmake/android.toolchain.cmake \
+      -DANDROID_ABI=${ANDROID_ABI} -DANDROID_PLATFORM=${ANDROID_PLATFORM} -DANDROID_STL=c++_static \
+      -DCMAKE_BUILD_TYPE=Release \
+    && cmake --build /build/corrector -j"$(nproc)" --target typo_corrector_jni typo_corrector_shared \
+    && mkdir -p /out/corrector/${ANDROID_ABI} \
+    && cp /build/corrector/libtypo_corrector_jni.so /build/corrector/libtypo_corrector_c.so \
+          /out/corrector/${ANDROID_ABI}/ \
+    && cp -r /src/corrector/java /src/corrector/include /out/corrector/

@@ -384,6 +384,13 @@ def test_jni_binding_corrects_the_readme_example(corrector_build, words_file, sm
     assert got["prompt_ids"] == str(ids)
 
 
+def test_android_image_packages_the_corrector():
+    docker = (ROOT / "docker" / "android.Dockerfile").read_text()
+    assert "COPY corrector /src/corrector" in docker
+    assert "--target typo_corrector_jni typo_corrector_shared" in docker
+    assert "/out/corrector/${ANDROID_ABI}" in docker
+
+
 # ---------------------------------------------------------------- arm64
 @pytest.mark.integration  # a cross-build (~20 s at -j1) plus qemu runs: the minutes tier
 def test_arm64_build_gives_the_host_outputs(corrector_build, words_file, tiny_base):
