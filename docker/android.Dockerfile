@@ -44,6 +44,8 @@ RUN cmake -S /src/executorch -B /build/et -G Ninja \
 # The same sources as the host build, linked statically (ET_SOURCE_BUILD=ON). CMakeLists.txt reads
 # the copy-speculation defaults from ../core/decoding_defaults.json, hence the same layout here.
 COPY android_runner/CMakeLists.txt /src/android_runner/CMakeLists.txt
+# the runner's text mode links the corrector library (add_subdirectory ../corrector)
+COPY corrector /src/corrector
 COPY android_runner/src /src/android_runner/src
 COPY core/decoding_defaults.json /src/core/decoding_defaults.json
 RUN cmake -S /src/android_runner -B /build/runner -G Ninja \
@@ -56,7 +58,6 @@ RUN cmake -S /src/android_runner -B /build/runner -G Ninja \
 
 # The corrector library for apps (corrector/, issue 27): the JNI binding and the C API as shared
 # libraries for the same ABI, plus the Java sources and the C header, in /out/corrector/.
-COPY corrector /src/corrector
 RUN cmake -S /src/corrector -B /build/corrector -G Ninja \
       -DCMAKE_TOOLCHAIN_FILE=${ANDROID_NDK}/build/cmake/android.toolchain.cmake \
       -DANDROID_ABI=${ANDROID_ABI} -DANDROID_PLATFORM=${ANDROID_PLATFORM} -DANDROID_STL=c++_static \

@@ -386,7 +386,8 @@ def test_jni_binding_corrects_the_readme_example(corrector_build, words_file, sm
 
 def test_android_image_packages_the_corrector():
     docker = (ROOT / "docker" / "android.Dockerfile").read_text()
-    assert "COPY corrector /src/corrector" in docker
+    # before the runner's build: its text mode links the library
+    assert docker.index("COPY corrector /src/corrector") < docker.index("cmake -S /src/android_runner")
     assert "--target typo_corrector_jni typo_corrector_shared" in docker
     assert "/out/corrector/${ANDROID_ABI}" in docker
 
@@ -414,3 +415,33 @@ def test_arm64_build_gives_the_host_outputs(corrector_build, words_file, tiny_ba
     host = Tool.batch(args, cases)
     assert Tool.batch(args, cases, qemu, ARM64_BUILD / "tc_tool") == host
     print(json.dumps({"arm64_identical": {"texts": len(texts), "guard_cases": len(cases)}}))
+
+
+# ---------------------------------------------------------------- the runner's text mode
+@pytest.mark.integration  # the tiny .pte export and the host runner build (shared with the runner tests)
+def test_runner_text_mode_equals_the_python_pipeline(host_runner, tiny_pte, words_file, tmp_path):
+    """typo_runner --text-meta: requests carry text; results carry raw and guarded text and the
+    stage timings. Same output ids as id mode fed core.prompt's ids, raw text = core.prompt's
+    decode_answer, guarded text = evaluation/guard.py, on real inputs."""
+    from core.prompt import decode_answer, prompt_ids
+    from export.runtime import load_pte_tokenizer
+    from tests.fixtures.runner import run_runner
+
+    pte = tiny_pte["fp32"]
+    tok = load_pte_tokenizer(pte)
+    texts = [p.input for b in eval_sets() if b.name in ("messages", "neuspell-bea4660") for p in b.pairs[:25]]
+    texts += [README_INPUT, "  spaces  ", "naïve 😀 <|im_end|>"]
+    text_args = ("--text-meta", str(pte.with_suffix(".json")), "--english-words", str(words_file))
+    text_reqs = [{"id": k, "text": t, "max_new_tokens": 24} for k, t in enumerate(texts)]
+    id_reqs = [{"id": k, "prompt_ids": prompt_ids(tok, t), "max_new_tokens": 24} for k, t in enumerate(texts)]
+    proc, by_text, summary = run_runner(host_runner, pte, text_reqs, tmp_path / "t", *text_args)
+    assert proc.returncode == 0 and summary["errors"] == 0, proc.stderr[-2000:]
+    _, by_ids, _ = run_runner(host_runner, pte, id_reqs, tmp_path / "i")
+    for text, r, ref in zip(texts, by_text, by_ids):
+        assert r["output_ids"] == ref["output_ids"], text
+        assert r["raw_text"] == decode_answer(tok, r["output_ids"]), text
+        assert r["guarded_text"] == guard(text, r["raw_text"]), text
+        assert all(r[k] >= 0 for k in ("tokenize_ms", "prefill_ms", "decode_ms", "guard_ms", "end_to_end_ms"))
+    # id mode is unchanged; text without text mode is a per-request error naming the flags
+    proc, bad, _ = run_runner(host_runner, pte, [{"id": 0, "text": "x"}], tmp_path / "n")
+    assert proc.returncode == 0 and "--text-meta" in bad[0]["error"]

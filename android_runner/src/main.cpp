@@ -15,6 +15,7 @@
 #include "model.h"
 #include "options.h"
 #include "protocol.h"
+#include "text_mode.h"
 
 namespace executorch::extension::threadpool {
 // The wheel ships libexecutorch_threadpool without this header; these members are all we use.
@@ -251,6 +252,12 @@ int main(int argc, char** argv) {
     return fatal(o, e.what(), obs, t0);
   }
   obs.load_end = now_ms();
+  std::unique_ptr<TextMode> text;
+  try {
+    if (!o.text_meta.empty()) set_text_mode((text = std::make_unique<TextMode>(o.text_meta, o.english_words)).get());
+  } catch (const std::exception& e) {
+    return fatal(o, e.what(), obs, t0);
+  }
   try {
     std::vector<Request> reqs = read_requests(o.requests, model.get());
     Totals t;

@@ -14,7 +14,7 @@ std::string usage() {
   return "usage: typo_runner --model M.pte --requests REQ.jsonl --results RES.jsonl --summary SUM.json\n"
          "                   [--threads N] [--warmup N] [--reps N] [--timeout-ms N]\n"
          "                   [--speculate none|copy] [--draft-len K] [--prefill-draft N] [--max-ngram N]\n"
-         "                   [--prefix-cache on|off]\n"
+         "                   [--prefix-cache on|off] [--text-meta M.json --english-words FILE]\n"
          "copy-speculation defaults (core/decoding_defaults.json): --draft-len " +
          std::to_string(kDefaultDraftLen) + " --prefill-draft " + std::to_string(kDefaultPrefillDraft) +
          " --max-ngram " + std::to_string(kDefaultMaxNgram) + "\n";
@@ -130,10 +130,14 @@ Options parse_args(int argc, char** argv) {
     else if (a == "--prefill-draft") prefill_draft = to_long(a, v, 0, 4096);
     else if (a == "--max-ngram") max_ngram = to_long(a, v, 1, 64);
     else if (a == "--prefix-cache") prefix_cache = v;
+    else if (a == "--text-meta") o.text_meta = v;
+    else if (a == "--english-words") o.english_words = v;
     else throw UsageError("unknown option " + a);
   }
   if (o.model.empty() || o.requests.empty() || o.results.empty() || o.summary.empty())
     throw UsageError("--model, --requests, --results and --summary are required");
+  if (o.text_meta.empty() != o.english_words.empty())
+    throw UsageError("text mode needs both --text-meta M.json and --english-words FILE");
   if (speculate != "none" && speculate != "copy") throw UsageError("--speculate must be none or copy, got " + speculate);
   if (speculate == "none" && draft > 0) throw UsageError("--draft-len needs --speculate copy");
   if (speculate == "none" && prefill_draft >= 0) throw UsageError("--prefill-draft needs --speculate copy");

@@ -24,6 +24,7 @@ struct Options {
   int prefill_draft = kDefaultPrefillDraft;
   int max_ngram = kDefaultMaxNgram;
   bool prefix_cache = true;  // reuse the cached prompt opening of the previous request
+  std::string text_meta, english_words;  // text mode (text_mode.h): both or neither
 };
 
 std::string usage();  // lists the compiled-in copy-speculation defaults

@@ -11,6 +11,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "text_mode.h"
+
 using json::Value;
 
 namespace runner {
@@ -35,9 +37,17 @@ static Request parse_request(const std::string& text, int64_t line, const Model*
     if (!v.is_object()) throw std::runtime_error("a request must be a JSON object");
     if (const Value* id = v.find("id")) r.id = *id;
     const Value* ids = v.find("prompt_ids");
-    if (!ids || !ids->is_array() || ids->items().empty())
+    if (const Value* text = v.find("text")) {  // text mode (text_mode.h): the library makes the ids
+      if (ids) throw std::runtime_error("give 'text' or 'prompt_ids', not both");
+      if (!text->is_string()) throw std::runtime_error("'text' must be a string");
+      if (!text_mode()) throw std::runtime_error("'text' needs text mode: --text-meta M.json --english-words FILE");
+      r.text = text->as_string(), r.has_text = true;
+      r.prompt_ids = text_mode()->prompt_ids(r.text, r.tokenize_ms);
+      ids = nullptr;
+    } else if (!ids || !ids->is_array() || ids->items().empty()) {
       throw std::runtime_error("'prompt_ids' must be a non-empty array of token ids");
-    for (const Value& t : ids->items()) {
+    }
+    for (const Value& t : ids ? ids->items() : std::vector<Value>{}) {
       if (!t.is_int()) throw std::runtime_error("'prompt_ids' holds a non-integer: " + t.dump());
       r.prompt_ids.push_back(t.as_int());
     }
@@ -139,6 +149,7 @@ Value result_json(const Request& req, const DecodeResult& res, int reps, bool sp
     v.set("accepted_tokens", Value(res.accepted_tokens));
     v.set("acceptance_rate", res.drafted_tokens ? static_cast<double>(res.accepted_tokens) / res.drafted_tokens : 0.0);
   }
+  if (req.has_text && res.error.empty()) text_mode()->annotate(req.text, req.tokenize_ms, res, v);
   if (!res.error.empty()) v.set("error", res.error);
   return v;
 }

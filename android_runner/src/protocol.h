@@ -17,6 +17,9 @@ struct Request {
   std::vector<int64_t> prompt_ids;
   int64_t max_new_tokens = 0;
   int64_t source_begin = -1, source_end = -1;  // optional "source_span": the text to correct
+  std::string text;         // text mode: the request's "text" (prompt_ids built from it)
+  bool has_text = false;
+  double tokenize_ms = 0;
   std::string error;  // set when the request itself is invalid
 };
 
