@@ -35,5 +35,6 @@ class ExportConfig:
 
 
 def pte_name(name: str, recipe: str) -> str:
-    """typing-corrector + xnnpack-int8 -> typing-corrector-int8.pte"""
-    return f"{name}-{recipe.rsplit('-', 1)[-1]}.pte"
+    """typing-corrector + xnnpack-int8 -> typing-corrector-int8.pte (xnnpack-int4-sdpa ->
+    typing-corrector-int4-sdpa.pte)"""
+    return f"{name}-{recipe.removeprefix('xnnpack-')}.pte"

@@ -53,7 +53,7 @@ def export_model(model_dir: str | Path | Source, recipe: str, out_path: str | Pa
         with PeakRss() as rss:
             model = load_source_model(src)
             vocab = int(model.get_output_embeddings().out_features)
-            wrapper = lower.prepare_model(model, max_seq_len)
+            wrapper = (rec.prepare or lower.prepare_model)(model, max_seq_len)
             bar.set_postfix_str("quantize")
             quant = rec.quantize(wrapper, group_size)
             bar.update()
@@ -118,6 +118,7 @@ def _metadata(rec, src: Source, tok, consts: dict, quant: dict, delegation: dict
                       "bos_token": tok.bos_token},
         "source": src.describe(),
         "loadable_by": list(rec.loadable_by),
+        "runtime_ops": list(rec.runtime_ops),
         "delegation": delegation,
         "sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data),
         "size_mib": round(len(data) / 2**20, 3),

@@ -31,17 +31,31 @@ class PteError(ExportError):
     """A `.pte` cannot be loaded or a request does not fit it."""
 
 
-def _load_program(path: Path):
-    # Registers the quantized kernels (embedding_byte/4bit...) with the runtime; without
-    # it quantized files fail to load. Harmless for fp32 files.
+def load_runtime_ops(path: Path) -> list[str]:
+    """Register the kernels a `.pte` needs beyond portable + XNNPACK: always the quantized
+    kernels (embedding_byte/4bit...; harmless for fp32 files), and the LLM custom ops
+    (`llama::custom_sdpa`, `llama::update_cache`) when the metadata beside the file lists
+    "llama" in `runtime_ops`. Returns that list."""
     import executorch.kernels.quantized  # noqa: F401
+
+    meta = path.with_suffix(".json")
+    ops = list(read_json(meta, PteError, what="metadata").get("runtime_ops", [])) if meta.is_file() else []
+    if "llama" in ops:
+        from export.custom_sdpa import load_custom_ops
+
+        load_custom_ops()
+    return ops
+
+
+def _load_program(path: Path, **runtime_kwargs):
     from executorch.runtime import Runtime
 
     if not path.exists() and not path.is_symlink():
         raise PteError(f"{path}: no such .pte file (run `make export` first)")
     check_input(path, ".pte", PteError, want="file")  # a named pipe is never opened
+    load_runtime_ops(path)
     try:
-        return Runtime.get().load_program(path)
+        return Runtime.get().load_program(path, **runtime_kwargs)
     except Exception as exc:  # noqa: BLE001 - the runtime's own errors for a truncated or foreign file
         raise PteError(f"{path}: not a loadable .pte (truncated or not an ExecuTorch program?): "
                        f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None

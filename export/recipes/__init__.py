@@ -31,6 +31,11 @@ class Recipe:
         "Android typo_runner"))
     # None when the recipe can run here, else the reason (checked before any slow work).
     unavailable: Callable[[], str | None] = lambda: None
+    # prepare(fp32 HF model, max_seq_len) -> wrapper whose `.model` is exported; None = the
+    # transformers static-cache wrapper (export.lower.prepare_model).
+    prepare: Callable[[Any, int], Any] | None = None
+    # Operator libraries (beyond portable + quantized + XNNPACK) a runtime must load for the file.
+    runtime_ops: tuple[str, ...] = ()
 
     def check_available(self) -> None:
         reason = self.unavailable()
@@ -60,4 +65,11 @@ def get_recipe(name: str) -> Recipe:
 
 
 # Registration happens on import of each recipe module (order = listing order).
-from export.recipes import optimum_sdpa, xnnpack_fp32, xnnpack_int4, xnnpack_int8  # noqa: E402,F401
+from export.recipes import (  # noqa: E402,F401
+    optimum_sdpa,
+    xnnpack_fp32,
+    xnnpack_fp32_sdpa,
+    xnnpack_int4,
+    xnnpack_int4_sdpa,
+    xnnpack_int8,
+)
