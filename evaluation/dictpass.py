@@ -416,16 +416,33 @@ def common_prefix(seqs: Sequence[Sequence[int]]) -> int:
     return max(n, 0)
 
 
-def hf_scorer(model: Any, pad_id: int | None = None) -> ScoreFn:
+def hf_scorer(model: Any, pad_id: int | None = None, max_rows: int = 16) -> ScoreFn:
     """ScoreFn of a Hugging Face causal LM: the prompt and the tokens every continuation shares
-    run once; the continuations' own tokens run in one batched forward over that KV cache
-    (right-padded, masked), so a sentence's candidates cost one forward."""
+    run once; the continuations' own tokens run batched over that KV cache (right-padded,
+    masked), `max_rows` at a time (one forward for a sentence's usual few candidates; the
+    logits of a batch are rows x tokens x vocabulary floats, 49k wide for SmolLM2)."""
+    import copy
     import inspect
 
     import torch
 
     # transformers 5 names the cache argument `cache` (`past_key_values` is deprecated there)
     cache_kw = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    pad = pad_id if pad_id is not None else 0
+
+    def rows(cache, start: int, tails: list[list[int]], dev) -> list[float]:
+        """Summed log-probs of tails[r][1:] after the cached head (tails[r][0] is scored by the head)."""
+        width, n = max(map(len, tails)), len(tails)
+        ids = torch.tensor([t + [pad] * (width - len(t)) for t in tails], device=dev)
+        valid = torch.tensor([[1] * len(t) + [0] * (width - len(t)) for t in tails], device=dev)
+        cache.batch_repeat_interleave(n)
+        mask = torch.cat([torch.ones(n, start, dtype=valid.dtype, device=dev), valid], 1)
+        pos = torch.arange(start, start + width, device=dev).expand(n, -1)
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
+                       **{cache_kw: cache}).logits[:, :-1].float()  # position t predicts tail token t + 1
+        # log-softmax at the tail's tokens only: no second vocabulary-wide tensor
+        picked = logits.gather(-1, ids[:, 1:, None])[..., 0] - logits.logsumexp(-1)
+        return (picked * valid[:, 1:]).sum(1).tolist()
 
     def score(prefix: Sequence[int], conts: Sequence[Sequence[int]]) -> list[float]:
         if not prefix or not conts or any(not c for c in conts):
@@ -438,21 +455,16 @@ def hf_scorer(model: Any, pad_id: int | None = None) -> ScoreFn:
             head_lp = torch.log_softmax(out.logits[0].float(), -1)
             base = sum(float(head_lp[len(prefix) - 1 + t, conts[0][t]]) for t in range(shared))
             last = head_lp[-1]  # the distribution of each continuation's first own token
+            cache = out["cache"] if "cache" in out else out["past_key_values"]  # transformers 5.x / 4.x
             tails = [list(c[shared:]) for c in conts]
-            width, n = max(map(len, tails)), len(tails)
-            pad = pad_id if pad_id is not None else 0
-            ids = torch.tensor([t + [pad] * (width - len(t)) for t in tails], device=dev)
-            valid = torch.tensor([[1] * len(t) + [0] * (width - len(t)) for t in tails], device=dev)
-            cache = out["cache"] if "cache" in out else out["past_key_values"]  # transformers 5.x / 4.x name
-            cache.batch_repeat_interleave(n)
-            mask = torch.cat([torch.ones(n, len(head), dtype=valid.dtype, device=dev), valid], 1)
-            pos = torch.arange(len(head), len(head) + width, device=dev).expand(n, -1)
-            logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
-                           **{cache_kw: cache}).logits.float()
-            lp = torch.log_softmax(logits[:, :-1], -1)  # position t predicts tail token t + 1
-            first = last[ids[:, 0]]
-            rest = lp.gather(-1, ids[:, 1:, None])[..., 0] * valid[:, 1:]
-            return [base + float(f) + float(r) for f, r in zip(first, rest.sum(1))]
+            scores: list[float] = []
+            for s in range(0, len(tails), max_rows):
+                part = tails[s:s + max_rows]
+                # every batch grows (and writes) the cache: each but the last gets its own copy
+                mine = cache if s + max_rows >= len(tails) else copy.deepcopy(cache)
+                got = rows(mine, len(head), part, dev)
+                scores += [base + float(last[t[0]]) + r for t, r in zip(part, got)]
+            return scores
     return score
 
 

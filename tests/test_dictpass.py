@@ -137,6 +137,8 @@ def test_batched_scoring_equals_one_forward_per_candidate(tiny):
     assert batched == pytest.approx(golden, abs=1e-3)
     # one continuation alone, and continuations that share everything but their last token
     assert hf_scorer(model)(prefix, conts[:1]) == pytest.approx(golden[:1], abs=1e-3)
+    # batches of max_rows continuations, each from its own copy of the shared cache
+    assert hf_scorer(model, tok.pad_token_id, max_rows=2)(prefix, conts) == pytest.approx(golden, abs=1e-3)
     same = [conts[0], conts[0][:-1] + [conts[1][-1]]]
     assert hf_scorer(model)(prefix, same) == pytest.approx(reference_score(model, prefix, same), abs=1e-3)
 
