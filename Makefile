@@ -92,11 +92,13 @@ android-runner-static: setup ## phone runner without Docker: static aarch64 buil
 	$(call need,android_runner/build_static.sh,android-runner-static)
 	bash android_runner/build_static.sh
 
-android-runner: ## build the arm64 runner in docker/android.Dockerfile (needs Docker)
+android-runner: ## build the arm64 runner and the corrector libraries (JNI, C API) in docker/android.Dockerfile (needs Docker)
 	$(call need,docker/android.Dockerfile,android-runner)
 	docker build -f docker/android.Dockerfile -t typo-corrector-android . && \
 	  id=$$(docker create typo-corrector-android) && mkdir -p android_runner/build/android-arm64 && \
-	  docker cp $$id:/out/typo_runner android_runner/build/android-arm64/typo_runner && docker rm $$id
+	  docker cp $$id:/out/typo_runner android_runner/build/android-arm64/typo_runner && \
+	  rm -rf android_runner/build/android-arm64/corrector && \
+	  docker cp $$id:/out/corrector android_runner/build/android-arm64/corrector && docker rm $$id
 
 bench: setup ## run models/*.pte on DEVICES over adb (or host) -> reports/<RUN>/report.html
 	$(call need,device_bench/__main__.py,bench)

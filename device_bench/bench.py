@@ -1,5 +1,12 @@
 """The bench flow: per device (in parallel) and per model and decoding mode, push the
-runner, the .pte and the requests, run, pull, detokenize and score on the host.
+runner, the .pte and the requests, run, pull and score on the host.
+
+Text mode (config text_mode, the default): the requests carry the sentences and the runner
+(--text-meta) tokenizes, decodes and guards on the device with the .pte's metadata JSON, its
+tokenizer.json and symspellpy's English word list, pushed beside the .pte; accuracy is scored from
+the guarded text the device returned, and every request's guarded text is checked against the host
+guard (evaluation.guard.guard(input, device raw text)): unit["guard_check"]. Id mode: prompt ids
+in, ids out, detokenized and guarded on the host (the model-only figures).
 
 Each (device, model, mode) is a *unit*; its record is written atomically to
 reports/<run>/units/ as soon as it ends, so a rerun with the same --run skips finished
@@ -19,12 +26,13 @@ from typing import NotRequired, TypedDict
 from tqdm import tqdm
 
 from core import decoding
+from core.files import read_json
 from core.paths import input_path
 from core.runs import atomic_write_json
 from device_bench import measure, protocol
 from device_bench.adb import RUNNER_NAME, DeviceError, DeviceLostError
 from device_bench.config import BenchConfig
-from device_bench.inputs import ModelInfo, build_requests, fits, load_tokenizer
+from device_bench.inputs import BenchInputError, ModelInfo, build_requests, fits, load_tokenizer
 
 FINISHED = ("ok", "truncated")  # a rerun keeps these units; "truncated" would only repeat itself
 MAIN_SET = "eval"  # the main set's name when run.py names none
@@ -48,6 +56,9 @@ class BenchUnit(TypedDict):
     accuracy_by_set: NotRequired[dict]  # set -> {"guarded", "raw", "n", "latency_p50_ms"} for every set
     rows: NotRequired[list[dict]]
     truncation: NotRequired[dict]  # {"capped_requests", "hit_cap"}: budgets cut by max_seq_len
+    text_mode: NotRequired[bool]   # text in -> guarded text out on the device
+    guarded_outputs: NotRequired[list[str]]  # text mode: the device's guarded text per sample
+    guard_check: NotRequired[dict]  # text mode: device guard vs host guard (guard_check())
 
 
 def copy_settings(cfg: BenchConfig, model: ModelInfo) -> dict[str, int]:
@@ -64,9 +75,55 @@ def fingerprint(cfg: BenchConfig, model: ModelInfo, mode: str, n: int, eval_sha:
     of its samples (the keys are absent without one, so older units still resume)."""
     copy = copy_settings(cfg, model) if mode == "copy" else dict.fromkeys(decoding.KEYS)
     real = {"real_eval": cfg.real_eval, "real_sha256": real_sha} if cfg.real_eval else {}
-    return {"model_sha256": model.sha256, "mode": mode, "n": n, "eval_sha256": eval_sha, **real,
+    text = {"text_mode": True} if cfg.text_mode else {}  # absent in id mode: older units still resume
+    return {"model_sha256": model.sha256, "mode": mode, "n": n, "eval_sha256": eval_sha, **real, **text,
             "max_new_tokens": cfg.max_new_tokens, "warmup": cfg.warmup, "reps": cfg.reps,
             "threads": cfg.threads, **copy, "prefix_cache": cfg.prefix_cache}
+
+
+def english_words_file() -> Path:
+    """The guard's English word list, from the installed symspellpy (what evaluation/guard.py reads)."""
+    from importlib import resources
+
+    from evaluation.guard import ENGLISH_WORDS_FILE
+
+    path = Path(str(resources.files("symspellpy") / ENGLISH_WORDS_FILE))
+    if not path.is_file():
+        raise BenchInputError(f"text mode: the guard's word list {path} is missing (reinstall symspellpy, "
+                              "or text_mode=false for id mode)")
+    return path
+
+
+def text_files(model: ModelInfo) -> dict[str, Path]:
+    """What text mode pushes beside the .pte: the metadata JSON the export wrote and the tokenizer
+    file it names (tokenizer.file, beside it). Refused now, before any unit runs, when an older
+    export lacks what the device's corrector reads (prompt.prompt_format, prompt.eos_ids)."""
+    meta_path = model.path.with_suffix(".json")
+    hint = "re-export the .pte (make export), or text_mode=false for id mode"
+    if not meta_path.is_file():
+        raise BenchInputError(f"text mode needs the metadata JSON beside {model.path}: {meta_path} not found "
+                              f"({hint})")
+    meta = read_json(meta_path, BenchInputError, what="metadata")
+    prompt = meta.get("prompt") if isinstance(meta.get("prompt"), dict) else {}
+    if not isinstance(prompt.get("prompt_format"), str) or "{text}" not in prompt["prompt_format"] \
+            or not prompt.get("eos_ids"):
+        raise BenchInputError(f"{meta_path}: text mode needs prompt.prompt_format (holding {{text}}) and "
+                              f"prompt.eos_ids, which this export lacks ({hint})")
+    tok = meta.get("tokenizer") if isinstance(meta.get("tokenizer"), dict) else {}
+    name = tok.get("file") or "tokenizer.json"
+    if not isinstance(name, str) or "/" in name or name in (".", ".."):
+        raise BenchInputError(f"{meta_path}: tokenizer.file must be a plain file name beside it, "
+                              f"got {name!r}")
+    tok_path = meta_path.parent / name
+    if not tok_path.is_file():
+        raise BenchInputError(f"text mode: {tok_path} (tokenizer.file of {meta_path}) not found ({hint})")
+    return {"metadata": meta_path, "tokenizer": tok_path}
+
+
+def text_requests(requests: list[dict], samples: list[dict]) -> list[dict]:
+    """Id-mode requests -> text-mode ones: the sentence instead of its prompt ids, same budget."""
+    text = {s["id"]: s["input"] for s in samples}
+    return [{"id": r["id"], "text": text[r["id"]], "max_new_tokens": r["max_new_tokens"]} for r in requests]
 
 
 def unit_path(run_dir: Path, device: str, model: str, mode: str) -> Path:
@@ -90,14 +147,19 @@ class Prepared:
         self.main = next(name for name, info in self.sets.items() if info.get("main"))
         self.real_sha = next((i.get("sha256") for i in self.sets.values() if not i.get("main")), None)
         self.tokenizers = {m.name: load_tokenizer(m) for m in models}
+        # text mode: the files the device's corrector reads, checked before anything is written
+        self.text_files = {m.name: text_files(m) for m in models} if cfg.text_mode else {}
+        self.english_words = english_words_file() if cfg.text_mode else None
         self.samples = self._fitting(samples)
         self.requests, self.request_files = {}, {}
         for m in models:  # all built (a sentence that cannot fit is refused) before any file is written
             tok = self.tokenizers[m.name]
+            # the id-mode requests: the budgets (and prompt lengths for prefill tok/s) of both modes
             self.requests[m.name] = build_requests(tok, self.samples, cfg.max_new_tokens, m.max_seq_len)
         for m in models:
             path = run_dir / "inputs" / f"requests-{m.name}.jsonl"
-            protocol.write_requests(path, self.requests[m.name])
+            reqs = self.requests[m.name]
+            protocol.write_requests(path, text_requests(reqs, self.samples) if cfg.text_mode else reqs)
             self.request_files[m.name] = path
 
     def unit_fingerprint(self, model: ModelInfo, mode: str) -> dict:
@@ -117,9 +179,11 @@ class Prepared:
 
 
 def runner_argv(runner: str, model: str, req: str, res: str, summ: str, cfg: BenchConfig,
-                mode: str, copy: dict[str, int] | None = None) -> list[str]:
+                mode: str, copy: dict[str, int] | None = None,
+                text: tuple[str, str] | None = None) -> list[str]:
     """The runner's command line; `copy` (copy_settings) is passed in full in copy mode, so
-    the runner never falls back on its own compiled-in defaults."""
+    the runner never falls back on its own compiled-in defaults; `text` = (metadata JSON, English
+    word list) on the device turns on the text mode."""
     argv = [runner, "--model", model, "--requests", req, "--results", res, "--summary", summ,
             "--warmup", str(cfg.warmup), "--reps", "1"]
     if cfg.threads:
@@ -133,6 +197,8 @@ def runner_argv(runner: str, model: str, req: str, res: str, summ: str, cfg: Ben
         argv += ["--draft-len", str(copy["draft_len"]), "--prefill-draft", str(copy["prefill_draft"]),
                  "--max-ngram", str(copy["max_ngram"])]
     argv += ["--prefix-cache", "on" if cfg.prefix_cache else "off"]
+    if text is not None:
+        argv += ["--text-meta", text[0], "--english-words", text[1]]
     return argv
 
 
@@ -150,13 +216,14 @@ def run_rep(target, remote: dict, local_dir: Path, cfg: BenchConfig, mode: str, 
     res_r, sum_r = (target.remote_path(f"{remote['tag']}-{rep}.{ext}") for ext in ("jsonl", "json"))
     for r in (res_r, sum_r):
         target.remove(r)
-    argv = runner_argv(remote["runner"], remote["model"], remote["requests"], res_r, sum_r, cfg, mode, copy)
+    argv = runner_argv(remote["runner"], remote["model"], remote["requests"], res_r, sum_r, cfg, mode, copy,
+                       remote.get("text"))
     out = target.run(argv, cfg.timeout_s)
     rec = {"rep": rep, "returncode": out.returncode, "wall_s": out.wall_s,
            "stderr_tail": out.stderr[-2000:], "results": [], "summary": {}}
     res_l, sum_l = local_dir / f"{remote['tag']}-{rep}.jsonl", local_dir / f"{remote['tag']}-{rep}.json"
     if target.pull(res_r, res_l):
-        rec["results"] = protocol.read_results(res_l)
+        rec["results"] = protocol.read_results(res_l, text_mode=remote.get("text") is not None)
     if target.pull(sum_r, sum_l):  # a fatal runner error still leaves a summary saying why
         rec["summary"] = protocol.read_summary(sum_l)
     if out.returncode != 0:
@@ -193,23 +260,63 @@ def truncation(results: list[dict], capped: dict[str, int]) -> dict[str, int]:
 
 
 def score_sets(samples: list[dict], outputs: list[str], sets: dict[str, dict],
-               main: str) -> tuple[dict, list[dict]]:
+               main: str, guarded: list[str] | None = None) -> tuple[dict, list[dict]]:
     """Score each set on its own (its case_insensitive flag): set -> {"guarded", "raw", "n"},
-    and the per-sentence rows in sample order, each tagged with its set."""
+    and the per-sentence rows in sample order, each tagged with its set. `guarded` (text mode):
+    the guarded texts the device returned, scored as they are (no host guard); else the host
+    guard runs on `outputs` (evaluation.scoring.score_outputs)."""
     from evaluation.scoring import score_outputs
 
+    score = score_outputs if guarded is None else score_guarded
     by_set, rows = {}, [{}] * len(samples)
     for name, info in sets.items():
         idx = [i for i, s in enumerate(samples) if (s.get("set") or main) == name]
         if not idx:
             continue
-        scores = score_outputs([samples[i]["input"] for i in idx], [samples[i]["output"] for i in idx],
-                               [outputs[i] for i in idx], case_insensitive=bool(info.get("case_insensitive")),
-                               fixes=tuple(info.get("fixes") or ("spelling", "case", "punctuation")))
+        extra = {} if guarded is None else {"guarded": [guarded[i] for i in idx]}
+        scores = score([samples[i]["input"] for i in idx], [samples[i]["output"] for i in idx],
+                       [outputs[i] for i in idx], case_insensitive=bool(info.get("case_insensitive")),
+                       fixes=tuple(info.get("fixes") or ("spelling", "case", "punctuation")), **extra)
         by_set[name] = {"guarded": scores["guarded"], "raw": scores["raw"], "n": len(idx)}
         for i, row in zip(idx, scores.get("rows", [])):
             rows[i] = {**row, "set": name}
     return by_set, rows
+
+
+def score_guarded(inputs: list[str], references: list[str], raw: list[str], guarded: list[str],
+                  case_insensitive: bool = False,
+                  fixes: tuple[str, ...] = ("spelling", "case", "punctuation")) -> dict:
+    """score_outputs' result ({"guarded", "raw", "rows"}) for outputs guarded elsewhere (on the
+    device): the same metrics (evaluation.metrics.compute_metrics) on the given guarded texts."""
+    from evaluation.metrics import compute_metrics
+    from evaluation.scoring import _row  # the evaluation's per-sample row, shared on purpose
+
+    para = [g != o for g, o in zip(guarded, raw)]
+    kw = dict(case_insensitive=case_insensitive, paraphrased=para, fixes=tuple(fixes))
+    rows = [_row(i, r, o, g, p, case_insensitive)
+            for i, r, o, g, p in zip(inputs, references, raw, guarded, para)]
+    return {"guarded": compute_metrics(inputs, references, guarded, **kw),
+            "raw": compute_metrics(inputs, references, raw, **kw), "rows": rows}
+
+
+def guard_check(samples: list[dict], results: list[dict]) -> dict:
+    """The device's guarded text against the host guard's, evaluation.guard.guard(input, the
+    device's raw text), on every decoded request: {"identical", "total", "differences"}; each
+    difference names the request, its input, the raw text and both guarded texts."""
+    from evaluation.guard import guard
+
+    by_id = {r["id"]: r for r in results if not r.get("warmup") and not r.get("error")}
+    total, differences = 0, []
+    for s in samples:
+        r = by_id.get(s["id"])
+        if r is None:
+            continue
+        total += 1
+        host = guard(s["input"], r["raw_text"])
+        if host != r["guarded_text"]:
+            differences.append({"id": s["id"], "input": s["input"], "raw_text": r["raw_text"],
+                                "device_guarded": r["guarded_text"], "host_guarded": host})
+    return {"identical": total - len(differences), "total": total, "differences": differences}
 
 
 def set_latency_p50(reps: list[dict], ids: set[str]) -> float | None:
@@ -225,7 +332,9 @@ def unit_reps(reps: list[dict]) -> list[dict]:
 
 
 def score_unit(unit: BenchUnit, prep: Prepared, model: ModelInfo) -> None:
-    """Detokenize the first complete repetition and score each eval set with the eval metrics."""
+    """Score each eval set of the first complete repetition with the eval metrics: text mode, the
+    device's raw and guarded texts as returned (and the device guard checked against the host's);
+    id mode, the output ids detokenized and guarded on the host."""
     from core.prompt import decode_answer
 
     rep = next(iter(unit_reps(unit["reps"])), None)
@@ -233,9 +342,17 @@ def score_unit(unit: BenchUnit, prep: Prepared, model: ModelInfo) -> None:
         return
     tok = prep.tokenizers[model.name]
     by_id = {r["id"]: r for r in rep["results"] if not r.get("warmup")}
-    outputs = [decode_answer(tok, by_id[s["id"]]["output_ids"]) if s["id"] in by_id
-               and not by_id[s["id"]].get("error") else "" for s in prep.samples]
-    by_set, rows = score_sets(prep.samples, outputs, prep.sets, prep.main)
+    done = [s["id"] in by_id and not by_id[s["id"]].get("error") for s in prep.samples]
+    guarded = None
+    if prep.cfg.text_mode:
+        outputs = [by_id[s["id"]]["raw_text"] if ok else "" for s, ok in zip(prep.samples, done)]
+        guarded = [by_id[s["id"]]["guarded_text"] if ok else "" for s, ok in zip(prep.samples, done)]
+        unit["guarded_outputs"] = guarded
+        unit["guard_check"] = guard_check(prep.samples, rep["results"])
+    else:
+        outputs = [decode_answer(tok, by_id[s["id"]]["output_ids"]) if ok else ""
+                   for s, ok in zip(prep.samples, done)]
+    by_set, rows = score_sets(prep.samples, outputs, prep.sets, prep.main, guarded)
     for name, acc in by_set.items():
         acc["latency_p50_ms"] = set_latency_p50(unit["reps"], {s["id"] for s in prep.samples
                                                                if prep.set_of(s) == name})
@@ -257,6 +374,12 @@ def run_unit(target, model: ModelInfo, mode: str, prep: Prepared, runner: Path) 
     remote = {"runner": target.push(runner, RUNNER_NAME), "model": target.push(model.path, model.path.name),
               "requests": target.push(prep.request_files[model.name], f"requests-{model.sha256[:12]}.jsonl"),
               "tag": f"results-{model.name}-{mode}"}
+    if cfg.text_mode:  # the metadata with the tokenizer it names beside it, as the export wrote them
+        files = prep.text_files[model.name]
+        meta = target.push(files["metadata"], files["metadata"].name)
+        target.push(files["tokenizer"], files["tokenizer"].name)
+        remote["text"] = (meta, target.push(prep.english_words, prep.english_words.name))
+        unit["text_mode"] = True
     prompt_len = {r["id"]: len(r["prompt_ids"]) for r in prep.requests[model.name]}
     copy = copy_settings(cfg, model)
     for rep in range(cfg.reps):

@@ -28,6 +28,10 @@ class BenchConfig:
     prefill_draft: int | None = None
     max_ngram: int | None = None
     prefix_cache: bool = True
+    # Text in -> guarded text out on the device (the runner's --text-meta mode): requests carry the
+    # sentence, the device tokenizes, decodes, guards and times each stage; accuracy is scored from
+    # the device's guarded text. false = id mode (prompt ids in, ids out: the model-only figures).
+    text_mode: bool = True
     cooldown_s: float = 0.0
     timeout_s: float = 1800.0
     request_timeout_ms: int = 0

@@ -168,7 +168,12 @@ def render_html(report: dict) -> str:
              "<h2>Speed and memory</h2>", _html_table(rp.PERF_HEADERS, rp.perf_rows(report)),
              "<h2>Plain vs copy-speculative decoding</h2>",
              _html_table(rp.MODE_HEADERS, rp.mode_rows(report)),
-             "<h2>Accuracy per eval set (guard on)</h2>",
+             *(["<h2>End to end on the device (text in, guarded text out)</h2>",
+                _html_table(rp.E2E_HEADERS, rp.e2e_rows(report)),
+                "<h2>On-device guard vs the host guard</h2><ul>"
+                + "".join(f"<li>{html.escape(line)}</li>" for line in rp.guard_lines(report)) + "</ul>"]
+               if any(u.get("text_mode") for u in report["units"]) else []),
+             f"<h2>Accuracy per eval set ({html.escape(rp.accuracy_scope(report))})</h2>",
              _html_table(rp.ACC_HEADERS, rp.accuracy_rows(report))]
     for title, png in plots:
         if png:

@@ -4,7 +4,9 @@ Definitions (documented in the report): sentence latency = the runner's total_ms
 request (prefill_ms + decode_ms when a runner reports no total); prefill tok/s = prompt
 tokens / prefill time; decode tok/s = new tokens / decode time; forwards per output
 token = forward calls / new tokens (plain greedy: 1 by construction when the runner does
-not report `forwards`).
+not report `forwards`). Text mode adds end-to-end latency = the runner's end_to_end_ms (text in
+to guarded text out on the device: tokenize + prefill + decode + guard) and each stage's
+median and mean per sentence (STAGES); None in id mode.
 """
 from __future__ import annotations
 
@@ -56,7 +58,28 @@ def rep_metrics(results: list[dict], prompt_len: dict[str, int], summary: dict) 
         "acceptance_rate": _ratio(accepted, drafted),  # accepted / drafted tokens
         "model_load_ms": _num(summary.get("model_load_ms")),
         "peak_rss_kb": _num(summary.get("peak_rss_kb")),
+        **stage_metrics(ok),
     }
+
+
+# text mode's stages, in order: the runner's fields per request (docs/runner_protocol.md)
+STAGES = ("tokenize", "prefill", "decode", "guard")
+
+
+def stage_metrics(ok: list[dict]) -> dict:
+    """End-to-end latency (p50/p90/mean) and each stage's p50 and mean over the decoded requests
+    of one runner process: all None unless every one of them carries the text mode's timings."""
+    keys = [f"{s}_ms" for s in STAGES] + ["end_to_end_ms"]
+    text = bool(ok) and all(r.get(k) is not None for r in ok for k in keys)
+    col = {k: [float(r[k]) for r in ok] if text else [] for k in keys}
+    e2e = col["end_to_end_ms"]
+    out = {"e2e_p50_ms": percentile(e2e, 50), "e2e_p90_ms": percentile(e2e, 90),
+           "e2e_mean_ms": statistics.fmean(e2e) if e2e else None}
+    for s in STAGES:
+        vals = col[f"{s}_ms"]
+        out[f"{s}_p50_ms"] = percentile(vals, 50)
+        out[f"{s}_mean_ms"] = statistics.fmean(vals) if vals else None
+    return out
 
 
 def sentence_ms(r: dict) -> float:
@@ -71,7 +94,8 @@ def _num(v):
 
 SCALARS = ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_mean_ms", "ttft_mean_ms",
            "prefill_tok_s", "decode_tok_s", "forwards_per_token", "acceptance_rate",
-           "model_load_ms", "peak_rss_kb")
+           "model_load_ms", "peak_rss_kb", "e2e_p50_ms", "e2e_p90_ms", "e2e_mean_ms",
+           *(f"{s}_{k}_ms" for s in STAGES for k in ("p50", "mean")))
 
 
 def unit_metrics(reps: list[dict]) -> dict:
@@ -83,3 +107,9 @@ def unit_metrics(reps: list[dict]) -> dict:
 def all_latencies(reps: list[dict]) -> list[float]:
     return [sentence_ms(r) for rep in reps for r in rep.get("results", [])
             if not r.get("error") and not r.get("warmup")]
+
+
+def all_e2e(reps: list[dict]) -> list[float]:
+    """Text mode: every repetition's end_to_end_ms (empty in id mode)."""
+    return [float(r["end_to_end_ms"]) for rep in reps for r in rep.get("results", [])
+            if not r.get("error") and not r.get("warmup") and r.get("end_to_end_ms") is not None]

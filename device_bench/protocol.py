@@ -13,11 +13,13 @@ from core.runs import atomic_write_text
 
 
 class RunnerRequest(TypedDict):
-    """One request line: the prompt's token ids and how many new tokens at most."""
+    """One request line: the prompt's token ids (id mode) or the sentence (text mode, the runner's
+    --text-meta) and how many new tokens at most."""
     id: Any
-    prompt_ids: list[int]
+    prompt_ids: NotRequired[list[int]]
+    text: NotRequired[str]
     max_new_tokens: int
-    source_span: NotRequired[list[int]]   # [begin, end): the text to correct, for copy drafts
+    source_span: NotRequired[list[int]]   # [begin, end): the text to correct, for copy drafts (id mode)
 
 
 class RunnerResult(TypedDict):
@@ -36,6 +38,11 @@ class RunnerResult(TypedDict):
     drafted_tokens: NotRequired[int]
     accepted_tokens: NotRequired[int]
     acceptance_rate: NotRequired[float]
+    raw_text: NotRequired[str]            # text mode: the answer, decoded on the device
+    guarded_text: NotRequired[str]        # text mode: raw_text through the device's guard
+    tokenize_ms: NotRequired[float]       # text mode: the stage timings
+    guard_ms: NotRequired[float]
+    end_to_end_ms: NotRequired[float]     # tokenize_ms + total_ms + guard_ms
     error: NotRequired[str]
 
 
@@ -52,6 +59,7 @@ class RunnerSummary(TypedDict, total=False):
 
 
 RESULT_KEYS = ("id", "output_ids", "prefill_ms", "decode_ms", "ttft_ms", "new_tokens")
+TEXT_RESULT_KEYS = ("raw_text", "guarded_text", "tokenize_ms", "guard_ms", "end_to_end_ms")
 
 
 class ProtocolError(BenchError, ValueError):
@@ -61,6 +69,10 @@ class ProtocolError(BenchError, ValueError):
 def write_requests(path: str | Path, requests: list[RunnerRequest]) -> Path:
     lines = []
     for r in requests:
+        if "text" in r:  # text mode: the device builds the prompt ids itself
+            lines.append(json.dumps({"id": r["id"], "text": str(r["text"]),
+                                     "max_new_tokens": int(r["max_new_tokens"])}))
+            continue
         req: RunnerRequest = {"id": r["id"], "prompt_ids": [int(t) for t in r["prompt_ids"]],
                               "max_new_tokens": int(r["max_new_tokens"])}
         if r.get("source_span"):
@@ -69,8 +81,9 @@ def write_requests(path: str | Path, requests: list[RunnerRequest]) -> Path:
     return atomic_write_text(path, "\n".join(lines) + "\n")
 
 
-def read_results(path: str | Path) -> list[RunnerResult]:
-    """Parse results; a truncated LAST line (runner killed mid-write) is dropped, not fatal."""
+def read_results(path: str | Path, text_mode: bool = False) -> list[RunnerResult]:
+    """Parse results; a truncated LAST line (runner killed mid-write) is dropped, not fatal.
+    text_mode: a result without `error` must also carry TEXT_RESULT_KEYS."""
     path = Path(path)
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     out = []
@@ -86,7 +99,7 @@ def read_results(path: str | Path) -> list[RunnerResult]:
         if not isinstance(obj, dict) or "id" not in obj:
             raise ProtocolError(f"{path}:{i}: a result needs an object with an `id`")
         if not obj.get("error"):
-            missing = [k for k in RESULT_KEYS if k not in obj]
+            missing = [k for k in RESULT_KEYS + (TEXT_RESULT_KEYS if text_mode else ()) if k not in obj]
             if missing:
                 raise ProtocolError(f"{path}:{i}: result {obj['id']!r} lacks {', '.join(missing)}")
         out.append(obj)

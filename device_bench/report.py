@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from core.runs import atomic_write_json, atomic_write_text, env_info, point_latest
-from device_bench.measure import all_latencies
+from device_bench.measure import STAGES, all_e2e, all_latencies
 
 SCHEMA = 1
 ACCURACY_KEYS = ("exact_match", "f0_5", "word_accuracy", "correction_rate", "over_correction_rate",
@@ -51,10 +51,26 @@ def compare_modes(units: list[dict]) -> list[dict]:
     return out
 
 
+def guard_agreement(units: list[dict]) -> dict | None:
+    """Text mode: the device's guarded text vs the host guard's over every unit's requests,
+    {"identical", "total", "units_with_differences"}; None when no unit ran in text mode."""
+    checks = [u for u in units if u.get("guard_check")]
+    if not checks:
+        return None
+    return {"identical": sum(u["guard_check"]["identical"] for u in checks),
+            "total": sum(u["guard_check"]["total"] for u in checks),
+            "units_with_differences": [unit_name(u) for u in checks if u["guard_check"]["differences"]]}
+
+
+def unit_name(u: dict) -> str:
+    return f"{u['device']} / {u['model']} / {u['mode']}"
+
+
 def build_report(run: str, cfg_dict: dict, models: list, samples: list[dict], eval_info: dict,
                  units: list[dict], devices: dict, baselines: dict) -> dict:
     failed = [u for u in units if u["status"] not in ("ok", "truncated")]
     cut = [u for u in units if u["status"] == "truncated"]
+    differ = [u for u in units if (u.get("guard_check") or {}).get("differences")]
     return {
         "schema": SCHEMA, "run": run, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "status": "partial" if failed else "truncated" if cut else "complete",
@@ -67,11 +83,25 @@ def build_report(run: str, cfg_dict: dict, models: list, samples: list[dict], ev
                      "export, or shorten the sentences)" for u in cut]
         + [f"{s}: emulated ({how}): its timings are the emulator's, not a phone's; they are marked "
            "'(emulated)' and left out of the cross-device plots (tokens and accuracy are real)"
-           for s, how in emulated_devices(devices).items()],
+           for s, how in emulated_devices(devices).items()]
+        + [f"{unit_name(u)}: the device's guarded text differs from the host guard's on "
+           f"{len(u['guard_check']['differences'])} of {u['guard_check']['total']} requests "
+           "(listed under 'On-device guard vs the host guard')" for u in differ],
+        "text_mode": bool(cfg_dict.get("text_mode")),
+        "guard_agreement": guard_agreement(units),
         "note": cfg_dict.get("note") or None,
         "config": cfg_dict, "env": env_info(None), "eval": eval_info,
         "definitions": {
-            "sentence latency": "runner total_ms per request (prefill + decode), warm-up excluded",
+            "sentence latency": "runner total_ms per request (prefill + decode: the model's part), "
+                                "warm-up excluded",
+            "end-to-end latency": "text mode: runner end_to_end_ms per request, text in to guarded text out "
+                                  "on the device (tokenize + prefill + decode + guard), warm-up excluded",
+            "stages": "text mode, per request on the device: tokenize = the prompt ids from the text; "
+                      "prefill = the first forward call; decode = first generated token to the last; "
+                      "guard = decoding the answer and guarding it (median and mean per sentence)",
+            "guard check": "text mode: the device's guarded text compared with evaluation.guard.guard(input, "
+                           "the device's raw text) on every request; accuracy is scored from the device's "
+                           "guarded text",
             "prefill tok/s": "prompt tokens / prefill time", "decode tok/s": "new tokens / decode time",
             "forwards per token": "forward calls / new tokens",
             "acceptance rate": "accepted / drafted tokens (copy mode)",
@@ -106,7 +136,10 @@ def benchmark_results(report: dict) -> list[dict]:
                   "p90_sentence_latency(ms)": med(u, "latency_p90_ms"),
                   "p99_sentence_latency(ms)": med(u, "latency_p99_ms"),
                   "peak_rss(kb)": med(u, "peak_rss_kb"), "model_size(bytes)": m["size_bytes"],
-                  "forwards_per_token": med(u, "forwards_per_token")}
+                  "forwards_per_token": med(u, "forwards_per_token"),
+                  "p50_end_to_end_latency(ms)": med(u, "e2e_p50_ms"),
+                  "avg_end_to_end_latency(ms)": med(u, "e2e_mean_ms"),
+                  **{f"avg_{s}(ms)": med(u, f"{s}_mean_ms") for s in STAGES}}
         values.update({f"{k}(guarded)": (u.get("accuracy") or {}).get("guarded", {}).get(k)
                        for k in ("exact_match", "f0_5")})
         for metric, value in values.items():
@@ -205,6 +238,43 @@ def set_lines(report: dict) -> list[str]:
         out.append(f"Real typo slice: {name} from {info.get('path')}, {info.get('n')} sentences{case}{left}; "
                    "scored beside the eval set in the same runner calls (latency figures cover both sets).")
     return out
+E2E_HEADERS = (["device", "model", "mode", "status", "end-to-end p50 ms", "p50 min-max (reps)",
+                "end-to-end p90 ms", "end-to-end mean ms"] + [f"{s} mean ms" for s in STAGES]
+               + [f"{s} p50 ms" for s in STAGES] + ["guarded = host guard"])
+
+
+def e2e_rows(report: dict) -> list[list]:
+    """Text mode: end-to-end latency on the device and its stages, per unit (medians over reps)."""
+    rows = []
+    for u in report["units"]:
+        if not u.get("text_mode"):
+            continue
+        check = u.get("guard_check")
+        rows.append([device_label(report, u["device"]), u["model"], u["mode"], u["status"],
+                     med(u, "e2e_p50_ms"), _range(u, "e2e_p50_ms"), med(u, "e2e_p90_ms"),
+                     med(u, "e2e_mean_ms")]
+                    + [med(u, f"{s}_mean_ms") for s in STAGES] + [med(u, f"{s}_p50_ms") for s in STAGES]
+                    + [f"{check['identical']}/{check['total']}" if check else "-"])
+    return rows
+
+
+def guard_lines(report: dict, limit: int = 20) -> list[str]:
+    """Plain-text lines on the device guard vs the host guard (md and html)."""
+    agree = report.get("guard_agreement")
+    if not agree:
+        return []
+    out = [f"The device's guarded text equals the host guard's (evaluation.guard.guard(input, the device's "
+           f"raw text)) on {agree['identical']} of {agree['total']} requests; accuracy is scored from the "
+           "device's guarded text."]
+    for u in report["units"]:
+        diffs = (u.get("guard_check") or {}).get("differences") or []
+        out += [f"{unit_name(u)}: {d['id']}: input {d['input']!r}, raw {d['raw_text']!r}: device "
+                f"{d['device_guarded']!r}, host {d['host_guarded']!r}" for d in diffs[:limit]]
+        if len(diffs) > limit:
+            out.append(f"{unit_name(u)}: {len(diffs) - limit} more in report.json")
+    return out
+
+
 MODE_HEADERS = ["device", "model", "plain p50 ms", "copy p50 ms", "speedup (mean)", "plain fwd/tok",
                 "copy fwd/tok", "acceptance", "identical outputs"]
 
@@ -245,11 +315,20 @@ def markdown(report: dict) -> str:
         parts += ["## Warnings", ""] + [f"- {w}" for w in report["warnings"]] + [""]
     parts += ["## Devices", "", _table(DEVICE_HEADERS, device_rows(report)), "",
               "## Speed and memory", "", _table(PERF_HEADERS, perf_rows(report)), "",
-              "## Plain vs copy-speculative decoding", "", _table(MODE_HEADERS, mode_rows(report)), "",
-              "## Accuracy per eval set (guard on; raw exact match last)", "",
+              "## Plain vs copy-speculative decoding", "", _table(MODE_HEADERS, mode_rows(report)), ""]
+    if any(u.get("text_mode") for u in report["units"]):
+        parts += ["## End to end on the device (text in, guarded text out)", "",
+                  _table(E2E_HEADERS, e2e_rows(report)), "", "## On-device guard vs the host guard", ""]
+        parts += [f"- {line}" for line in guard_lines(report)] + [""]
+    parts += [f"## Accuracy per eval set ({accuracy_scope(report)}; raw exact match last)", "",
               _table(ACC_HEADERS, accuracy_rows(report)), "",
               "## Definitions", ""] + [f"- **{k}**: {v}" for k, v in report["definitions"].items()]
     return "\n".join(parts) + "\n"
+
+
+def accuracy_scope(report: dict) -> str:
+    return ("guard on: the device's guarded text for the models, the host guard for the baselines"
+            if report.get("text_mode") else "guard on")
 
 
 def write_report(run_dir: Path, report: dict, html: bool = True) -> Path:
@@ -266,3 +345,7 @@ def write_report(run_dir: Path, report: dict, html: bool = True) -> Path:
 
 def latencies(unit: dict) -> list[float]:
     return all_latencies(unit.get("reps", []))
+
+
+def e2e_latencies(unit: dict) -> list[float]:
+    return all_e2e(unit.get("reps", []))
