@@ -58,6 +58,7 @@ class GuardConfig:
     align_window: int = 2048         # longer inputs/outputs (tokens) are aligned window by window
     max_rejected_share: float = 0.5  # more of the input's words than this rejected:
                                      # not a correction, keep the input
+    add_exclamation: bool = False    # off: a '!' in an input that has none becomes '.' (calm)
 
     def __post_init__(self) -> None:
         check(0.0 <= self.max_edit_ratio <= 1.0,
@@ -570,11 +571,27 @@ def _guard_once(inp: str, out: str, cfg: GuardConfig, want: list[str]) -> str:
     return result if protected_strings(result) == want else inp
 
 
+_BANGS = re.compile(r"(\?)?!+")
+
+
+def calm(input: str, output: str) -> str:  # noqa: A002 (contract name)
+    """The output with every '!' turned into '.' ('?!' into '?') when the input has none.
+    Emphasis is the writer's to add: a message typed without a final mark ends in '.', not in an
+    exclamation the corrector guessed (models trained on dialogue guess it often)."""
+    if "!" in input or "!" not in output:
+        return output
+    return _BANGS.sub(lambda m: m.group(1) or ".", output)
+
+
 def guard(input: str, output: str, config: GuardConfig | None = None) -> str:  # noqa: A002 (contract name)
     """`output` where it corrects `input`; the input's words wherever it rewrites them."""
     cfg = config or DEFAULT
     if output == input:
         return output
+    if not cfg.add_exclamation:
+        output = calm(input, output)
+        if output == input:
+            return output
     current, want = output, protected_strings(input)
     for _ in range(8):  # iterate to a fixed point so that the guard is idempotent
         nxt = _guard_once(input, current, cfg, want)

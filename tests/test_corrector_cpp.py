@@ -443,3 +443,12 @@ def test_runner_text_mode_equals_the_python_pipeline(host_runner, tiny_pte, word
     # id mode is unchanged; text without text mode is a per-request error naming the flags
     proc, bad, _ = run_runner(host_runner, pte, [{"id": 0, "text": "x"}], tmp_path / "n")
     assert proc.returncode == 0 and "--text-meta" in bad[0]["error"]
+
+
+@FAST
+@given(st.text(alphabet="ab !?.", max_size=24), st.text(alphabet="ab !?.", max_size=24))
+def test_guard_identical_on_exclamations(cpp_guard, x, y):
+    """calm(): a '!' the writer did not type becomes '.' ('?!' -> '?') on both sides alike."""
+    assert cpp_guard(x, y) == guard(x, y), (x, y)
+    for raw in ("We had fun today!", "Really?! Wow!!", "Thanks!!! See you?!"):
+        assert cpp_guard("we had fun today", raw) == guard("we had fun today", raw)

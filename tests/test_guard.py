@@ -538,7 +538,7 @@ def test_huge_tokens_pass_only_unchanged():
     assert guard(f"I tought {tok} so", f"I thought {tok} so") == f"I thought {tok} so"
     short = GuardConfig(max_word_chars=5)
     assert guard("I tought so", "I thought so", short) == "I tought so"   # "thought" is over 5
-    assert guard("I tought so", "I tought so!", short) == "I tought so!"
+    assert guard("I tought so", "I tought so.", short) == "I tought so."   # punctuation still passes
 
 
 def test_long_inputs_are_aligned_window_by_window():
@@ -619,3 +619,15 @@ def test_dictionary_pass_never_paraphrases(tiny_tokenizer_only, data):
     assert is_correction(x, out), (x, y, out)
     assert protected_strings(out) == protected_strings(x), (x, y, out)
     assert guard(x, out) == out, (x, y, out)
+
+
+def test_calm_turns_exclamations_the_writer_did_not_type_into_full_stops():
+    from evaluation.guard import calm
+
+    assert guard("we had a lot of fun at the zoo today", "We had a lot of fun at the zoo today!") == \
+        "We had a lot of fun at the zoo today."
+    assert guard("thanks so much see u", "Thanks so much!! See you?!") == "Thanks so much. See you?"
+    assert guard("wow great!", "Wow, great!") == "Wow, great!"  # typed: the writer's own emphasis stays
+    assert calm("ok", "Ok!") == "Ok." and calm("ok!", "Ok!") == "Ok!"
+    loud = GuardConfig(add_exclamation=True)
+    assert guard("we had fun today", "We had fun today!", loud) == "We had fun today!"

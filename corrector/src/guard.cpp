@@ -601,10 +601,24 @@ Guard::Guard(const std::string& english_words_path, GuardConfig cfg) : cfg_(cfg)
     if (english_.empty()) throw GuardError("English word list " + english_words_path + ": no words in it");
 }
 
+Text calm(const Text& input, const Text& output) {
+    if (input.find(U'!') != Text::npos || output.find(U'!') == Text::npos) return output;
+    Text out;
+    for (size_t i = 0; i < output.size();) {
+        if (output[i] != U'!') { out.push_back(output[i++]); continue; }
+        // a run of '!' (Python: (\?)?!+): after a '?' it goes, else it becomes one '.'
+        bool after_question = i > 0 && output[i - 1] == U'?';
+        while (i < output.size() && output[i] == U'!') ++i;
+        if (!after_question) out.push_back(U'.');
+    }
+    return out;
+}
+
 Text Guard::guard(const Text& input, const Text& output) const {
     if (output == input) return output;
+    Text current = cfg_.add_exclamation ? output : calm(input, output);
+    if (current == input) return current;
     GuardRun run{*this, cfg_};
-    Text current = output;
     std::vector<Text> want = protected_strings(input);
     for (int k = 0; k < 8; ++k) {  // iterate to a fixed point so the guard is idempotent
         Text next = run.guard_once(input, current, want);

@@ -30,8 +30,13 @@ struct GuardConfig {  // evaluation/guard.py GuardConfig, same defaults
     int max_word_chars = 64;
     int align_window = 2048;
     double max_rejected_share = 0.5;
+    bool add_exclamation = false;  // off: '!' in an input that has none becomes '.' (calm)
     void check() const;  // GuardError on a value GuardConfig.__post_init__ refuses
 };
+
+// evaluation/guard.py calm(): every '!' run of `output` becomes '.' ('?!' becomes '?') when
+// `input` has no '!': emphasis is the writer's to add, not the corrector's.
+Text calm(const Text& input, const Text& output);
 
 class Guard {
 public:
