@@ -549,15 +549,26 @@ def _anchor_punct(units: list[Unit], ok: list[bool]) -> list[bool]:
     return out
 
 
+def _judged(inp: str, out: str, cfg: GuardConfig) -> tuple[list[str], list[str], list[Unit], list[bool]]:
+    """Both texts' tokens, their alignment units and whether each unit's edit passes unit_cost."""
+    x, y = _TOKEN_RE.findall(inp), _TOKEN_RE.findall(out)
+    units = align(x, y, cfg)
+    return x, y, units, [unit_cost(x, y, u, cfg) is not None for u in units]
+
+
+def _mostly_rejected(x: list[str], units: list[Unit], ok: list[bool], cfg: GuardConfig) -> bool:
+    """More of the input's words rejected than guard.max_rejected_share: a rewrite, not a correction."""
+    return sum(u.i2 - u.i1 for u, k in zip(units, ok) if not k) > cfg.max_rejected_share * len(x)
+
+
 def _guard_once(inp: str, out: str, cfg: GuardConfig, want: list[str]) -> str:
     """One pass; `want` is protected_strings(inp), the spans every result must carry unchanged."""
     def spans() -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:  # only when rebuilding
         return tokenize(inp)[1], tokenize(out)[1]
 
-    x, y = _TOKEN_RE.findall(inp), _TOKEN_RE.findall(out)
-    units = align(x, y, cfg)
-    ok = _anchor_punct(units, [unit_cost(x, y, u, cfg) is not None for u in units])
-    if sum(u.i2 - u.i1 for u, k in zip(units, ok) if not k) > cfg.max_rejected_share * len(x):
+    x, y, units, ok = _judged(inp, out, cfg)
+    ok = _anchor_punct(units, ok)
+    if _mostly_rejected(x, units, ok, cfg):
         return inp  # mostly a rewrite: the few words it happens to share are no correction
     result = out if all(ok) else _rebuild(inp, out, *spans(), units, ok)
     if result == inp or protected_strings(result) == want:
@@ -616,9 +627,7 @@ def refused_words(input: str, output: str, config: GuardConfig | None = None) ->
     cfg = config or DEFAULT
     if output == input:
         return []
-    x, y = _TOKEN_RE.findall(input), _TOKEN_RE.findall(output)
-    units = align(x, y, cfg)
-    ok = [unit_cost(x, y, u, cfg) is not None for u in units]
-    if sum(u.i2 - u.i1 for u, k in zip(units, ok) if not k) > cfg.max_rejected_share * len(x):
+    x, _, units, ok = _judged(input, output, cfg)
+    if _mostly_rejected(x, units, ok, cfg):
         return []
     return [u.i1 for u, k in zip(units, ok) if not k and u.i2 - u.i1 == 1 and u.j2 - u.j1 == 1]
