@@ -81,13 +81,15 @@ def test_two_processes_train_as_one_and_resume_after_kill_9(tmp_path, tiny_pairs
     state = torch.load(runs / "two/checkpoints/step-00000012/state.pt", weights_only=True)
     assert state["progress"]["world"] == 2 and len(state["rank_rngs"]) == 2
 
-    cmd = _torchrun(*_args(tiny_pairs, tmp_path, tiny_base, "killed"))
+    # keep every checkpoint: with the default keep=2, a fast machine reaching step 12 before the
+    # kill would prune step 4 and the test would mistake that for a missing checkpoint
+    cmd = _torchrun(*_args(tiny_pairs, tmp_path, tiny_base, "killed", "checkpoint.keep=0"))
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpt = runs / "killed/checkpoints/step-00000004"
     deadline = time.monotonic() + 300
     while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    time.sleep(random.Random(0).uniform(0.2, 1.5))  # somewhere inside the following steps
+    time.sleep(random.Random(0).uniform(0.05, 0.5))  # somewhere inside the following steps
     workers = _children(proc.pid)
     proc.send_signal(signal.SIGKILL)  # the launcher and every worker, as a lost machine would
     for pid in workers:
