@@ -36,6 +36,7 @@ public:
     Correction correct(const std::string& text, const Generate& generate) const;
 
     const Tokenizer& tokenizer() const { return tok_; }
+    const Guard& guard_object() const { return guard_; }
     const std::vector<int32_t>& stop_ids() const { return stops_; }
 
 private:

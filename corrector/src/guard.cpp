@@ -614,6 +614,24 @@ Text calm(const Text& input, const Text& output) {
     return out;
 }
 
+bool is_abbreviation(const Text& key) { return abbreviations().count(key) > 0; }
+
+std::vector<size_t> Guard::refused_words(const Text& input, const Text& output) const {
+    if (output == input) return {};
+    GuardRun run{*this, cfg_};
+    Toks x = words(input, tokenize(input)), y = words(output, tokenize(output));
+    auto units = run.align(x, y);
+    std::vector<bool> ok;  // _judged: unit_cost alone (no _anchor_punct, unlike _guard_once)
+    for (const Unit& u : units) ok.push_back(run.unit_cost(x, y, u).has_value());
+    size_t rejected = 0;
+    for (size_t k = 0; k < units.size(); ++k) if (!ok[k]) rejected += units[k].i2 - units[k].i1;
+    if (double(rejected) > cfg_.max_rejected_share * double(x.size())) return {};
+    std::vector<size_t> out;
+    for (size_t k = 0; k < units.size(); ++k)
+        if (!ok[k] && units[k].i2 - units[k].i1 == 1 && units[k].j2 - units[k].j1 == 1) out.push_back(units[k].i1);
+    return out;
+}
+
 Text Guard::guard(const Text& input, const Text& output) const {
     if (output == input) return output;
     Text current = cfg_.add_exclamation ? output : calm(input, output);

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <unordered_set>
+#include <vector>
 
 #include "unicode.hpp"
 
@@ -38,6 +39,9 @@ struct GuardConfig {  // evaluation/guard.py GuardConfig, same defaults
 // `input` has no '!': emphasis is the writer's to add, not the corrector's.
 Text calm(const Text& input, const Text& output);
 
+// `key` (a lowercased word) is one of guard.ABBREVIATIONS ("pls", "thx", ...)
+bool is_abbreviation(const Text& key);
+
 class Guard {
 public:
     // `english_words`: symspellpy's frequency_dictionary_en_82_765.txt ("word count" lines).
@@ -45,6 +49,10 @@ public:
     std::string guard(const std::string& input, const std::string& output) const;  // UTF-8
     Text guard(const Text& input, const Text& output) const;
     const GuardConfig& config() const { return cfg_; }
+    // refused_words(input, output): indices of the input's whitespace tokens whose change the
+    // guard refuses as single words (1:1 units unit_cost rejects; none when the output is
+    // mostly a rewrite). A read-only view for the dictionary pass; changes no decision.
+    std::vector<size_t> refused_words(const Text& input, const Text& output) const;
 
 private:
     GuardConfig cfg_;
