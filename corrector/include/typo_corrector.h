@@ -10,6 +10,10 @@
  *   int32_t* ids; size_t n;  tc_prompt_ids(c, text, &ids, &n, &err);   // feed the model
  *   char* out;  tc_finish(c, text, generated, n_generated, &out, &err);  // decode + guard
  *   tc_free(ids); tc_free(out); tc_close(c);
+ *
+ * The dictionary pass (evaluation/dictpass.py) is an optional extra: open with
+ * tc_open_with_dictionary, then hand tc_dictionary_pass the model's raw answer and a scoring
+ * callback (the model's teacher-forced log-probs); it returns the guarded, dictionary-corrected text.
  */
 #ifndef TYPO_CORRECTOR_H
 #define TYPO_CORRECTOR_H
@@ -33,7 +37,7 @@ typedef enum {
     TC_ERR_IO = 2,       /* a file cannot be read */
     TC_ERR_FORMAT = 3,   /* a file is not what the export writes (metadata, tokenizer.json, word list) */
     TC_ERR_UTF8 = 4,     /* a text is not valid UTF-8 */
-    TC_ERR_GENERATE = 5, /* the caller's generate callback failed */
+    TC_ERR_GENERATE = 5, /* the caller's generate (or score) callback failed */
     TC_ERR_INTERNAL = 6  /* anything else (out of memory, a bug): the message says what */
 } tc_status;
 
@@ -66,6 +70,47 @@ TC_API tc_status tc_finish(const tc_corrector* c, const char* input, const int32
 /* Everything: prompt, the caller's model, decode, guard. *raw optional. */
 TC_API tc_status tc_correct(const tc_corrector* c, const char* text, tc_generate_fn generate, void* user,
                      size_t max_new_tokens, char** raw, char** guarded, char** error);
+
+/* ---- the dictionary pass (optional) ---- */
+
+/* evaluation/dictpass.py DictConfig; tc_dict_options_init fills its defaults. */
+typedef struct {
+    double margin;             /* nats a candidate must beat keeping the typed word by (1.0) */
+    double tie_margin;         /* ... and the runner-up by (0.5) */
+    int32_t max_edit_distance; /* SymSpell candidates within this many edits, 1 or 2 (2) */
+    int32_t max_candidates;    /* per word, 1..32 (5) */
+    int32_t max_words;         /* words per sentence looked at, 1..64 (6) */
+    int32_t min_word_len;      /* shorter words are left alone (3) */
+    double edit_weight;        /* nats per keyboard-weighted edit (1.5) */
+    double list_bonus;         /* nats when the misspelling list pairs typed and candidate (2.0) */
+    int32_t refused_words;     /* also look at words whose change the guard refused (1) */
+    int32_t splits, merges;    /* "alot" -> "a lot", "tomor row" -> "tomorrow" (1, 1) */
+    int64_t min_part_count;    /* SymSpell count each part of a split needs (1000000) */
+} tc_dict_options;
+
+TC_API void tc_dict_options_init(tc_dict_options* options);
+
+/* tc_open plus the dictionary pass: dictionary = SymSpell's frequency list ("word count" lines;
+ * symspellpy's frequency_dictionary_en_82_765.txt, usually the english_words file itself);
+ * misspellings = a Mitton .dat list ("$meant", then typed words) or NULL (no list bonus);
+ * options NULL = the defaults. A bad line is TC_ERR_FORMAT naming file:line. */
+TC_API tc_status tc_open_with_dictionary(const char* metadata_json, const char* english_words,
+                                         const char* dictionary, const char* misspellings,
+                                         const tc_dict_options* options, tc_corrector** out, char** error);
+
+/* The model's teacher-forced log-probs: for each of n continuations (continuations[i], lengths[i]
+ * ids) after the shared prefix, the summed log-probability of its tokens into scores[i].
+ * Returns 0 on success. */
+typedef int (*tc_score_fn)(void* user, const int32_t* prefix, size_t n_prefix, const int32_t* const* continuations,
+                           const size_t* lengths, size_t n, double* scores);
+
+/* The pass on a model's raw answer for `input`: guard, dictionary candidates scored through
+ * `score`, guard again. max_len: the model's context (a longer prompt + answer keeps the guarded
+ * text). *needed (optional) is 1 when the text had words the pass looked at.
+ * TC_ERR_ARGUMENT when the handle was opened without a dictionary. */
+TC_API tc_status tc_dictionary_pass(const tc_corrector* c, const char* input, const char* raw_output,
+                                    tc_score_fn score, void* user, size_t max_len, char** output, int* needed,
+                                    char** error);
 
 #ifdef __cplusplus
 }

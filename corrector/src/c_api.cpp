@@ -4,11 +4,18 @@
 #include <fstream>
 #include <new>
 
+#include <memory>
+
 #include "corrector.hpp"
+#include "dictpass.hpp"
 #include "json.hpp"
 #include "typo_corrector.h"
 
-struct tc_corrector { tc::Corrector impl; };
+// `dict` refers to `impl`: the struct lives on the heap and never moves.
+struct tc_corrector {
+    tc::Corrector impl;
+    std::unique_ptr<tc::DictionaryPass> dict;
+};
 
 namespace {
 
@@ -45,6 +52,9 @@ tc_status guarded(char** error, F&& body) {
         set_error(error, e.what());
         return TC_ERR_FORMAT;
     } catch (const tc::CorrectorError& e) {
+        set_error(error, e.what());
+        return TC_ERR_FORMAT;
+    } catch (const tc::DictError& e) {
         set_error(error, e.what());
         return TC_ERR_FORMAT;
     } catch (const tc::JsonError& e) {
@@ -103,7 +113,63 @@ tc_status tc_open(const char* metadata_json, const char* english_words, tc_corre
     *out = nullptr;
     for (const char* p : {metadata_json, english_words})
         if (!readable(p)) { set_error(error, std::string(p) + ": cannot be read"); return TC_ERR_IO; }
-    return guarded(error, [&] { *out = new tc_corrector{tc::Corrector(metadata_json, english_words)}; });
+    return guarded(error, [&] { *out = new tc_corrector{tc::Corrector(metadata_json, english_words), nullptr}; });
+}
+
+void tc_dict_options_init(tc_dict_options* o) {
+    if (!o) return;
+    tc::DictConfig d;
+    *o = tc_dict_options{d.margin, d.tie_margin, d.max_edit_distance, d.max_candidates, d.max_words, d.min_word_len,
+                         d.edit_weight, d.list_bonus, d.refused_words, d.splits, d.merges, d.min_part_count};
+}
+
+tc_status tc_open_with_dictionary(const char* metadata_json, const char* english_words, const char* dictionary,
+                                  const char* misspellings, const tc_dict_options* options, tc_corrector** out,
+                                  char** error) {
+    if (error) *error = nullptr;
+    TC_NEED(metadata_json && english_words && dictionary && out,
+            "tc_open_with_dictionary: metadata_json, english_words, dictionary and out are required");
+    *out = nullptr;
+    for (const char* p : {metadata_json, english_words, dictionary, misspellings})
+        if (p && !readable(p)) { set_error(error, std::string(p) + ": cannot be read"); return TC_ERR_IO; }
+    tc::DictConfig cfg;
+    if (options) {
+        cfg.margin = options->margin, cfg.tie_margin = options->tie_margin;
+        cfg.max_edit_distance = options->max_edit_distance, cfg.max_candidates = options->max_candidates;
+        cfg.max_words = options->max_words, cfg.min_word_len = options->min_word_len;
+        cfg.edit_weight = options->edit_weight, cfg.list_bonus = options->list_bonus;
+        cfg.refused_words = options->refused_words != 0, cfg.splits = options->splits != 0;
+        cfg.merges = options->merges != 0, cfg.min_part_count = options->min_part_count;
+    }
+    return guarded(error, [&] {
+        auto c = std::make_unique<tc_corrector>(tc_corrector{tc::Corrector(metadata_json, english_words), nullptr});
+        c->dict = std::make_unique<tc::DictionaryPass>(c->impl, dictionary, misspellings ? misspellings : "", cfg);
+        *out = c.release();
+    });
+}
+
+tc_status tc_dictionary_pass(const tc_corrector* c, const char* input, const char* raw_output, tc_score_fn score,
+                             void* user, size_t max_len, char** output, int* needed, char** error) {
+    if (error) *error = nullptr;
+    TC_NEED(c && input && raw_output && score && output, "tc_dictionary_pass: input, raw_output, score and output are required");
+    TC_NEED(c->dict != nullptr, "tc_dictionary_pass: the corrector was opened without a dictionary (tc_open_with_dictionary)");
+    tc_status st = guarded(error, [&] {
+        auto fn = [&](const std::vector<int32_t>& prefix, const std::vector<std::vector<int32_t>>& conts) {
+            std::vector<const int32_t*> ptrs;
+            std::vector<size_t> lens;
+            for (const auto& x : conts) { ptrs.push_back(x.data()); lens.push_back(x.size()); }
+            std::vector<double> out(conts.size(), 0.0);
+            if (score(user, prefix.data(), prefix.size(), ptrs.data(), lens.data(), conts.size(), out.data()) != 0)
+                throw GenerateFailed("the score callback failed");
+            return out;
+        };
+        tc::PassResult r = c->dict->run(input, raw_output, fn, max_len);
+        *output = dup(r.output);
+        if (needed) *needed = r.needed ? 1 : 0;
+    });
+    if (st == TC_ERR_INTERNAL && error && *error && std::strcmp(*error, "the score callback failed") == 0)
+        return TC_ERR_GENERATE;
+    return st;
 }
 
 tc_status tc_prompt_ids(const tc_corrector* c, const char* text, int32_t** ids, size_t* n, char** error) {

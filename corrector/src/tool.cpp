@@ -5,6 +5,7 @@
 //   tc_tool guard WORDS [ALIGN_WINDOW]   {"input": s, "output": s} -> {"guarded": s}
 //   tc_tool opcodes                      {"a": [int], "b": [int]}  -> {"ops": [[tag, i1, i2, j1, j2]]}
 //   tc_tool bench METADATA.json WORDS    {"input": s, "output": s} -> {"encode_us": t, "guard_us": t}
+//   tc_tool lookup DICT                  {"word": s, "max": n} -> {"terms": [[term, distance, count]]}
 //   tc_tool dictpass META WORDS DICT MISSP|- [key=value...]
 //       {"input": s, "raw": s, "max_len": n, "calls": [{"prefix": [..], "conts": [[..]], "scores": [..]}]}
 //       -> {"output": s, "needed": b, "changes": [s], "calls": n} with a scorer that replays
@@ -142,6 +143,7 @@ int run(int argc, char** argv) {
     std::unique_ptr<tc::Corrector> corr;
     std::unique_ptr<tc::Guard> guard;
     std::unique_ptr<tc::DictionaryPass> dict;
+    std::unique_ptr<tc::SymSpell> sym;
     if (mode == "encode" && argc == 3) tok = std::make_unique<tc::Tokenizer>(tc::Tokenizer::from_file(argv[2]));
     else if ((mode == "prompt" || mode == "bench") && argc == 4) corr = std::make_unique<tc::Corrector>(argv[2], argv[3]);
     else if (mode == "guard" && (argc == 3 || argc == 4)) {
@@ -149,6 +151,7 @@ int run(int argc, char** argv) {
         if (argc == 4) cfg.align_window = std::stoi(argv[3]);
         guard = std::make_unique<tc::Guard>(argv[2], cfg);
     }
+    else if (mode == "lookup" && argc == 3) sym = std::make_unique<tc::SymSpell>(argv[2]);
     else if ((mode == "dictpass" || mode == "dictbench") && argc >= 6) {
         corr = std::make_unique<tc::Corrector>(argv[2], argv[3]);
         dict = std::make_unique<tc::DictionaryPass>(*corr, argv[4], std::string(argv[5]) == "-" ? "" : argv[5],
@@ -156,7 +159,7 @@ int run(int argc, char** argv) {
     }
     else if (mode != "opcodes" || argc != 2) {
         std::cerr << "usage: tc_tool encode TOKENIZER.json | prompt META.json WORDS | guard WORDS [ALIGN_WINDOW] | opcodes"
-                     " | bench META.json WORDS | dictpass|dictbench META.json WORDS DICT MISSPELLINGS|- [key=value...]"
+                     " | bench META.json WORDS | lookup DICT | dictpass|dictbench META.json WORDS DICT MISSPELLINGS|- [key=value...]"
                      " (JSON Lines on stdin)\n";
         return 2;
     }
@@ -165,7 +168,15 @@ int run(int argc, char** argv) {
     while (std::getline(std::cin, line)) {
         if (line.empty()) continue;
         tc::Json j = tc::parse_json(line);
-        if (dict) {
+        if (sym) {
+            tc::Text w;
+            tc::utf8_decode(field(j, "word"), w);
+            std::string out = "[";
+            for (const auto& s : sym->lookup_all(w, int(j.get("max")->as_int("max"))))
+                out += std::string(out.size() > 1 ? "," : "") + "[" + quote(tc::utf8_encode(s.term)) + "," +
+                       std::to_string(s.distance) + "," + std::to_string(s.count) + "]";
+            std::cout << "{\"terms\":" << out << "]}\n";
+        } else if (dict) {
             std::cout << dict_line(*dict, j, mode == "dictbench") << "\n" << std::flush;
         } else if (tok) {
             auto ids = tok->encode(field(j, "text"));

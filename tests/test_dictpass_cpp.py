@@ -1,0 +1,283 @@
+"""The dictionary pass in C++ (corrector/src/dictpass.cpp) against evaluation/dictpass.py, by
+differential tests on real parts. The Python pass runs with the tiny model's real scorer
+(hf_scorer) and every scorer call is recorded; the C++ pass (tc_tool dictpass) gets a scorer that
+replays that table, so a query Python never made is a failure, and its output, `needed` and
+changes must equal Python's: on hand-picked cases, every input of every dev set under
+evaluation/devsets (raw = the input, the reference, an edited reference), hypothesis text, the
+C API (ctypes) with the live model as the callback, and the arm64 build under qemu. SymSpell's
+lookup is compared term for term first: the pass's candidates start there."""
+from __future__ import annotations
+
+import ctypes
+import json
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from evaluation.dictpass import DictConfig, DictionaryPass, hf_scorer, misspelling_pairs, symspell
+from tests.fixtures.corrector_cpp import ARM64_BUILD, BUILD, ROOT, Tool, build, english_words_file, write_metadata
+
+MESSAGES = ROOT / "evaluation" / "devsets"
+SHARED_LISTS = ROOT.parent / "shared" / "data" / "misspellings"
+MAX_LEN = 512
+HAND_PICKED = [
+    ("thnaks for the batery", "than for the boat"),
+    ("Thnaks, my phone batery is dead", "Than, my phone boat is dead."),
+    ("i dont know alot abuot it", "i dont know alot abuot it"),          # apostrophe, split
+    ("see you tomor row at 10:30", "see you tomor row at 10:30"),        # merge, a time
+    ("THNAKS for teh help", "THNAKS for teh help"),                      # ALL CAPS
+    ("Jhon sent it to jhon@exmaple.com at https://exmaple.com/batery", "Jhon sent it to jhon@exmaple.com"
+     " at https://exmaple.com/batery"),                                  # names, protected spans
+    ("the moive was grate. Programer said so!", "the motion was grate. Programer said so!"),
+    ("pls call me tmrw abt the recieve form", "please call me tomorrow about the receive form"),
+    ("i have 3 kats and 2 dgos", "i have 3 cats and 2 dogs"),            # numbers
+    ("\"Thsi\" is (rly) weird...", "\"This\" is (really) weird..."),    # edge punctuation
+    ("the form is here", "the xylophone is here"),                       # a refused change
+    ("wont you comeback tommorow?", "won't you come back tomorrow?"),
+    ("", ""), ("   ", " "), ("ok", "ok"), ("naïve café 😀 agian", "naïve café 😀 again"),
+]
+
+
+# ---------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def corrector_build() -> Path:
+    return build()
+
+
+@pytest.fixture(scope="module")
+def words() -> Path:
+    return english_words_file()
+
+
+@pytest.fixture(scope="module")
+def missp_dat(tmp_path_factory) -> Path | None:
+    """The real misspelling lists joined into one .dat (what the device reads), or None."""
+    from device_bench.dictionary import write_misspellings_dat
+
+    if not SHARED_LISTS.is_dir():
+        return None
+    return write_misspellings_dat(SHARED_LISTS, tmp_path_factory.mktemp("missp") / "misspellings.dat")
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_base, tmp_path_factory):
+    from core.loading import load_model, load_tokenizer
+
+    meta = write_metadata(tiny_base, tmp_path_factory.mktemp("meta"))
+    return load_model(str(tiny_base)).eval(), load_tokenizer(str(tiny_base)), meta
+
+
+class Recorder:
+    """A ScoreFn that records every call: the table the C++ side replays."""
+
+    def __init__(self, score):
+        self.score, self.calls = score, []
+
+    def __call__(self, prefix, conts):
+        out = self.score(prefix, conts)
+        self.calls.append({"prefix": list(prefix), "conts": [list(c) for c in conts], "scores": list(out)})
+        return out
+
+
+class Both:
+    """The Python pass and its C++ twin over one configuration."""
+
+    def __init__(self, tiny, words: Path, dat: Path | None, **cfg):
+        model, tok, meta = tiny
+        self.rec = Recorder(hf_scorer(model, tok.pad_token_id))
+        self.py = DictionaryPass(DictConfig(misspellings=str(dat or ""), **cfg), tok, self.rec, MAX_LEN)
+        self.args = ["dictpass", str(meta), str(words), str(words), str(dat or "-"),
+                     *(f"{k}={float(v)}" for k, v in cfg.items())]
+
+    def request(self, inp: str, raw: str) -> tuple[dict, dict]:
+        self.rec.calls = []
+        res = self.py.run(inp, raw)
+        want = {"output": res.output, "needed": res.needed, "changes": res.changes, "calls": len(self.rec.calls)}
+        return {"input": inp, "raw": raw, "max_len": MAX_LEN, "calls": self.rec.calls}, want
+
+    def compare(self, pairs: list[tuple[str, str]], tool: Path = BUILD / "tc_tool", prefix=()) -> dict:
+        reqs, wants = zip(*(self.request(i, r) for i, r in pairs))
+        got = Tool.batch(self.args, list(reqs), prefix, tool)
+        bad = [(p, w, g) for p, w, g in zip(pairs, wants, got) if g != w]
+        assert not bad, bad[:5]
+        return {"cases": len(pairs), "needed": sum(w["needed"] for w in wants),
+                "changed": sum(bool(w["changes"]) for w in wants)}
+
+
+@pytest.fixture(scope="module")
+def both(corrector_build, tiny, words, missp_dat) -> Both:
+    return Both(tiny, words, missp_dat)
+
+
+def messages_pairs(limit: int | None = None) -> list[tuple[str, str]]:
+    """Every dev set's inputs with three raw outputs: the input (a model that changed nothing),
+    the reference (one that fixed everything) and an edited reference (one that rewrote)."""
+    from evaluation.eval_sets import load_benchmarks
+    from tests.test_corrector_cpp import raw_outputs
+
+    rnd, out = random.Random(27), []
+    for bench in load_benchmarks(str(MESSAGES / "messages")):
+        for p in bench.pairs[:limit]:
+            out += [(p.input, p.input), (p.input, p.reference)]
+            out += [(p.input, r) for r in raw_outputs(p.input, p.reference, rnd)[:1]]
+    return out
+
+
+# ---------------------------------------------------------------- SymSpell
+def test_symspell_lookup_identical(corrector_build, words):
+    """lookup(word, Verbosity.ALL, d): the same terms, distances, counts, in the same order, for
+    every word of the messages dev set and typos of them (both distances)."""
+    from symspellpy import Verbosity
+
+    from evaluation.eval_sets import load_benchmarks
+
+    rnd = random.Random(5)
+    vocab = sorted({w.lower().strip(".,!?\"'()") for b in load_benchmarks(str(MESSAGES / "messages"))
+                    for p in b.pairs for w in (p.input + " " + p.reference).split()} - {""})
+    typos = []
+    for w in vocab[:400]:
+        chars = list(w)
+        if len(chars) > 2:
+            i = rnd.randrange(len(chars) - 1)
+            chars[i], chars[i + 1] = chars[i + 1], chars[i]
+        typos.append("".join(chars) + rnd.choice(["", "e", "s"]))
+    queries = [{"word": w, "max": d} for w in vocab + typos + ["a", "ab", "xyzzyq", "supercalifragilistic"]
+               for d in (1, 2)]
+    got = Tool.batch(["lookup", str(words)], queries)
+    for q, g in zip(queries, got):
+        want = [[s.term, s.distance, s.count] for s in symspell().lookup(q["word"], Verbosity.ALL,
+                                                                         max_edit_distance=q["max"])]
+        assert g["terms"] == want, q
+    print(json.dumps({"lookups": len(queries)}))
+
+
+def test_misspellings_dat_round_trips(missp_dat):
+    if missp_dat is None:
+        pytest.skip(f"real misspelling lists not found at {SHARED_LISTS}")
+    assert misspelling_pairs(str(missp_dat)) == misspelling_pairs(str(SHARED_LISTS))
+
+
+# ---------------------------------------------------------------- the pass
+def test_pass_identical_on_hand_picked_cases(both):
+    print(json.dumps(both.compare(HAND_PICKED)))
+
+
+def test_pass_identical_with_other_settings(corrector_build, tiny, words):
+    """Margins at zero (every winner taken), one edit, no splits/merges/refused words, a small cap."""
+    for cfg in ({"margin": 0.0, "tie_margin": 0.0}, {"max_edit_distance": 1, "max_candidates": 2},
+                {"splits": False, "merges": False, "refused_words": False, "min_word_len": 1, "max_words": 2}):
+        Both(tiny, words, None, **cfg).compare(HAND_PICKED)
+
+
+def test_pass_identical_on_the_first_messages(both):
+    print(json.dumps(both.compare(messages_pairs(limit=40))))
+
+
+@pytest.mark.integration  # 442 pairs x 3 raw outputs through the Python pass: about a minute
+def test_pass_identical_on_every_dev_set_input(both):
+    print(json.dumps(both.compare(messages_pairs())))
+
+
+WORDS = ["thnaks", "batery", "agian", "recieve", "the", "dont", "alot", "tomor", "row", "Jhon", "I", "im",
+         "programer", "moive", "teh", "becuase", "wierd", "u", "pls", "3", "10:30", "www.exmaple.com", "café"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(WORDS) | st.text(alphabet="abcdeilnorstuy'", min_size=1, max_size=9),
+                min_size=1, max_size=8),
+       st.lists(st.sampled_from(["", ",", ".", "!", "?", "\"", "'"]), min_size=8, max_size=8),
+       st.booleans(), st.randoms(use_true_random=False))
+def test_pass_identical_on_hypothesis_text(both, words_, puncts, capital, rnd):
+    toks = [w + p for w, p in zip(words_, puncts)]
+    if capital:
+        toks[0] = toks[0][:1].upper() + toks[0][1:]
+    inp = " ".join(toks)
+    raw = " ".join(t if rnd.random() < 0.7 else rnd.choice(WORDS) for t in toks)
+    both.compare([(inp, raw), (inp, inp)])
+
+
+# ---------------------------------------------------------------- the C API with the live model
+SCORE_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_int32), ctypes.c_size_t,
+                            ctypes.POINTER(ctypes.POINTER(ctypes.c_int32)), ctypes.POINTER(ctypes.c_size_t),
+                            ctypes.c_size_t, ctypes.POINTER(ctypes.c_double))
+
+
+def _lib(build_dir: Path):
+    lib = ctypes.CDLL(str(build_dir / "libtypo_corrector_c.so"))
+    lib.tc_open_with_dictionary.argtypes = [ctypes.c_char_p] * 4 + [ctypes.c_void_p, ctypes.c_void_p,
+                                                                     ctypes.POINTER(ctypes.c_void_p)]
+    lib.tc_dictionary_pass.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, SCORE_FN, ctypes.c_void_p,
+                                       ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_int),
+                                       ctypes.POINTER(ctypes.c_void_p)]
+    lib.tc_free.argtypes = [ctypes.c_void_p]
+    return lib
+
+
+def _take(lib, ptr: ctypes.c_void_p) -> str:
+    text = ctypes.string_at(ptr.value).decode("utf-8")
+    lib.tc_free(ptr)
+    return text
+
+
+def test_c_api_runs_the_pass_with_a_model_callback(corrector_build, tiny, words, missp_dat):
+    """tc_open_with_dictionary + tc_dictionary_pass, the tiny model scoring live through the
+    callback: Python's outputs."""
+    model, tok, meta = tiny
+    lib = _lib(corrector_build)
+    handle, err = ctypes.c_void_p(), ctypes.c_void_p()
+    dat = str(missp_dat).encode() if missp_dat else None
+    st_ = lib.tc_open_with_dictionary(str(meta).encode(), str(words).encode(), str(words).encode(), dat, None,
+                                      ctypes.byref(handle), ctypes.byref(err))
+    assert st_ == 0, _take(lib, err)
+    score = hf_scorer(model, tok.pad_token_id)
+
+    @SCORE_FN
+    def cb(_user, prefix, n_prefix, conts, lens, n_conts, out):
+        got = score([prefix[i] for i in range(n_prefix)],
+                    [[conts[c][i] for i in range(lens[c])] for c in range(n_conts)])
+        for c, v in enumerate(got):
+            out[c] = v
+        return 0
+
+    py = DictionaryPass(DictConfig(misspellings=str(missp_dat or "")), tok, score, MAX_LEN)
+    for inp, raw in HAND_PICKED[:8]:
+        res, needed = ctypes.c_void_p(), ctypes.c_int()
+        st_ = lib.tc_dictionary_pass(handle, inp.encode(), raw.encode(), cb, None, MAX_LEN, ctypes.byref(res),
+                                     ctypes.byref(needed), ctypes.byref(err))
+        assert st_ == 0, _take(lib, err)
+        want = py.run(inp, raw)
+        assert (_take(lib, res), bool(needed.value)) == (want.output, want.needed), inp
+    lib.tc_close(handle)
+
+
+def test_c_api_names_bad_dictionary_input(corrector_build, tiny, words, tmp_path):
+    """A dictionary line that is no 'word count', a missing file, a misspelling list in another
+    format: TC_ERR_FORMAT / TC_ERR_IO with the file (and line) in the message."""
+    _, _, meta = tiny
+    lib = _lib(corrector_build)
+    bad = tmp_path / "dict.txt"
+    bad.write_text("the 10\nof\n")
+    cases = [(bad, None, 3, f"{bad}:2"), (tmp_path / "nowhere.txt", None, 2, "nowhere.txt"),
+             (words, tmp_path / "lists.tsv", 3, "lists.tsv")]
+    (tmp_path / "lists.tsv").write_text("Misspelling\tCorrection\nteh\tthe\n")
+    for dic, missp, code, named in cases:
+        handle, err = ctypes.c_void_p(), ctypes.c_void_p()
+        st_ = lib.tc_open_with_dictionary(str(meta).encode(), str(words).encode(), str(dic).encode(),
+                                          str(missp).encode() if missp else None, None, ctypes.byref(handle),
+                                          ctypes.byref(err))
+        msg = _take(lib, err)
+        assert (st_, named in msg) == (code, True), msg
+
+
+# ---------------------------------------------------------------- arm64
+@pytest.mark.integration  # the cross-build and qemu: minutes
+def test_arm64_pass_gives_the_host_outputs(both):
+    if not (shutil.which("aarch64-linux-gnu-g++") and shutil.which("qemu-aarch64-static")):
+        pytest.skip("g++-aarch64-linux-gnu or qemu-user-static missing (.ci/run installs them)")
+    build(ARM64_BUILD, arm64=True)
+    print(json.dumps(both.compare(HAND_PICKED + messages_pairs(limit=60), ARM64_BUILD / "tc_tool",
+                                  ("qemu-aarch64-static",))))
