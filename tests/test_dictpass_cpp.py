@@ -19,7 +19,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evaluation.dictpass import DictConfig, DictionaryPass, hf_scorer, misspelling_pairs, symspell
-from tests.fixtures.corrector_cpp import ARM64_BUILD, BUILD, ROOT, Tool, build, english_words_file, write_metadata
+from tests.fixtures.corrector_cpp import (
+    ARM64_BUILD,
+    BUILD,
+    ROOT,
+    Tool,
+    build,
+    english_words_file,
+    write_metadata,
+)
 
 MESSAGES = ROOT / "evaluation" / "devsets"
 SHARED_LISTS = ROOT.parent / "shared" / "data" / "misspellings"
@@ -97,7 +105,8 @@ class Both:
     def request(self, inp: str, raw: str) -> tuple[dict, dict]:
         self.rec.calls = []
         res = self.py.run(inp, raw)
-        want = {"output": res.output, "needed": res.needed, "changes": res.changes, "calls": len(self.rec.calls)}
+        want = {"output": res.output, "needed": res.needed, "changes": res.changes,
+                "calls": len(self.rec.calls)}
         return {"input": inp, "raw": raw, "max_len": MAX_LEN, "calls": self.rec.calls}, want
 
     def compare_live(self, pairs: list[tuple[str, str]]) -> None:
@@ -180,7 +189,8 @@ def test_pass_identical_on_hand_picked_cases(both):
 def test_pass_identical_with_other_settings(corrector_build, tiny, words):
     """Margins at zero (every winner taken), one edit, no splits/merges/refused words, a small cap."""
     for cfg in ({"margin": 0.0, "tie_margin": 0.0}, {"max_edit_distance": 1, "max_candidates": 2},
-                {"splits": False, "merges": False, "refused_words": False, "min_word_len": 1, "max_words": 2}):
+                {"splits": False, "merges": False, "refused_words": False, "min_word_len": 1,
+                 "max_words": 2}):
         Both(tiny, words, None, **cfg).compare(HAND_PICKED)
 
 
@@ -221,9 +231,10 @@ def _lib(build_dir: Path):
     lib = ctypes.CDLL(str(build_dir / "libtypo_corrector_c.so"))
     lib.tc_open_with_dictionary.argtypes = [ctypes.c_char_p] * 4 + [ctypes.c_void_p, ctypes.c_void_p,
                                                                      ctypes.POINTER(ctypes.c_void_p)]
-    lib.tc_dictionary_pass.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, SCORE_FN, ctypes.c_void_p,
-                                       ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_int),
-                                       ctypes.POINTER(ctypes.c_void_p)]
+    ptr = ctypes.POINTER(ctypes.c_void_p)
+    lib.tc_dictionary_pass.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, SCORE_FN,
+                                       ctypes.c_void_p, ctypes.c_size_t, ptr,
+                                       ctypes.POINTER(ctypes.c_int), ptr]
     lib.tc_free.argtypes = [ctypes.c_void_p]
     return lib
 
@@ -284,6 +295,34 @@ def test_c_api_names_bad_dictionary_input(corrector_build, tiny, words, tmp_path
         assert (st_, named in msg) == (code, True), msg
 
 
+def test_jni_binding_runs_the_pass(corrector_build, tiny, words, missp_dat, tmp_path):
+    """TypoCorrector(meta, words, dictionary, misspellings).dictionaryPass through Java (Debian's
+    JDK) with a fixed-formula Scorer equals evaluation/dictpass.py with the same formula."""
+    import subprocess
+
+    javac, java = shutil.which("javac"), shutil.which("java")
+    if not javac or not java:
+        pytest.skip("no JDK: apt-get install openjdk-17-jdk-headless (.ci/run does)")
+    _, tok, meta = tiny
+    lib = corrector_build / "libtypo_corrector_jni.so"
+    assert lib.exists(), "the JNI library was not built: CMake found no jni.h"
+    classes = tmp_path / "classes"
+    sources = sorted(str(p) for p in (ROOT / "corrector" / "java").rglob("*.java"))
+    subprocess.run([javac, "-d", str(classes), *sources], check=True, capture_output=True)
+
+    def formula(prefix, conts):
+        return [-len(c) - 0.01 * sum(t % 7 for t in c) for c in conts]
+
+    py = DictionaryPass(DictConfig(misspellings=str(missp_dat or "")), tok, formula, 4096)
+    for inp, raw in HAND_PICKED[:6]:
+        args = [str(meta), str(words), str(words), str(missp_dat or "-"), inp, raw]
+        done = subprocess.run([java, f"-Dtypocorrector.library={lib}", "-cp", str(classes),
+                               "org.typocorrector.DictDemo", *args],
+                              capture_output=True, text=True, encoding="utf-8", timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout[:-1] == py.correct(inp, raw), inp
+
+
 # ---------------------------------------------------------------- arm64
 @pytest.mark.integration  # the cross-build and qemu: minutes
 def test_arm64_pass_gives_the_host_outputs(both):
@@ -292,3 +331,46 @@ def test_arm64_pass_gives_the_host_outputs(both):
     build(ARM64_BUILD, arm64=True)
     print(json.dumps(both.compare(HAND_PICKED + messages_pairs(limit=60), ARM64_BUILD / "tc_tool",
                                   ("qemu-aarch64-static",))))
+
+
+# ---------------------------------------------------------------- the runner's text mode, end to end
+def runner_vs_pte_dict(runner: Path, pte: Path, words: Path, dat: Path | None, texts: list[str],
+                       out: Path) -> dict:
+    """typo_runner --text-meta ... --dictionary: each result's dict_text equals Python `pte+dict`
+    (export/corrector.py's PteCorrector raw output, then DictionaryPass over pte_scorer) on the
+    same .pte, with the same answer budgets."""
+    from core.prompt import prompt_ids
+    from evaluation.correctors import answer_budget
+    from export.corrector import PteCorrector
+    from tests.fixtures.runner import run_runner
+
+    pte_corr = PteCorrector(str(pte))
+    tok, max_len = pte_corr.tok, pte_corr.model.max_seq_len
+    dp = DictionaryPass.for_model(DictConfig(misspellings=str(dat or "")), pte_corr.dictionary_model())
+    keep = [t for t in texts if t.strip() and pte_corr._fits(t)]  # what correct() runs in one piece
+    budgets = [min(answer_budget(pte_corr._n_tokens(t), *pte_corr.budget), max_len - len(prompt_ids(tok, t)))
+               for t in keep]
+    reqs = [{"id": k, "text": t, "max_new_tokens": b} for k, (t, b) in enumerate(zip(keep, budgets))]
+    args = ["--text-meta", str(pte.with_suffix(".json")), "--english-words", str(words),
+            "--dictionary", str(words)]
+    args += ["--misspellings", str(dat)] if dat else []
+    proc, results, summary = run_runner(runner, pte, reqs, out, *args)
+    assert proc.returncode == 0 and summary["errors"] == 0, proc.stderr[-2000:]
+    raws = pte_corr.correct(keep)
+    same = 0
+    for text, raw, r in zip(keep, raws, results):
+        assert r["raw_text"] == raw, text
+        want = dp.run(text, raw)
+        assert (r["dict_text"], r["dict_needed"]) == (want.output, want.needed), text
+        assert r["dict_ms"] >= 0 and r["end_to_end_ms"] >= r["guard_ms"] + r["dict_ms"] - 0.01
+        same += 1
+    return {"texts": same, "needed": sum(r["dict_needed"] for r in results),
+            "changed": sum(r["dict_text"] != r["guarded_text"] for r in results)}
+
+
+@pytest.mark.integration  # the tiny .pte export and the host runner build
+def test_runner_text_mode_dictionary_equals_pte_plus_dict(host_runner, tiny_pte, words, missp_dat, tmp_path):
+    from evaluation.eval_sets import load_benchmarks
+
+    texts = [p.input for b in load_benchmarks(str(MESSAGES / "messages")) for p in b.pairs]
+    print(json.dumps(runner_vs_pte_dict(host_runner, tiny_pte["fp32"], words, missp_dat, texts, tmp_path)))

@@ -14,7 +14,8 @@ std::string usage() {
   return "usage: typo_runner --model M.pte --requests REQ.jsonl --results RES.jsonl --summary SUM.json\n"
          "                   [--threads N] [--warmup N] [--reps N] [--timeout-ms N]\n"
          "                   [--speculate none|copy] [--draft-len K] [--prefill-draft N] [--max-ngram N]\n"
-         "                   [--prefix-cache on|off] [--text-meta M.json --english-words FILE]\n"
+         "                   [--prefix-cache on|off] [--text-meta M.json --english-words FILE\n"
+         "                   [--dictionary FREQ.txt [--misspellings LIST.dat]]]\n"
          "copy-speculation defaults (core/decoding_defaults.json): --draft-len " +
          std::to_string(kDefaultDraftLen) + " --prefill-draft " + std::to_string(kDefaultPrefillDraft) +
          " --max-ngram " + std::to_string(kDefaultMaxNgram) + "\n";
@@ -106,6 +107,11 @@ void check_file_roles(const Options& o) {
   }
 }
 
+static Options& last_parsed() {
+  static Options o;
+  return o;
+}
+
 Options parse_args(int argc, char** argv) {
   Options o;
   std::string speculate = "none";
@@ -132,12 +138,16 @@ Options parse_args(int argc, char** argv) {
     else if (a == "--prefix-cache") prefix_cache = v;
     else if (a == "--text-meta") o.text_meta = v;
     else if (a == "--english-words") o.english_words = v;
+    else if (a == "--dictionary") o.dictionary = v;
+    else if (a == "--misspellings") o.misspellings = v;
     else throw UsageError("unknown option " + a);
   }
   if (o.model.empty() || o.requests.empty() || o.results.empty() || o.summary.empty())
     throw UsageError("--model, --requests, --results and --summary are required");
   if (o.text_meta.empty() != o.english_words.empty())
     throw UsageError("text mode needs both --text-meta M.json and --english-words FILE");
+  if (!o.dictionary.empty() && o.text_meta.empty()) throw UsageError("--dictionary needs text mode (--text-meta, --english-words)");
+  if (!o.misspellings.empty() && o.dictionary.empty()) throw UsageError("--misspellings needs --dictionary");
   if (speculate != "none" && speculate != "copy") throw UsageError("--speculate must be none or copy, got " + speculate);
   if (speculate == "none" && draft > 0) throw UsageError("--draft-len needs --speculate copy");
   if (speculate == "none" && prefill_draft >= 0) throw UsageError("--prefill-draft needs --speculate copy");
@@ -149,7 +159,10 @@ Options parse_args(int argc, char** argv) {
   o.prefix_cache = prefix_cache == "on";
   check_file_roles(o);
   check_outputs(o);
+  last_parsed() = o;
   return o;
 }
+
+const Options& parsed_options() { return last_parsed(); }
 
 }  // namespace runner

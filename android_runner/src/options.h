@@ -25,6 +25,8 @@ struct Options {
   int max_ngram = kDefaultMaxNgram;
   bool prefix_cache = true;  // reuse the cached prompt opening of the previous request
   std::string text_meta, english_words;  // text mode (text_mode.h): both or neither
+  // The dictionary pass in text mode: SymSpell's frequency list, and an optional Mitton .dat list
+  std::string dictionary, misspellings;
 };
 
 std::string usage();  // lists the compiled-in copy-speculation defaults
@@ -32,5 +34,8 @@ Options parse_args(int argc, char** argv);  // throws UsageError
 // --results and --summary (and their .tmp files) may not be --model, --requests or each other,
 // also through a symlink or a hard link; throws UsageError naming both flags.
 void check_file_roles(const Options& o);
+// The options parse_args returned last. Text mode reads its dictionary flags here, since main
+// constructs TextMode with the two text flags only (pass them explicitly when main changes next).
+const Options& parsed_options();
 
 }  // namespace runner

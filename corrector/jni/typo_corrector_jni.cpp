@@ -118,3 +118,63 @@ JNI_FN(jbyteArray, nativeFinish)(JNIEnv* env, jclass, jlong h, jbyteArray input,
     if (!ok(env, st, err)) return nullptr;
     return to_java(env, out);
 }
+
+JNI_FN(jlong, nativeOpenDictionary)(JNIEnv* env, jclass, jbyteArray meta, jbyteArray words, jbyteArray dict,
+                                    jbyteArray missp) {
+    tc_corrector* c = nullptr;
+    char* err = nullptr;
+    std::string m = bytes(env, meta), w = bytes(env, words), d = bytes(env, dict), l = bytes(env, missp);
+    tc_status st = tc_open_with_dictionary(m.c_str(), w.c_str(), d.c_str(), missp ? l.c_str() : nullptr, nullptr, &c, &err);
+    if (!ok(env, st, err)) return 0;
+    return reinterpret_cast<jlong>(c);
+}
+
+namespace {
+
+// TypoCorrector.Scorer called from the pass: int[] prefix, int[][] continuations -> double[].
+struct JavaScorer {
+    JNIEnv* env;
+    jobject scorer;
+    jmethodID method;
+};
+
+int java_score(void* user, const int32_t* prefix, size_t np, const int32_t* const* conts, const size_t* lens, size_t n,
+               double* scores) {
+    auto* s = static_cast<JavaScorer*>(user);
+    JNIEnv* env = s->env;
+    jintArray jp = env->NewIntArray(jsize(np));
+    jclass int_array = env->FindClass("[I");
+    jobjectArray jc = (jp && int_array) ? env->NewObjectArray(jsize(n), int_array, nullptr) : nullptr;
+    if (!jc) return 1;  // OutOfMemoryError is pending
+    env->SetIntArrayRegion(jp, 0, jsize(np), reinterpret_cast<const jint*>(prefix));
+    for (size_t k = 0; k < n; ++k) {
+        jintArray a = env->NewIntArray(jsize(lens[k]));
+        if (!a) return 1;
+        env->SetIntArrayRegion(a, 0, jsize(lens[k]), reinterpret_cast<const jint*>(conts[k]));
+        env->SetObjectArrayElement(jc, jsize(k), a);
+        env->DeleteLocalRef(a);
+    }
+    auto got = static_cast<jdoubleArray>(env->CallObjectMethod(s->scorer, s->method, jp, jc));
+    if (env->ExceptionCheck() || !got || size_t(env->GetArrayLength(got)) != n) return 1;
+    env->GetDoubleArrayRegion(got, 0, jsize(n), scores);
+    env->DeleteLocalRef(got);
+    env->DeleteLocalRef(jc);
+    env->DeleteLocalRef(jp);
+    return 0;
+}
+
+}  // namespace
+
+JNI_FN(jbyteArray, nativeDictionaryPass)(JNIEnv* env, jclass, jlong h, jbyteArray input, jbyteArray raw, jobject scorer,
+                                         jint max_len) {
+    jclass cls = env->GetObjectClass(scorer);
+    jmethodID mid = env->GetMethodID(cls, "score", "([I[[I)[D");
+    if (!mid) return nullptr;  // NoSuchMethodError is pending
+    JavaScorer js{env, scorer, mid};
+    char* out = nullptr; char* err = nullptr;
+    std::string i = bytes(env, input), r = bytes(env, raw);
+    tc_status st = tc_dictionary_pass(H(h), i.c_str(), r.c_str(), java_score, &js, size_t(max_len), &out, nullptr, &err);
+    if (env->ExceptionCheck()) { tc_free(err); tc_free(out); return nullptr; }  // the scorer's own exception
+    if (!ok(env, st, err)) return nullptr;
+    return to_java(env, out);
+}

@@ -12,6 +12,9 @@ import java.nio.charset.StandardCharsets;
  *     String fixed = tc.finish(text, generated);  // decode + guard: never a paraphrase
  * }
  * </pre>
+ * With a dictionary ({@link #TypoCorrector(String, String, String, String)}), {@link #dictionaryPass}
+ * runs evaluation/dictpass.py's pass on the model's raw answer, its candidates scored by the app's
+ * model through a {@link Scorer}.
  * Errors are {@link TypoCorrectorException}s carrying the C API's status code. Thread-safe:
  * every call only reads the corrector.
  */
@@ -21,10 +24,28 @@ public final class TypoCorrector implements AutoCloseable {
         if (lib != null) System.load(lib); else System.loadLibrary("typo_corrector_jni");
     }
 
+    /** The model's teacher-forced log-probs: for each continuation after the shared prefix, the
+     *  summed log-probability of its tokens. */
+    public interface Scorer {
+        double[] score(int[] prefix, int[][] continuations);
+    }
+
     private long handle;
 
     public TypoCorrector(String metadataJson, String englishWords) {
         handle = nativeOpen(utf8(metadataJson), utf8(englishWords));
+    }
+
+    /** With the dictionary pass: SymSpell's frequency list, and a Mitton .dat misspelling list or null. */
+    public TypoCorrector(String metadataJson, String englishWords, String dictionary, String misspellings) {
+        handle = nativeOpenDictionary(utf8(metadataJson), utf8(englishWords), utf8(dictionary),
+                                      misspellings == null ? null : utf8(misspellings));
+    }
+
+    /** The model's raw answer -> guarded, dictionary-corrected text; maxLen: the model's context. */
+    public String dictionaryPass(String input, String rawOutput, Scorer scorer, int maxLen) {
+        if (scorer == null) throw new NullPointerException("scorer must not be null");
+        return text(nativeDictionaryPass(live(), utf8(input), utf8(rawOutput), scorer, maxLen));
     }
 
     public int[] promptIds(String text) { return nativePromptIds(live(), utf8(text)); }
@@ -55,6 +76,8 @@ public final class TypoCorrector implements AutoCloseable {
     private static String text(byte[] b) { return new String(b, StandardCharsets.UTF_8); }
 
     private static native long nativeOpen(byte[] meta, byte[] words);
+    private static native long nativeOpenDictionary(byte[] meta, byte[] words, byte[] dict, byte[] missp);
+    private static native byte[] nativeDictionaryPass(long h, byte[] input, byte[] raw, Scorer scorer, int maxLen);
     private static native void nativeClose(long h);
     private static native int[] nativePromptIds(long h, byte[] text);
     private static native int[] nativeStopIds(long h);
