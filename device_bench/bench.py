@@ -32,6 +32,7 @@ from core.runs import atomic_write_json
 from device_bench import measure, protocol
 from device_bench.adb import RUNNER_NAME, DeviceError, DeviceLostError
 from device_bench.config import BenchConfig
+from device_bench.dictionary import write_misspellings_dat
 from device_bench.inputs import BenchInputError, ModelInfo, build_requests, fits, load_tokenizer
 
 FINISHED = ("ok", "truncated")  # a rerun keeps these units; "truncated" would only repeat itself
@@ -76,6 +77,8 @@ def fingerprint(cfg: BenchConfig, model: ModelInfo, mode: str, n: int, eval_sha:
     copy = copy_settings(cfg, model) if mode == "copy" else dict.fromkeys(decoding.KEYS)
     real = {"real_eval": cfg.real_eval, "real_sha256": real_sha} if cfg.real_eval else {}
     text = {"text_mode": True} if cfg.text_mode else {}  # absent in id mode: older units still resume
+    if cfg.dictionary:  # absent when off: older units still resume
+        text["dictionary"] = {"misspellings": cfg.misspellings}
     return {"model_sha256": model.sha256, "mode": mode, "n": n, "eval_sha256": eval_sha, **real, **text,
             "max_new_tokens": cfg.max_new_tokens, "warmup": cfg.warmup, "reps": cfg.reps,
             "threads": cfg.threads, **copy, "prefix_cache": cfg.prefix_cache}
@@ -150,6 +153,10 @@ class Prepared:
         # text mode: the files the device's corrector reads, checked before anything is written
         self.text_files = {m.name: text_files(m) for m in models} if cfg.text_mode else {}
         self.english_words = english_words_file() if cfg.text_mode else None
+        # the dictionary pass: SymSpell's list is the guard's word list; the misspelling lists as one .dat
+        self.misspellings_dat = (write_misspellings_dat(input_path(cfg.misspellings),
+                                                        run_dir / "inputs" / "misspellings.dat")
+                                 if cfg.dictionary and cfg.misspellings else None)
         self.samples = self._fitting(samples)
         self.requests, self.request_files = {}, {}
         for m in models:  # all built (a sentence that cannot fit is refused) before any file is written
@@ -180,10 +187,12 @@ class Prepared:
 
 def runner_argv(runner: str, model: str, req: str, res: str, summ: str, cfg: BenchConfig,
                 mode: str, copy: dict[str, int] | None = None,
-                text: tuple[str, str] | None = None) -> list[str]:
+                text: tuple[str, str] | None = None,
+                dictionary: tuple[str, str | None] | None = None) -> list[str]:
     """The runner's command line; `copy` (copy_settings) is passed in full in copy mode, so
     the runner never falls back on its own compiled-in defaults; `text` = (metadata JSON, English
-    word list) on the device turns on the text mode."""
+    word list) on the device turns on the text mode; `dictionary` = (SymSpell's list, the
+    misspellings .dat or None) on the device adds the dictionary pass."""
     argv = [runner, "--model", model, "--requests", req, "--results", res, "--summary", summ,
             "--warmup", str(cfg.warmup), "--reps", "1"]
     if cfg.threads:
@@ -199,6 +208,8 @@ def runner_argv(runner: str, model: str, req: str, res: str, summ: str, cfg: Ben
     argv += ["--prefix-cache", "on" if cfg.prefix_cache else "off"]
     if text is not None:
         argv += ["--text-meta", text[0], "--english-words", text[1]]
+    if text is not None and dictionary is not None:
+        argv += ["--dictionary", dictionary[0]] + (["--misspellings", dictionary[1]] if dictionary[1] else [])
     return argv
 
 
@@ -217,7 +228,7 @@ def run_rep(target, remote: dict, local_dir: Path, cfg: BenchConfig, mode: str, 
     for r in (res_r, sum_r):
         target.remove(r)
     argv = runner_argv(remote["runner"], remote["model"], remote["requests"], res_r, sum_r, cfg, mode, copy,
-                       remote.get("text"))
+                       remote.get("text"), remote.get("dictionary"))
     out = target.run(argv, cfg.timeout_s)
     rec = {"rep": rep, "returncode": out.returncode, "wall_s": out.wall_s,
            "stderr_tail": out.stderr[-2000:], "results": [], "summary": {}}
@@ -349,6 +360,9 @@ def score_unit(unit: BenchUnit, prep: Prepared, model: ModelInfo) -> None:
         guarded = [by_id[s["id"]]["guarded_text"] if ok else "" for s, ok in zip(prep.samples, done)]
         unit["guarded_outputs"] = guarded
         unit["guard_check"] = guard_check(prep.samples, rep["results"])
+        if prep.cfg.dictionary:  # the pass's output (guarded again on the device) is what the user gets
+            guarded = [by_id[s["id"]].get("dict_text", "") if ok else "" for s, ok in zip(prep.samples, done)]
+            unit["dict_outputs"] = guarded
     else:
         outputs = [decode_answer(tok, by_id[s["id"]]["output_ids"]) if ok else ""
                    for s, ok in zip(prep.samples, done)]
@@ -380,6 +394,10 @@ def run_unit(target, model: ModelInfo, mode: str, prep: Prepared, runner: Path) 
         target.push(files["tokenizer"], files["tokenizer"].name)
         remote["text"] = (meta, target.push(prep.english_words, prep.english_words.name))
         unit["text_mode"] = True
+    if cfg.dictionary:  # SymSpell's list is the word list just pushed; the misspellings beside it
+        dat = prep.misspellings_dat
+        remote["dictionary"] = (remote["text"][1], target.push(dat, dat.name) if dat else None)
+        unit["dictionary"] = True
     prompt_len = {r["id"]: len(r["prompt_ids"]) for r in prep.requests[model.name]}
     copy = copy_settings(cfg, model)
     for rep in range(cfg.reps):

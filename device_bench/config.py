@@ -32,6 +32,11 @@ class BenchConfig:
     # sentence, the device tokenizes, decodes, guards and times each stage; accuracy is scored from
     # the device's guarded text. false = id mode (prompt ids in, ids out: the model-only figures).
     text_mode: bool = True
+    # The dictionary pass on the device (evaluation/dictpass.py in C++): the runner's --dictionary
+    # (SymSpell's list, the guard's word list) and --misspellings (the lists below joined into one
+    # .dat, pushed); accuracy is then scored from the pass's output (dict_text). Needs text_mode.
+    dictionary: bool = False
+    misspellings: str = "../shared/data/misspellings"  # the real misspelling lists; "" = no list bonus
     cooldown_s: float = 0.0
     timeout_s: float = 1800.0
     request_timeout_ms: int = 0
@@ -67,6 +72,11 @@ class BenchConfig:
         check(self.cooldown_s >= 0 and self.timeout_s > 0, "cooldown_s >= 0 and timeout_s > 0")
         check(self.timeout_s >= 1, f"timeout_s must be >= 1 (whole seconds: the runner is stopped by "
               f"`timeout N`), got {self.timeout_s}")
+        check(self.text_mode or not self.dictionary,
+              "dictionary=true runs the pass on the device: it needs text_mode=true")
+        check(not (self.dictionary and self.misspellings) or input_path(self.misspellings).exists(),
+              f"misspellings {self.misspellings!r}: not found (the real misspelling lists, "
+              "e.g. ../shared/data/misspellings; \"\" = no list bonus)")
         check(self.real_limit >= 0, f"real_limit must be >= 0 (0 = all pairs), got {self.real_limit}")
         check(not self.real_eval or input_path(self.real_eval).exists(),
               f"real_eval {self.real_eval!r}: not found (a benchmark folder such as "

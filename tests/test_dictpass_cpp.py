@@ -374,3 +374,23 @@ def test_runner_text_mode_dictionary_equals_pte_plus_dict(host_runner, tiny_pte,
 
     texts = [p.input for b in load_benchmarks(str(MESSAGES / "messages")) for p in b.pairs]
     print(json.dumps(runner_vs_pte_dict(host_runner, tiny_pte["fp32"], words, missp_dat, texts, tmp_path)))
+
+
+# ---------------------------------------------------------------- device_bench: the files and the flags
+def test_bench_pushes_the_dictionary_and_passes_the_flags(tmp_path):
+    from core.config import ConfigError
+    from device_bench.bench import runner_argv
+    from device_bench.config import BenchConfig
+
+    cfg = BenchConfig(dictionary=True, misspellings="")
+    argv = runner_argv("r", "m.pte", "q", "s", "t", cfg, "plain", text=("m.json", "w.txt"),
+                       dictionary=("w.txt", "l.dat"))
+    assert argv[-6:] == ["--english-words", "w.txt", "--dictionary", "w.txt", "--misspellings", "l.dat"]
+    assert runner_argv("r", "m.pte", "q", "s", "t", cfg, "plain", text=("m.json", "w.txt"),
+                       dictionary=("w.txt", None))[-2:] == ["--dictionary", "w.txt"]
+    off = runner_argv("r", "m.pte", "q", "s", "t", BenchConfig(), "plain", text=("m.json", "w.txt"))
+    assert "--dictionary" not in off  # the off switch: the text mode alone
+    with pytest.raises(ConfigError, match="needs text_mode"):
+        BenchConfig(dictionary=True, text_mode=False, misspellings="")
+    with pytest.raises(ConfigError, match="not found"):
+        BenchConfig(dictionary=True, misspellings=str(tmp_path / "nowhere"))
