@@ -234,12 +234,15 @@ def candidates(tokens: list[str], k: int, cfg: DictConfig, pairs: frozenset = fr
     # edit away, "wigan" for "agian", should not push out a common one)
     rank = {key: p + 0.5 * math.log10(1 + min(map(word_count, key[2].split()))) for key, p in found.items()}
     best = sorted(found.items(), key=lambda kv: -rank[kv[0]])[:cfg.max_candidates]
-    # an apostrophe put in ("dont" -> "don't") always reaches the model: SymSpell never proposes
-    # one, and the list's flat count for contractions would rank it out
+    # an apostrophe put in ("dont" -> "don't") always reaches the model (the list's flat count for
+    # contractions can rank it out), once: when SymSpell proposed it too ("cant" -> "can't"), a
+    # second copy tied with the first and the tie margin kept the typo
     if "'" not in low:
+        have = {key for key, _ in best}
         for i in range(1, len(low)):
-            if word_count(low[:i] + "'" + low[i:]):
-                best.append(((k, k + 1, low[:i] + "'" + low[i:]), -cfg.edit_weight * 0.25))
+            key = (k, k + 1, low[:i] + "'" + low[i:])
+            if word_count(key[2]) and key not in have:
+                best.append((key, -cfg.edit_weight * 0.25))
     return [Candidate(s, e, t, p) for (s, e, t), p in best]
 
 

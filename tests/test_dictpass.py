@@ -228,3 +228,18 @@ def test_eval_writes_the_model_plus_dictionary_row(tiny_base, tmp_path):
     assert main(common + ["dictionary.margin=5"]) == 0
     assert main(common + ["dictionary.enabled=false", "root_copy_force=true"]) == 0
     assert "hf+dict" not in json.loads((run / "metrics.json").read_text())["benchmarks"]["pairs"]["backends"]
+
+
+def test_an_apostrophe_form_symspell_also_proposes_is_offered_once(tiny):
+    """"didnt" -> "didn't": SymSpell proposes it and the apostrophe rule used to add it again; the
+    two copies tied and the tie margin kept the typo every time."""
+    for typed in ("cant", "didnt", "isnt", "thats"):
+        texts = [c.text for c in dictpass.candidates([typed, "go"], 0, CFG)]
+        assert sum("'" in t for t in texts) == 1, texts
+    _, tok = tiny
+
+    def likes_apostrophes(prefix, conts):  # a model sure of the contraction, unsure of the rest
+        return [0.0 if "'" in tok.decode(c) else -10.0 for c in conts]
+
+    dp = DictionaryPass(DictConfig(), tok, likes_apostrophes, 512)
+    assert dp.correct("i didnt go", "i didnt go") == "i didn't go"

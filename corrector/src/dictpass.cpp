@@ -361,11 +361,14 @@ std::vector<Candidate> DictionaryPass::candidates(const std::vector<Text>& token
     std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return rank[x] > rank[y]; });
     std::vector<Candidate> best;
     for (size_t i = 0; i < order.size() && best.size() < size_t(cfg_.max_candidates); ++i) best.push_back(found[order[i]]);
-    // an apostrophe put in ("dont" -> "don't") always reaches the model
+    // an apostrophe put in ("dont" -> "don't") always reaches the model, once: SymSpell may have
+    // proposed it already, and a second copy would tie with the first and block it
     if (low.find('\'') == std::string::npos)
         for (size_t i = 1; i < low.size(); ++i) {
             std::string w = low.substr(0, i) + "'" + low.substr(i);
-            if (sym_.count(w)) best.push_back({k, k + 1, w, -cfg_.edit_weight * 0.25});
+            bool have = std::any_of(best.begin(), best.end(),
+                                    [&](const Candidate& c) { return c.start == k && c.end == k + 1 && c.text == w; });
+            if (sym_.count(w) && !have) best.push_back({k, k + 1, w, -cfg_.edit_weight * 0.25});
         }
     return best;
 }
