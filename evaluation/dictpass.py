@@ -58,6 +58,9 @@ class DictPassError(EvalError):
     """The dictionary pass cannot run: a misspelling list is missing or unreadable."""
 
 
+CONTEXTS = ("typed", "masked")
+
+
 @dataclass(frozen=True)  # hashable, like GuardConfig
 class DictConfig:
     """The dictionary pass (evaluation/configs/default.yaml, section `dictionary`)."""
@@ -75,6 +78,12 @@ class DictConfig:
     splits: bool = True              # "alot" -> "a lot" (both parts common words, min_part_count)
     merges: bool = True              # "tomor row" -> "tomorrow"
     min_part_count: int = 1_000_000  # SymSpell count a split's part needs ("th" + "anks" is no split)
+    # what the model sees while it scores: "typed" = the user's text as typed; "masked" = that text
+    # with every word under review replaced by `mask`. A corrector asked to score its answer for
+    # "my batery is dead" prefers copying "batery" (-1.8 nats against -5.1 for "battery"); with the
+    # word masked its log-probability is a context model of the answer, the noisy channel's P(c).
+    context: str = "typed"
+    mask: str = "___"
 
     def __post_init__(self) -> None:
         check(self.margin >= 0, f"dictionary.margin must be >= 0 (nats), got {self.margin}")
@@ -88,6 +97,10 @@ class DictConfig:
         check(self.edit_weight >= 0, f"dictionary.edit_weight must be >= 0, got {self.edit_weight}")
         check(self.list_bonus >= 0, f"dictionary.list_bonus must be >= 0, got {self.list_bonus}")
         check(self.min_part_count >= 0, f"dictionary.min_part_count must be >= 0, got {self.min_part_count}")
+        check(self.context in CONTEXTS,
+              f"dictionary.context must be one of {list(CONTEXTS)}, got {self.context!r}")
+        check(bool(self.mask.strip()) and not any(c.isspace() for c in self.mask),
+              f"dictionary.mask must be one word with no whitespace, got {self.mask!r}")
 
 
 # ---------------------------------------------------------------- the dictionary
@@ -310,6 +323,16 @@ def _refused_in_output(inp: str, raw: str, tokens: list[str], guard_cfg: GuardCo
     return out
 
 
+def masked(inp: str, words: list[str], mask: str) -> str:
+    """`inp` with every whole-word occurrence of the words' letters (any case) replaced by `mask`:
+    the model then scores each candidate by its context, not by how closely it copies the input."""
+    cores = sorted({split_edges(w)[1].lower() for w in words} - {""}, key=len, reverse=True)
+    if not cores:
+        return inp
+    pattern = r"(?<![\w'])(?:" + "|".join(map(re.escape, cores)) + r")(?![\w'])"
+    return re.sub(pattern, mask, inp, flags=re.IGNORECASE)
+
+
 # ---------------------------------------------------------------- the rule
 def pick(keep: float, scored: list[tuple[float, Any]], cfg: DictConfig) -> Any | None:
     """The candidate whose score beats keeping the word by cfg.margin and the runner-up by
@@ -379,7 +402,8 @@ class DictionaryPass:
         if not cands:
             return PassResult(out, False, seconds=time.perf_counter() - t0)
         variants = [(k, c, substitute(out, spans, c)) for k, cs in cands.items() for c in cs]
-        lps = self._log_probs(inp, [out] + [v for _, _, v in variants])
+        seen = inp if self.cfg.context == "typed" else masked(inp, [tokens[k] for k in cands], self.cfg.mask)
+        lps = self._log_probs(seen, [out] + [v for _, _, v in variants])
         if lps is None:  # too long for the model's context: the guarded output stays
             return PassResult(out, True, seconds=time.perf_counter() - t0)
         chosen: list[Candidate] = []

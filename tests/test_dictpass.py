@@ -114,6 +114,18 @@ def test_config_section_is_typed_and_strict():
         load_config(EvalConfig, DEFAULT_CONFIG, ["dictionary.margin=-1"])
     with pytest.raises(ConfigError, match="max_edit_distance"):
         load_config(EvalConfig, DEFAULT_CONFIG, ["dictionary.max_edit_distance=3"])
+    with pytest.raises(ConfigError, match=r"context must be one of \['typed', 'masked'\]"):
+        load_config(EvalConfig, DEFAULT_CONFIG, ["dictionary.context=blank"])
+    with pytest.raises(ConfigError, match="mask must be one word"):
+        load_config(EvalConfig, DEFAULT_CONFIG, ["dictionary.mask=a b"])
+
+
+def test_masked_replaces_whole_words_in_any_case():
+    assert dictpass.masked("my Batery is dead, batery!", ["batery"], "___") == "my ___ is dead, ___!"
+    # edge punctuation of the output token does not matter; parts of longer words stay
+    assert dictpass.masked("the moive's end, moives", ["moive's,"], "___") == "the ___ end, moives"
+    assert dictpass.masked("a teh b", ["teh", "b"], "#") == "a # #"
+    assert dictpass.masked("nothing here", ["...", ""], "___") == "nothing here"
 
 
 # ---------------------------------------------------------------- the scorer on the tiny model
@@ -180,6 +192,27 @@ def test_pass_fixes_what_the_model_left_and_keeps_case(tiny):
     assert res.changes == ["Thnaks,->thanks", "batery->battery"]
     # a margin no candidate reaches keeps every word
     assert DictionaryPass(DictConfig(margin=1e6), tok, unigram_scorer(tok), 512).correct(inp, inp) == inp
+
+
+def test_masked_context_is_what_the_model_scores_against(tiny):
+    """context=masked: the scorer's prefix is the prompt of the input with the reviewed words
+    masked (and the same prompt otherwise), so the model scores context, not copying."""
+    from core.prompt import prompt_ids
+
+    _, tok = tiny
+    seen = []
+    unigram = unigram_scorer(tok)
+
+    def spy(prefix, conts):
+        seen.append(list(prefix))
+        return unigram(prefix, conts)
+
+    inp = "Thnaks, my phone batery is dead"
+    raw = "Than, my phone boat is dead."
+    typed = DictionaryPass(DictConfig(), tok, spy, 512).run(inp, raw)
+    hidden = DictionaryPass(DictConfig(context="masked"), tok, spy, 512).run(inp, raw)
+    assert seen == [prompt_ids(tok, inp), prompt_ids(tok, "___, my phone ___ is dead")]
+    assert typed.output == hidden.output == "Thanks, my phone battery is dead."
 
 
 # ---------------------------------------------------------------- the .pte path
