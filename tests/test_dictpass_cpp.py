@@ -191,11 +191,11 @@ def test_pass_identical_with_other_settings(corrector_build, tiny, words):
     for cfg in ({"margin": 0.0, "tie_margin": 0.0}, {"max_edit_distance": 1, "max_candidates": 2},
                 {"splits": False, "merges": False, "refused_words": False, "min_word_len": 1,
                  "max_words": 2}):
-        Both(tiny, words, None, **cfg).compare(HAND_PICKED)
+        Both(tiny, words, None, **cfg).compare(HAND_PICKED[:10])
 
 
 def test_pass_identical_on_the_first_messages(both):
-    print(json.dumps(both.compare(messages_pairs(limit=40))))
+    print(json.dumps(both.compare(messages_pairs(limit=25))))
 
 
 @pytest.mark.integration  # 442 pairs x 3 raw outputs through the Python pass: about a minute
@@ -207,7 +207,7 @@ WORDS = ["thnaks", "batery", "agian", "recieve", "the", "dont", "alot", "tomor",
          "programer", "moive", "teh", "becuase", "wierd", "u", "pls", "3", "10:30", "www.exmaple.com", "café"]
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.sampled_from(WORDS) | st.text(alphabet="abcdeilnorstuy'", min_size=1, max_size=9),
                 min_size=1, max_size=8),
        st.lists(st.sampled_from(["", ",", ".", "!", "?", "\"", "'"]), min_size=8, max_size=8),
