@@ -28,13 +28,17 @@ RUN git clone --depth 1 --branch ${EXECUTORCH_TAG} https://github.com/pytorch/ex
     && cd /src/executorch && git submodule update --init --recursive --depth 1
 
 # The runtime, Module/tensor/data-loader extensions, threadpool, optimized + quantized
-# kernels and the XNNPACK delegate, as static libraries installed under /opt/et.
+# kernels, the LLM custom ops (llama::custom_sdpa and llama::update_cache, which the
+# xnnpack-*-sdpa recipes call: EXECUTORCH_BUILD_KERNELS_LLM) and the XNNPACK delegate, as static
+# libraries installed under /opt/et. (The LLM kernels flag is not yet built in CI here: this
+# machine has no internet for the NDK.)
 RUN cmake -S /src/executorch -B /build/et -G Ninja \
       -DCMAKE_TOOLCHAIN_FILE=${ANDROID_NDK}/build/cmake/android.toolchain.cmake \
       -DANDROID_ABI=${ANDROID_ABI} -DANDROID_PLATFORM=${ANDROID_PLATFORM} \
       -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/opt/et \
       -DEXECUTORCH_BUILD_XNNPACK=ON -DEXECUTORCH_BUILD_KERNELS_OPTIMIZED=ON \
-      -DEXECUTORCH_BUILD_KERNELS_QUANTIZED=ON -DEXECUTORCH_BUILD_EXTENSION_MODULE=ON \
+      -DEXECUTORCH_BUILD_KERNELS_QUANTIZED=ON -DEXECUTORCH_BUILD_KERNELS_LLM=ON \
+      -DEXECUTORCH_BUILD_EXTENSION_MODULE=ON \
       -DEXECUTORCH_BUILD_EXTENSION_DATA_LOADER=ON -DEXECUTORCH_BUILD_EXTENSION_TENSOR=ON \
       -DEXECUTORCH_BUILD_EXTENSION_FLAT_TENSOR=ON -DEXECUTORCH_BUILD_EXTENSION_NAMED_DATA_MAP=ON \
       -DEXECUTORCH_BUILD_CPUINFO=ON -DEXECUTORCH_BUILD_PTHREADPOOL=ON \

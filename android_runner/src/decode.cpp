@@ -117,8 +117,17 @@ DecodeResult generate(Model& model, const std::vector<int64_t>& prompt, const De
     const int64_t remaining = opt.max_new_tokens - static_cast<int64_t>(res.output_ids.size());
     const int64_t room = draft_room(model, k, pos, fed, remaining);
     const std::vector<int64_t> drafted = copy ? drafter.draft(res.output_ids, room) : std::vector<int64_t>{};
-    input.insert(input.end(), drafted.begin(), drafted.end());
-    if (!run.forward(input, pos, argmax)) {
+    bool ok;
+    if (model.row_exact() || drafted.empty()) {  // the fed tokens and the draft in one call
+      input.insert(input.end(), drafted.begin(), drafted.end());
+      ok = run.forward(input, pos, argmax);
+    } else {  // one token per call while the model confirms the draft (Model::row_exact)
+      ok = run.forward(input, pos, argmax);
+      std::vector<int64_t> one;
+      for (size_t d = 0; ok && d < drafted.size() && argmax.back() == drafted[d]; ++d)
+        if ((ok = run.forward({drafted[d]}, pos + fed + static_cast<int64_t>(d), one))) argmax.push_back(one[0]);
+    }
+    if (!ok) {
       if (prefill) model.forget_prompt();  // the cache may hold part of a failed prefill
       break;
     }

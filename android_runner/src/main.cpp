@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
 #include <iostream>
 #include <memory>
 
@@ -264,6 +266,14 @@ int main(int argc, char** argv) {
     std::string lines = run_all(*model, reqs, o, t, obs);
     write_atomic(o.results, lines);
     write_atomic(o.summary, summary_json(o, model.get(), t, obs, now_ms() - t0).dump() + "\n");
+#ifdef TYPO_ETDUMP
+    // ETDump build: every forward call of the run (warm-up included), for the Inspector.
+    const char* etdump = std::getenv("TYPO_ETDUMP");
+    const std::string etdump_path = etdump && *etdump ? etdump : o.summary + ".etdp";
+    const std::string etdump_error = model->write_etdump(etdump_path);
+    if (!etdump_error.empty()) throw std::runtime_error("ETDump: " + etdump_error);
+    std::cerr << "typo_runner: ETDump written to " << etdump_path << "\n";
+#endif
     std::cout << obs.line() << std::endl;
     std::cerr << "typo_runner: " << t.requests << " requests, " << t.errors << " errors\n";
   } catch (const std::exception& e) {
