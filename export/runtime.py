@@ -116,6 +116,13 @@ class PteModel:
         self.metadata: dict[str, Any] = (read_json(meta, PteError, what="metadata")
                                          if meta.exists() or meta.is_symlink() else {})
         check_recorded_file(self.path, meta, self.metadata, PteError)  # not another export's record
+        # The wheel's llama::custom_sdpa multiplies through libtorch's MKL sgemm, whose result for
+        # one query row depends on how many rows the call has: a K-token verify call is not
+        # bit-identical to K one-token calls, and near-ties turn into different tokens. For such
+        # files copy speculation here checks its drafts one token per call (the calls plain
+        # greedy makes: output identical, no fewer forwards). The C++ runner supplies a
+        # row-independent sgemm_ and verifies K drafts in one call (android_runner/README.md).
+        self.row_exact = "llama" not in self.metadata.get("runtime_ops", [])
         # Prefix cache (as in the C++ runner): the KV cache outlives a request, so positions
         # < reusable(prompt) still hold the previous prompt's opening (instruction, chat header).
         self.prefix_cache = prefix_cache
@@ -228,8 +235,14 @@ class _Decode:
         # Room: the draft plus the bonus token must fit max_new, the fed tokens max_seq_len.
         room = min(k, self.max_new - len(self.out) - 1, self.m.max_seq_len - pos - len(fed))
         draft = self.drafter.draft(self.out, room) if self.drafter and room > 0 else []
-        logits = self._forward(fed + draft, pos)
-        best = logits[0, len(fed) - 1:].argmax(-1).tolist()
+        if self.m.row_exact or not draft:
+            logits = self._forward(fed + draft, pos)
+            best = logits[0, len(fed) - 1:].argmax(-1).tolist()
+        else:  # one token per call, stopping at the first rejected draft token (see PteModel)
+            best = [int(self._forward(fed, pos)[0, -1].argmax())]
+            while len(best) <= len(draft) and best[-1] == draft[len(best) - 1]:
+                at = pos + len(fed) + len(best) - 1
+                best.append(int(self._forward([draft[len(best) - 1]], at)[0, -1].argmax()))
         n = 0
         while n < len(draft) and best[n] == draft[n]:
             n += 1
