@@ -3,10 +3,16 @@ decode step goes, from ExecuTorch's own event tracer (ETDump) read with the devt
 Inspector. Shares of the method's time, so the table is comparable across loaded machines.
 
     python -m bench.bench_profile --pte models/typing-corrector-int4.pte [--pte other.pte] \
-        [--text "..."] [--decode-steps 32] [--threads 1] [--out runs/profile]
+        [--text "..."] [--decode-steps 32] [--threads 1] [--out runs/profile] \
+        [--runner android_runner/build/host-etdump/typo_runner]
 
 For each file: one warm-up request, then R prefills of the prompt (one ETDump) and one
 prefill followed by greedy decode steps (a second ETDump; the prefill run is dropped).
+With --runner (a typo_runner built with ETDump: `ETDUMP=1 android_runner/build_host.sh`) the
+C++ runner makes the calls and writes the ETDumps (TYPO_ETDUMP=<file>) instead of the Python
+runtime: R+1 one-token requests (the first, cold, dropped) and two requests of up to
+decode-steps tokens, the prefix cache off (the first request and the prefill dropped); the
+runner stops at an end-of-turn token, so the decode rows may count fewer steps.
 Rows: operator (ExecuTorch kernel, or the XNNPACK delegate call), delegated or not, calls
 per step, mean ms per step and share of the step's `Method::execute` time; "(runtime)" is
 what the method spent outside any operator. Raw per-run times are kept in the JSON
@@ -53,7 +59,7 @@ def _runs(etdump: Path) -> list[dict[str, list[float]]]:
             name = _event_name(e)
             for i, ms in enumerate(e.perf_data.raw):
                 block_runs[i].setdefault(name, []).append(float(ms))
-        runs.extend(block_runs)
+        runs.extend(r for r in block_runs if set(r) - {EXECUTE})  # not a constant method's call
     if not runs:
         raise ProfileError(f"{etdump}: no executed runs in the ETDump")
     return runs
@@ -129,21 +135,64 @@ def _session(pte: Path, etdump: Path, feeds: list[tuple[list[int], int]], greedy
     return out
 
 
-def profile(pte: Path, out_dir: Path, text: str, decode_steps: int, prefills: int) -> dict[str, Any]:
+def _runner_session(runner: Path, pte: Path, etdump: Path, prompt: list[int], requests: int,
+                    max_new: int, threads: int) -> list[dict[str, Any]]:
+    """Run `requests` copies of `prompt` through the ETDump build of typo_runner (no warm-up,
+    no prefix cache) writing `etdump`; returns the result lines."""
+    import os
+    import subprocess
+
+    work = etdump.with_suffix("")
+    work.mkdir(parents=True, exist_ok=True)
+    req, res, summ = work / "requests.jsonl", work / "results.jsonl", work / "summary.json"
+    req.write_text("".join(json.dumps({"id": i, "prompt_ids": prompt, "max_new_tokens": max_new}) + "\n"
+                           for i in range(requests)))
+    etdump.unlink(missing_ok=True)
+    cmd = [str(runner), "--model", str(pte), "--requests", str(req), "--results", str(res),
+           "--summary", str(summ), "--threads", str(threads), "--warmup", "0", "--prefix-cache", "off"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TYPO_ETDUMP": str(etdump)})
+    if proc.returncode != 0 or not etdump.is_file():
+        raise ProfileError(f"{runner} exited {proc.returncode} without an ETDump at {etdump} "
+                           f"(built with ETDUMP=1?): {proc.stderr.strip()[-500:]}")
+    results = [json.loads(line) for line in res.read_text().splitlines() if line.strip()]
+    bad = [r for r in results if r.get("error")]
+    if bad:
+        raise ProfileError(f"{runner}: request failed: {bad[0]['error']}")
+    return results
+
+
+def _runner_runs(runner: Path, pte: Path, stem: Path, prompt: list[int], decode_steps: int, prefills: int,
+                 threads: int) -> tuple[list, list, list[int]]:
+    _runner_session(runner, pte, stem.with_suffix(".prefill.etdp"), prompt, prefills + 1, 1, threads)
+    prefill_runs = _runs(stem.with_suffix(".prefill.etdp"))[1:]  # the first (cold) prefill dropped
+    res = _runner_session(runner, pte, stem.with_suffix(".decode.etdp"), prompt, 2, decode_steps + 1, threads)
+    decode_runs = _runs(stem.with_suffix(".decode.etdp"))[res[0]["forwards"] + 1:]  # request 2's steps
+    return prefill_runs, decode_runs, res[1]["output_ids"]
+
+
+def profile(pte: Path, out_dir: Path, text: str, decode_steps: int, prefills: int,
+            runner: Path | None = None, threads: int = 1) -> dict[str, Any]:
     prompt = _prompt(pte, text)
     if len(prompt) + decode_steps + 1 > 4096:
         raise ProfileError("prompt + decode steps too long")
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / pte.stem
-    _session(pte, stem.with_suffix(".warmup.etdp"), [(prompt, 0)], greedy_from=4)  # page in weights
-    _session(pte, stem.with_suffix(".prefill.etdp"), [(prompt, 0)] * prefills, greedy_from=0)
-    decoded = _session(pte, stem.with_suffix(".decode.etdp"), [(prompt, 0)], greedy_from=decode_steps)
-    prefill_runs = _runs(stem.with_suffix(".prefill.etdp"))
-    decode_runs = _runs(stem.with_suffix(".decode.etdp"))[1:]  # run 0 is the prefill
+    if runner is not None:
+        prefill_runs, decode_runs, decoded = _runner_runs(runner, pte, stem, prompt, decode_steps, prefills,
+                                                          threads)
+    else:
+        _session(pte, stem.with_suffix(".warmup.etdp"), [(prompt, 0)], greedy_from=4)  # page in weights
+        _session(pte, stem.with_suffix(".prefill.etdp"), [(prompt, 0)] * prefills, greedy_from=0)
+        decoded = _session(pte, stem.with_suffix(".decode.etdp"), [(prompt, 0)], greedy_from=decode_steps)
+        prefill_runs = _runs(stem.with_suffix(".prefill.etdp"))
+        decode_runs = _runs(stem.with_suffix(".decode.etdp"))[1:]  # run 0 is the prefill
+    if not decode_runs:
+        raise ProfileError(f"{pte.name}: no decode step was traced (the answer ended at once?)")
     meta_path = pte.with_suffix(".json")
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     return {
         "pte": str(pte), "recipe": meta.get("recipe"), "size_bytes": pte.stat().st_size,
+        "runtime": f"typo_runner ({runner})" if runner is not None else "Python runtime (pybindings)",
         "prompt_tokens": len(prompt), "decode_steps": len(decode_runs), "decoded_ids": decoded,
         "prefill": {"table": table(prefill_runs), "runs": prefill_runs},
         "decode": {"table": table(decode_runs), "runs": decode_runs},
@@ -153,6 +202,8 @@ def profile(pte: Path, out_dir: Path, text: str, decode_steps: int, prefills: in
 def render(report: dict[str, Any], top: int = 12) -> str:
     lines = [f"# Per-operator profile ({report['machine']})", "",
              f"threads {report['threads']}; text: {report['text']!r}", ""]
+    if report["files"]:
+        lines += [f"runtime: {report['files'][0].get('runtime', 'Python runtime (pybindings)')}", ""]
     for p in report["files"]:
         for phase in ("prefill", "decode"):
             rows = p[phase]["table"]
@@ -183,13 +234,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--machine", default="this host", help="where it ran, for the report")
     ap.add_argument("--out", type=Path, default=Path("runs/profile") / time.strftime("%Y%m%d-%H%M%S"))
+    ap.add_argument("--runner", type=Path, default=None,
+                    help="profile through this typo_runner (built with ETDUMP=1), not the Python runtime")
     a = ap.parse_args(argv)
+    if a.runner is not None and not a.runner.is_file():
+        ap.error(f"--runner {a.runner}: no such file (build it: ETDUMP=1 android_runner/build_host.sh)")
     if a.decode_steps < 1 or a.prefills < 1 or a.threads < 1:
         ap.error("--decode-steps, --prefills and --threads must be >= 1")
     from executorch.extension.pybindings import portable_lib
 
     portable_lib._unsafe_reset_threadpool(a.threads)
-    files = [profile(p, a.out / p.stem, a.text, a.decode_steps, a.prefills) for p in a.pte]
+    files = [profile(p, a.out / p.stem, a.text, a.decode_steps, a.prefills, a.runner, a.threads)
+             for p in a.pte]
     report = {"machine": a.machine, "threads": a.threads, "text": a.text, "files": files}
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "profile.json").write_text(json.dumps(report, indent=1))

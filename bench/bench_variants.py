@@ -1,11 +1,12 @@
 """Export variants side by side in one run (e.g. xnnpack-int4 against xnnpack-int4-sdpa): the
 same sentences, prompts and answer budgets as the device bench and the llama.cpp peer
-(device_bench.inputs.build_requests), the Python ExecuTorch runtime on one thread count,
-plain greedy and copy speculation. Figures from a shared machine are only comparable
+(device_bench.inputs.build_requests), the Python ExecuTorch runtime or the host typo_runner
+(--runtime cpp, android_runner/build/host/typo_runner) on one thread count, plain greedy and
+copy speculation. Figures from a shared machine are only comparable
 within one run: compare the ratios.
 
     python -m bench.bench_variants --pte a.pte --pte b.pte --tokenizer models/merged/<name> \
-        --eval pairs.jsonl [--n 30] [--threads 1] [--out runs/bench/variants.json]
+        --eval pairs.jsonl [--n 30] [--threads 1] [--runtime python|cpp] [--out runs/bench/variants.json]
 
 Per file and mode: sentence p50/mean (ms), decode ms per token after the first and its
 tokens/s, new tokens; checks: copy output == plain output per file, and how many outputs
@@ -45,11 +46,15 @@ def mode_row(results: list[dict]) -> dict[str, Any]:
             "forwards": sum(r["forwards"] for r in results)}
 
 
-def bench_file(pte: Path, reqs: list[dict], threads: int, reps: int, draft_len: int) -> dict[str, Any]:
-    from bench.bench_runner import run_python
+def bench_file(pte: Path, reqs: list[dict], threads: int, reps: int, draft_len: int,
+               runtime: str = "python") -> dict[str, Any]:
+    from bench.bench_runner import run_cpp, run_python
 
-    plain = run_python(pte, reqs, threads, reps)
-    copy = run_python(pte, reqs, threads, reps, draft_len=draft_len)
+    if runtime == "cpp":
+        plain, copy = (run_cpp(pte, reqs, threads, reps, draft_len=k)[0] for k in (0, draft_len))
+    else:
+        plain = run_python(pte, reqs, threads, reps)
+        copy = run_python(pte, reqs, threads, reps, draft_len=draft_len)
     return {"pte": str(pte), "plain": mode_row(plain), "copy": mode_row(copy),
             "copy_identical": [a["output_ids"] for a in plain] == [b["output_ids"] for b in copy],
             "outputs": [r["output_ids"] for r in plain], "raw": {"plain": plain, "copy": copy}}
@@ -58,7 +63,8 @@ def bench_file(pte: Path, reqs: list[dict], threads: int, reps: int, draft_len: 
 def render(report: dict[str, Any]) -> str:
     first = report["files"][0]["outputs"]
     lines = [f"# Export variants ({report['machine']}), {report['n']} sentences, "
-             f"{report['threads']} thread(s), Python ExecuTorch runtime", "",
+             f"{report['threads']} thread(s), "
+             f"{'host typo_runner' if report.get('runtime') == 'cpp' else 'Python ExecuTorch runtime'}", "",
              "| file | mode | p50 ms | mean ms | decode ms/token | decode tok/s | copy == plain | "
              "outputs as the first file |", "|---|---|---|---|---|---|---|---|"]
     for f in report["files"]:
@@ -82,14 +88,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--draft-len", type=int, default=decoding.DRAFT_LEN)
+    ap.add_argument("--runtime", choices=("python", "cpp"), default="python",
+                    help="cpp: the host typo_runner (make runner), else the Python runtime")
     ap.add_argument("--machine", default="this host")
     ap.add_argument("--out", type=Path, default=Path("runs/bench/variants.json"))
     a = ap.parse_args(argv)
     if a.n < 1 or a.threads < 1 or a.reps < 1:
         ap.error("--n, --threads and --reps must be >= 1")
     reqs = requests(a.tokenizer, a.eval, a.n)
-    files = [bench_file(p, reqs, a.threads, a.reps, a.draft_len) for p in a.pte]
-    report = {"machine": a.machine, "n": len(reqs), "threads": a.threads, "files": files}
+    files = [bench_file(p, reqs, a.threads, a.reps, a.draft_len, a.runtime) for p in a.pte]
+    report = {"machine": a.machine, "n": len(reqs), "threads": a.threads, "runtime": a.runtime,
+              "files": files}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(report))
     md = render(report)
