@@ -79,3 +79,79 @@ def test_profile_table_has_operator_rows(sdpa_pte, tmp_path):
         assert sum(r["share"] for r in rows) >= 0.98  # the rows account for the whole step
     md = render({"machine": "test", "threads": 1, "text": "teh cat sat", "files": [p]})
     assert "custom_sdpa" in md and "| operator | delegated |" in md
+
+
+N_RUNNER = 24
+
+
+@pytest.fixture(scope="module")
+def sdpa_requests(tiny_tokenizer, export_eval_pairs) -> list[dict]:
+    from core.prompt import prompt_ids_and_span
+
+    out = []
+    for i, row in enumerate(export_eval_pairs[:N_RUNNER]):
+        ids, span = prompt_ids_and_span(tiny_tokenizer, row["input"])
+        out.append({"id": i, "prompt_ids": ids, "max_new_tokens": MAX_NEW, "source_span": list(span)})
+    return out
+
+
+def test_host_runner_runs_the_sdpa_file_like_the_python_runtime(host_runner, sdpa_pte, sdpa_requests,
+                                                                tmp_path):
+    """The host runner loads the LLM custom ops for this file: its tokens equal the Python
+    runtime's, and copy speculation (drafts from the prefill on) equals plain greedy in both."""
+    from tests.fixtures.runner import run_runner
+
+    m = PteModel(sdpa_pte)
+    python_plain = [m.generate(r["prompt_ids"], MAX_NEW)[0] for r in sdpa_requests]
+    python_copy = [m.generate(r["prompt_ids"], MAX_NEW, speculate="copy",
+                              source_span=tuple(r["source_span"]))[0] for r in sdpa_requests]
+    assert python_copy == python_plain
+    proc, plain, s = run_runner(host_runner, sdpa_pte, sdpa_requests, tmp_path / "plain", "--threads", "1")
+    assert proc.returncode == 0 and s["errors"] == 0, proc.stderr
+    assert [r["output_ids"] for r in plain] == python_plain
+    proc, copy, cs = run_runner(host_runner, sdpa_pte, sdpa_requests, tmp_path / "copy", "--threads", "1",
+                                "--speculate", "copy")
+    assert proc.returncode == 0 and cs["errors"] == 0, proc.stderr
+    assert [r["output_ids"] for r in copy] == python_plain
+    assert cs["drafted_tokens"] > 0  # checked one token per call for this file (Model::row_exact)
+
+
+def test_runner_names_the_custom_ops_it_cannot_load(host_runner, sdpa_pte, sdpa_requests, tmp_path,
+                                                    monkeypatch):
+    from tests.fixtures.runner import run_runner
+
+    monkeypatch.setenv("TYPO_LLM_OPS_LIB", str(tmp_path / "no-such-lib.so"))
+    proc, results, s = run_runner(host_runner, sdpa_pte, sdpa_requests[:1], tmp_path / "run")
+    assert proc.returncode == 3
+    assert "llama::custom_sdpa" in s["error"] and "no-such-lib.so" in s["error"], s["error"]
+    assert results and "llama::custom_sdpa" in results[0]["error"]
+
+
+def test_python_copy_speculation_is_stepwise_for_custom_sdpa_files(sdpa_pte, sdpa_requests):
+    """The wheel's custom_sdpa is not row-independent (MKL): the Python runtime checks drafts one
+    token per call for such files, so copy == plain with as many forwards."""
+    m = PteModel(sdpa_pte)
+    assert m.row_exact is False
+    r = sdpa_requests[0]
+    plain, ps = m.generate(r["prompt_ids"], MAX_NEW)
+    copy, cs = m.generate(r["prompt_ids"], MAX_NEW, speculate="copy", source_span=tuple(r["source_span"]))
+    assert copy == plain and cs["forwards"] == ps["forwards"]
+
+
+def test_etdump_runner_writes_a_profile_the_inspector_reads(sdpa_pte, tmp_path):
+    """ETDUMP=1 build_host.sh: the runner writes an .etdp file; bench_profile --runner reads it."""
+    import os
+    import subprocess
+
+    from bench.bench_profile import profile
+    from tests.fixtures.runner import BUILD_SCRIPT
+
+    proc = subprocess.run(["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=1800,
+                          env={**os.environ, "ETDUMP": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    runner = BUILD_SCRIPT.parent / "build" / "host-etdump" / "typo_runner"
+    p = profile(sdpa_pte, tmp_path, "teh cat sat", decode_steps=3, prefills=2, runner=runner)
+    assert len(p["prefill"]["runs"]) == 2 and 1 <= p["decode_steps"] <= 3
+    ops = {r["operator"] for r in p["decode"]["table"]}
+    assert {"llama::custom_sdpa.out", "llama::update_cache.out"} <= ops, ops
+    assert sum(r["share"] for r in p["decode"]["table"]) >= 0.98
