@@ -37,11 +37,14 @@ EOF
   rm -rf "$WHEELS/executorch-$VERSION"
   mv "$WHEELS/executorch-$VERSION.tmp" "$WHEELS/executorch-$VERSION"
 fi
-if [ ! -f "$BUILD/CMakeCache.txt" ] || ! grep -q "EXECUTORCH_WHEEL:.*=$WHEEL\$" "$BUILD/CMakeCache.txt"; then
+# TYPO_LLM_OPS=OFF: the aarch64 wheel's LLM custom ops exist only in its libtorch + libpython
+# bound AOT library (android_runner/README.md), so -sdpa files are refused with the ops named.
+if [ ! -f "$BUILD/CMakeCache.txt" ] || ! grep -q "EXECUTORCH_WHEEL:.*=$WHEEL\$" "$BUILD/CMakeCache.txt" \
+   || ! grep -q "^TYPO_LLM_OPS:BOOL=OFF\$" "$BUILD/CMakeCache.txt"; then
   rm -rf "$BUILD"
   cmake -S "$HERE" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCMAKE_TOOLCHAIN_FILE="$TOOLCHAIN" \
-    -DEXECUTORCH_WHEEL="$WHEEL" >/dev/null
+    -DEXECUTORCH_WHEEL="$WHEEL" -DTYPO_LLM_OPS=OFF >/dev/null
 fi
-cmake --build "$BUILD" -j "$(nproc 2>/dev/null || echo 2)"
+cmake --build "$BUILD" -j "${JOBS:-$(nproc 2>/dev/null || echo 2)}"
 test -x "$BUILD/typo_runner"
 echo "$BUILD/typo_runner"
