@@ -3,11 +3,13 @@ offline, with no GPU and no phone, ending with the path of the bench report.
 
     merge -> eval -> export -> runner -> bench
 
-merge: the released adapter onto the dequantized SmolLM2 GGUF (`make offline-models` first);
+merge: the released v2 adapter onto the dequantized SmolLM2 GGUF (`make offline-models` first);
 eval: the merged model beside identity, SymSpell and pyspellchecker on the first `--limit`
-real BEA-4660 pairs; export: INT8 and INT4 `.pte` into models/real/; bench: both `.pte`
-files, plain and copy-speculative, on the host and on a loopback adb device, scored on the
-same real pairs. Each stage is the CLI users run; `--from STAGE` restarts from a stage.
+typed messages of the dev set (full text: spelling, case, punctuation) and the first `--limit`
+real BEA-4660 pairs (spelling); export: INT8 and INT4 `.pte` into models/real/; bench: both
+`.pte` files, plain and copy-speculative, text in -> guarded text out (the runner's text mode),
+on the host and on a loopback adb device, scored on the same two slices from the text the
+device returned. Each stage is the CLI users run; `--from STAGE` restarts from a stage.
 """
 from __future__ import annotations
 
@@ -24,10 +26,12 @@ from evaluation.eval_sets import BenchmarkError, load_benchmark
 from pipeline.demo import DemoError, offline_env, run_stage
 
 STAGES = ("merge", "eval", "export", "runner", "bench")
-ADAPTER = "release/smollm2-135m-typo-lora"
+ADAPTER = "release/smollm2-135m-typo-lora-v2"
 PRESET = "train/configs/smollm2-135m.yaml"
 BEA = "../shared/data/eval/neuspell-bea4660"
-NOTE = "SmolLM2-135M-Instruct (dequantized GGUF) + the released LoRA adapter, on real BEA-4660 typos"
+MESSAGES = "evaluation/devsets/messages"
+NOTE = ("SmolLM2-135M-Instruct (dequantized GGUF) + the released v2 LoRA adapter, on typed messages "
+        "(full text) and real BEA-4660 typos (spelling)")
 
 
 def merged_path(adapter: str, env: dict) -> str:
@@ -41,28 +45,29 @@ def merged_path(adapter: str, env: dict) -> str:
     return proc.stdout.strip().splitlines()[-1]
 
 
-def real_pairs(bea: str, limit: int, out: Path) -> Path:
-    """The first `limit` real pairs as JSON Lines: what export checks and the bench read."""
+def pairs_file(bench: str, limit: int, out: Path) -> Path:
+    """The first `limit` pairs of a benchmark as JSON Lines: what export checks and the bench
+    reads as its main set."""
     try:
-        pairs = load_benchmark(REPO_ROOT / bea).pairs[:limit]
+        pairs = load_benchmark(REPO_ROOT / bench).pairs[:limit]
     except BenchmarkError as exc:
-        raise DemoError(f"{exc} (--bea points at the NeuSpell BEA-4660 folder)") from None
+        raise DemoError(f"{exc} (--messages points at the typed-messages dev set folder)") from None
     lines = (json.dumps({"input": p.input, "output": p.reference}) for p in pairs)
     atomic_write_text(out, "\n".join(lines) + "\n")
     return out
 
 
-def commands(run: str, model: str, bea: str, pairs: Path, limit: int) -> dict[str, list[str]]:
+def commands(run: str, model: str, bea: str, messages: str, pairs: Path, limit: int) -> dict[str, list[str]]:
     py = sys.executable
     ptes = [f"models/real/smollm2-typo-{q}.pte" for q in ("int8", "int4")]
     return {
-        "eval": [py, "-m", "evaluation", "--model", model, "--benchmarks", bea, "--run", run,
+        "eval": [py, "-m", "evaluation", "--model", model, "--benchmarks", f"{messages},{bea}", "--run", run,
                  f"limit={limit}", "own_pairs=", "root_copy="],
         "export": [py, "-m", "export.export_to_pte", "--model", model, "out_dir=models/real",
                    "name=smollm2-typo", f"eval_data={pairs}"],
         "runner": ["bash", "android_runner/build_host.sh"],
         "bench": [py, "-m", "device_bench.testing.bench_loopback", "--models", *ptes, "--eval", str(pairs),
-                  "--run", run, "case_insensitive=true", "reps=1", f"note={NOTE}"],
+                  "--run", run, f"real_eval={bea}", f"real_limit={limit}", "reps=1", f"note={NOTE}"],
     }
 
 
@@ -72,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--from", dest="start", choices=STAGES, default="merge", help="first stage to run")
     ap.add_argument("--adapter", default=ADAPTER, help="a PEFT adapter folder")
     ap.add_argument("--bea", default=BEA, help="the NeuSpell BEA-4660 folder (relative: from the repo)")
-    ap.add_argument("--limit", type=int, default=200, help="real pairs for eval and bench")
+    ap.add_argument("--messages", default=MESSAGES, help="the typed-messages dev set folder")
+    ap.add_argument("--limit", type=int, default=200, help="pairs of each set for eval and bench")
     args = ap.parse_args(argv)
     env = offline_env()
     t0, times = time.monotonic(), {}
@@ -80,9 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         model = merged_path(args.adapter, env)
         times["merge"] = time.monotonic() - t0
         print(f"=== demo-real: merged model {model} ({times['merge']:.0f} s)", flush=True)
-        pairs = REPO_ROOT / "runs" / args.run / f"bea4660-{args.limit}.jsonl"
-        real_pairs(args.bea, args.limit, pairs)
-        cmds = commands(args.run, model, args.bea, pairs, args.limit)
+        if not (REPO_ROOT / args.bea).exists():
+            raise DemoError(f"{args.bea}: not found (--bea points at the NeuSpell BEA-4660 folder)")
+        pairs = REPO_ROOT / "runs" / args.run / f"messages-{args.limit}.jsonl"
+        pairs_file(args.messages, args.limit, pairs)
+        cmds = commands(args.run, model, args.bea, args.messages, pairs, args.limit)
         for name in STAGES[max(1, STAGES.index(args.start)):]:
             times[name] = run_stage(name, cmds[name], env)
     except DemoError as exc:

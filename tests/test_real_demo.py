@@ -1,0 +1,32 @@
+"""`make demo-real`'s stage commands are what the stages accept: the bench overrides load through
+the bench's typed config, the eval's benchmark list through the evaluation's reader, and the main
+bench set is the typed-messages dev set (full text) with BEA-4660 as the real spelling slice.
+(The stages themselves need the real model: `make demo-real` runs them.)"""
+from __future__ import annotations
+
+import json
+
+from core.config import load_config
+from device_bench.config import CONFIG_DIR, BenchConfig
+from evaluation.eval_sets import load_benchmarks
+from pipeline import real_demo
+
+
+def _overrides(argv: list[str]) -> list[str]:
+    return [a for a in argv if "=" in a and not a.startswith("-")]
+
+
+def test_stage_commands_parse_and_use_the_messages_set(tmp_path, shared_data):
+    pairs = real_demo.pairs_file(real_demo.MESSAGES, 7, tmp_path / "messages-7.jsonl")
+    rows = [json.loads(line) for line in pairs.read_text().splitlines()]
+    assert len(rows) == 7 and all(set(r) == {"input", "output"} for r in rows)
+    cmds = real_demo.commands("r", "models/m", real_demo.BEA, real_demo.MESSAGES, pairs, 7)
+    cfg = load_config(BenchConfig, CONFIG_DIR / "default.yaml", _overrides(cmds["bench"]))
+    assert cfg.text_mode and not cfg.case_insensitive  # the messages are scored on the full text
+    assert cfg.real_eval == real_demo.BEA and cfg.real_limit == 7
+    spec = cmds["eval"][cmds["eval"].index("--benchmarks") + 1]
+    sets = load_benchmarks(str(real_demo.REPO_ROOT / spec.split(",")[0]) + ","
+                           + str(real_demo.REPO_ROOT / spec.split(",")[1]))
+    assert [s.name for s in sets] == ["messages", "neuspell-bea4660"]
+    assert sets[0].fixes != sets[1].fixes  # full text against spelling only
+    assert real_demo.ADAPTER.endswith("-v2")
