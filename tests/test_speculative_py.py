@@ -95,3 +95,22 @@ def test_bench_script_speculate_mode(tiny_pte, tiny_pairs):
     assert res["sentences"] == 4 and allr["sentences"] == 4 and allr["latency_ratio_plain_over_copy"] > 0
     assert allr["copy"]["new_tokens"] == allr["plain"]["new_tokens"]
     assert allr["copy"]["forwards_per_token"] <= allr["plain"]["forwards_per_token"]
+
+
+def test_copy_speculation_equals_greedy_with_the_int4_custom_sdpa(tiny_model_dir, tiny_tokenizer,
+                                                                  export_eval_pairs, tmp_path_factory):
+    """The INT4 custom-SDPA file (issue 25): llama::custom_sdpa is not row-independent, so drafts
+    are checked one token per call (PteModel.row_exact False) and copy == greedy on every sample."""
+    from core.prompt import prompt_ids_and_span
+    from export.export_to_pte import export_model
+
+    pte = tmp_path_factory.mktemp("int4-sdpa") / "tiny-int4-sdpa.pte"
+    export_model(tiny_model_dir, "xnnpack-int4-sdpa", pte, max_seq_len=TEST_MAX_SEQ_LEN, progress=False)
+    cold, m = PteModel(pte, prefix_cache=False), PteModel(pte)
+    assert m.row_exact is False
+    for row in export_eval_pairs:
+        ids, span = prompt_ids_and_span(tiny_tokenizer, row["input"])
+        ref, _ = cold.generate(ids, MAX_NEW)
+        got, s = m.generate(ids, MAX_NEW, speculate="copy", source_span=span, reuse_limit=m.reusable(ids))
+        assert got == ref, row["input"]
+        assert 0 <= s["accepted_tokens"] <= s["drafted_tokens"]
