@@ -8,7 +8,10 @@ The ops ship in the executorch pip wheel: `import executorch.extension.llm.custo
 loads `extension/llm/custom_ops/libcustom_ops_aot_lib.so`, which registers
 `llama::custom_sdpa.out`, `llama::update_cache.out` and `llama::sdpa_with_kv_cache.out` into
 `libexecutorch.so` (the Python runtime can then run such a file). A C++ runner needs the same
-kernels linked (ExecuTorch's `EXECUTORCH_BUILD_KERNELS_LLM`) or that library loaded.
+kernels linked (ExecuTorch's `EXECUTORCH_BUILD_KERNELS_LLM`) or that library loaded (the host
+typo_runner loads it, libpython first). `llama::custom_sdpa`'s result for one query row depends on
+how many rows the call has, so both runtimes check copy-speculation drafts of such files one
+token per call (export/README.md).
 """
 from __future__ import annotations
 
