@@ -58,7 +58,7 @@ class DictPassError(EvalError):
     """The dictionary pass cannot run: a misspelling list is missing or unreadable."""
 
 
-CONTEXTS = ("typed", "masked")
+CONTEXTS = ("typed", "masked", "both")
 
 
 @dataclass(frozen=True)  # hashable, like GuardConfig
@@ -82,6 +82,8 @@ class DictConfig:
     # with every word under review replaced by `mask`. A corrector asked to score its answer for
     # "my batery is dead" prefers copying "batery" (-1.8 nats against -5.1 for "battery"); with the
     # word masked its log-probability is a context model of the answer, the noisy channel's P(c).
+    # "both" = the sum of the two: the typed context's pull towards copying keeps names and
+    # slang the masked context alone would replace ("physio" -> "physic").
     context: str = "typed"
     mask: str = "___"
 
@@ -402,8 +404,7 @@ class DictionaryPass:
         if not cands:
             return PassResult(out, False, seconds=time.perf_counter() - t0)
         variants = [(k, c, substitute(out, spans, c)) for k, cs in cands.items() for c in cs]
-        seen = inp if self.cfg.context == "typed" else masked(inp, [tokens[k] for k in cands], self.cfg.mask)
-        lps = self._log_probs(seen, [out] + [v for _, _, v in variants])
+        lps = self._context_log_probs(inp, [tokens[k] for k in cands], [out] + [v for _, _, v in variants])
         if lps is None:  # too long for the model's context: the guarded output stays
             return PassResult(out, True, seconds=time.perf_counter() - t0)
         chosen: list[Candidate] = []
@@ -418,6 +419,19 @@ class DictionaryPass:
         final = guard(inp, result, self.guard_cfg)  # the guard has the last word
         changes = [f"{' '.join(tokens[c.start:c.end])}->{c.text}" for c in sorted(chosen)]
         return PassResult(final, True, changes if final != out else [], time.perf_counter() - t0)
+
+    def _context_log_probs(self, inp: str, words: list[str], answers: list[str]) -> list[float] | None:
+        """The answers' log-probabilities in the configured context(s) (summed for "both")."""
+        seen = {"typed": [inp], "masked": [masked(inp, words, self.cfg.mask)]}.get(self.cfg.context)
+        if seen is None:
+            seen = [inp, masked(inp, words, self.cfg.mask)]
+        total: list[float] | None = None
+        for text in seen:
+            lps = self._log_probs(text, answers)
+            if lps is None:
+                return None
+            total = lps if total is None else [a + b for a, b in zip(total, lps)]
+        return total
 
     def _log_probs(self, inp: str, answers: list[str]) -> list[float] | None:
         from core.prompt import answer_ids, prompt_ids

@@ -114,7 +114,7 @@ def test_config_section_is_typed_and_strict():
         load_config(EvalConfig, DEFAULT_CONFIG, ["dictionary.margin=-1"])
     with pytest.raises(ConfigError, match="max_edit_distance"):
         load_config(EvalConfig, DEFAULT_CONFIG, ["dictionary.max_edit_distance=3"])
-    with pytest.raises(ConfigError, match=r"context must be one of \['typed', 'masked'\]"):
+    with pytest.raises(ConfigError, match=r"context must be one of \['typed', 'masked', 'both'\]"):
         load_config(EvalConfig, DEFAULT_CONFIG, ["dictionary.context=blank"])
     with pytest.raises(ConfigError, match="mask must be one word"):
         load_config(EvalConfig, DEFAULT_CONFIG, ["dictionary.mask=a b"])
@@ -213,6 +213,10 @@ def test_masked_context_is_what_the_model_scores_against(tiny):
     hidden = DictionaryPass(DictConfig(context="masked"), tok, spy, 512).run(inp, raw)
     assert seen == [prompt_ids(tok, inp), prompt_ids(tok, "___, my phone ___ is dead")]
     assert typed.output == hidden.output == "Thanks, my phone battery is dead."
+    seen.clear()  # "both": one call per context, their log-probabilities summed
+    both = DictionaryPass(DictConfig(context="both"), tok, spy, 512).run(inp, raw)
+    assert seen == [prompt_ids(tok, inp), prompt_ids(tok, "___, my phone ___ is dead")]
+    assert both.output == typed.output
 
 
 # ---------------------------------------------------------------- the .pte path
