@@ -29,6 +29,7 @@ from tests.fixtures.corrector_cpp import (
     base_folder,
     build,
     english_words_file,
+    take_c_string,
     write_metadata,
 )
 from tests.test_guard import FAST, _edit, candidates, real_sentences, sentences
@@ -290,30 +291,24 @@ def _c_api(corrector_build):
     return lib
 
 
-def _take(lib, ptr: ctypes.c_void_p) -> str:
-    text = ctypes.string_at(ptr.value).decode("utf-8")
-    lib.tc_free(ptr)
-    return text
-
-
 def test_c_api_errors_are_codes_with_messages(corrector_build, words_file, smollm2_meta, tmp_path):
     lib = _c_api(corrector_build)
     h, err = ctypes.c_void_p(), ctypes.c_void_p()
     words = str(words_file).encode()
     assert lib.tc_open(b"/nonexistent.json", words, ctypes.byref(h), ctypes.byref(err)) == 2
-    assert "/nonexistent.json" in _take(lib, err)
+    assert "/nonexistent.json" in take_c_string(lib, err)
     bad = tmp_path / "bad.json"
     bad.write_text('{"prompt": {}}', encoding="utf-8")
     shutil.copyfile(smollm2_meta.parent / "tokenizer.json", tmp_path / "tokenizer.json")
     assert lib.tc_open(str(bad).encode(), str(words_file).encode(), ctypes.byref(h), ctypes.byref(err)) == 3
-    assert "prompt_format" in _take(lib, err)
+    assert "prompt_format" in take_c_string(lib, err)
     assert lib.tc_open(None, None, ctypes.byref(h), ctypes.byref(err)) == 1
-    _take(lib, err)
+    take_c_string(lib, err)
     assert lib.tc_open(str(smollm2_meta).encode(), str(words_file).encode(), ctypes.byref(h),
                        ctypes.byref(err)) == 0
     out = ctypes.c_void_p()
     assert lib.tc_guard(h, b"caf\xc3", b"cafe", ctypes.byref(out), ctypes.byref(err)) == 4
-    assert "UTF-8" in _take(lib, err)
+    assert "UTF-8" in take_c_string(lib, err)
     lib.tc_close(h)
 
 
@@ -343,12 +338,12 @@ def test_c_api_corrects_through_a_model_callback(corrector_build, words_file, sm
     st_ = lib.tc_correct(h, README_INPUT.encode(), ctypes.cast(cb, ctypes.c_void_p), None, 64,
                          ctypes.byref(raw), ctypes.byref(out), ctypes.byref(err))
     assert st_ == 0
-    assert _take(lib, raw) == README_PARAPHRASE
-    assert _take(lib, out) == guard(README_INPUT, README_PARAPHRASE)
+    assert take_c_string(lib, raw) == README_PARAPHRASE
+    assert take_c_string(lib, out) == guard(README_INPUT, README_PARAPHRASE)
     failing = GEN(lambda *a: 1)
     assert lib.tc_correct(h, b"x", ctypes.cast(failing, ctypes.c_void_p), None, 8, None, ctypes.byref(out),
                           ctypes.byref(err)) == 5
-    _take(lib, err)
+    take_c_string(lib, err)
     lib.tc_close(h)
     from core.prompt import prompt_ids
     from export.runtime import load_pte_tokenizer

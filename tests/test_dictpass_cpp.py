@@ -26,6 +26,7 @@ from tests.fixtures.corrector_cpp import (
     Tool,
     build,
     english_words_file,
+    take_c_string,
     write_metadata,
 )
 
@@ -239,12 +240,6 @@ def _lib(build_dir: Path):
     return lib
 
 
-def _take(lib, ptr: ctypes.c_void_p) -> str:
-    text = ctypes.string_at(ptr.value).decode("utf-8")
-    lib.tc_free(ptr)
-    return text
-
-
 def test_c_api_runs_the_pass_with_a_model_callback(corrector_build, tiny, words, missp_dat):
     """tc_open_with_dictionary + tc_dictionary_pass, the tiny model scoring live through the
     callback: Python's outputs."""
@@ -254,7 +249,7 @@ def test_c_api_runs_the_pass_with_a_model_callback(corrector_build, tiny, words,
     dat = str(missp_dat).encode() if missp_dat else None
     st_ = lib.tc_open_with_dictionary(str(meta).encode(), str(words).encode(), str(words).encode(), dat, None,
                                       ctypes.byref(handle), ctypes.byref(err))
-    assert st_ == 0, _take(lib, err)
+    assert st_ == 0, take_c_string(lib, err)
     score = hf_scorer(model, tok.pad_token_id)
 
     @SCORE_FN
@@ -270,9 +265,9 @@ def test_c_api_runs_the_pass_with_a_model_callback(corrector_build, tiny, words,
         res, needed = ctypes.c_void_p(), ctypes.c_int()
         st_ = lib.tc_dictionary_pass(handle, inp.encode(), raw.encode(), cb, None, MAX_LEN, ctypes.byref(res),
                                      ctypes.byref(needed), ctypes.byref(err))
-        assert st_ == 0, _take(lib, err)
+        assert st_ == 0, take_c_string(lib, err)
         want = py.run(inp, raw)
-        assert (_take(lib, res), bool(needed.value)) == (want.output, want.needed), inp
+        assert (take_c_string(lib, res), bool(needed.value)) == (want.output, want.needed), inp
     lib.tc_close(handle)
 
 
@@ -291,7 +286,7 @@ def test_c_api_names_bad_dictionary_input(corrector_build, tiny, words, tmp_path
         st_ = lib.tc_open_with_dictionary(str(meta).encode(), str(words).encode(), str(dic).encode(),
                                           str(missp).encode() if missp else None, None, ctypes.byref(handle),
                                           ctypes.byref(err))
-        msg = _take(lib, err)
+        msg = take_c_string(lib, err)
         assert (st_, named in msg) == (code, True), msg
 
 

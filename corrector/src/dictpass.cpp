@@ -91,32 +91,6 @@ bool py_isupper(const std::string& s) {
     return cased;
 }
 
-struct Edges { Text lead, core, trail; };
-Edges split_edges(const Text& t) {  // guard.split_edges
-    size_t a = 0, b = t.size();
-    while (a < b && uni::is_punct(t[a])) ++a;
-    while (b > a && uni::is_punct(t[b - 1])) --b;
-    return {t.substr(0, a), t.substr(a, b - a), t.substr(b)};
-}
-
-std::vector<Span> tokenize(const Text& s) {  // re.finditer(r"\S+")
-    std::vector<Span> out;
-    for (size_t p = 0; p < s.size();) {
-        if (uni::py_space(s[p])) { ++p; continue; }
-        size_t q = p;
-        while (q < s.size() && !uni::py_space(s[q])) ++q;
-        out.emplace_back(p, q);
-        p = q;
-    }
-    return out;
-}
-
-std::vector<Text> words(const Text& s, const std::vector<Span>& spans) {
-    std::vector<Text> out;
-    for (auto& sp : spans) out.push_back(s.substr(sp.first, sp.second - sp.first));
-    return out;
-}
-
 Text decode(const std::string& s, const char* what) {
     Text t;
     if (!utf8_decode(s, t)) throw Utf8Error(std::string(what) + " is not valid UTF-8");

@@ -98,14 +98,6 @@ bool is_punct(const Text& t) {
     return true;
 }
 
-struct Edges { Text lead, core, trail; };
-Edges split_edges(const Text& t) {
-    size_t a = 0, b = t.size();
-    while (a < b && uni::is_punct(t[a])) ++a;
-    while (b > a && uni::is_punct(t[b - 1])) --b;
-    return {t.substr(0, a), t.substr(a, b - a), t.substr(b)};
-}
-
 bool piece_char(char32_t c) { return uni::py_alnum(c) && !uni::py_decimal(c) && c != U'_'; }  // [^\W\d_]
 bool apostrophe(char32_t c) { return c == U'\'' || c == U'\u2019'; }
 bool ends_with(const Text& s, const Text& suffix) {
@@ -149,24 +141,6 @@ std::set<std::string> scripts(const Text& tok) {
 Text join(const Toks& ts, const Text& sep) {
     Text out;
     for (size_t k = 0; k < ts.size(); ++k) { if (k) out += sep; out += ts[k]; }
-    return out;
-}
-
-std::vector<Span> tokenize(const Text& s) {  // \S+
-    std::vector<Span> out;
-    for (size_t p = 0; p < s.size();) {
-        if (uni::py_space(s[p])) { ++p; continue; }
-        size_t q = p;
-        while (q < s.size() && !uni::py_space(s[q])) ++q;
-        out.emplace_back(p, q);
-        p = q;
-    }
-    return out;
-}
-
-Toks words(const Text& s, const std::vector<Span>& spans) {
-    Toks out;
-    for (auto& sp : spans) out.push_back(s.substr(sp.first, sp.second - sp.first));
     return out;
 }
 

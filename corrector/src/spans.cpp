@@ -135,4 +135,29 @@ std::vector<Text> protected_strings(const Text& s) {
     return out;
 }
 
+Edges split_edges(const Text& t) {
+    size_t a = 0, b = t.size();
+    while (a < b && uni::is_punct(t[a])) ++a;
+    while (b > a && uni::is_punct(t[b - 1])) --b;
+    return {t.substr(0, a), t.substr(a, b - a), t.substr(b)};
+}
+
+std::vector<Span> tokenize(const Text& s) {
+    std::vector<Span> out;
+    for (size_t p = 0; p < s.size();) {
+        if (uni::py_space(s[p])) { ++p; continue; }
+        size_t q = p;
+        while (q < s.size() && !uni::py_space(s[q])) ++q;
+        out.emplace_back(p, q);
+        p = q;
+    }
+    return out;
+}
+
+std::vector<Text> words(const Text& s, const std::vector<Span>& spans) {
+    std::vector<Text> out;
+    for (auto& sp : spans) out.push_back(s.substr(sp.first, sp.second - sp.first));
+    return out;
+}
+
 }  // namespace tc
