@@ -37,10 +37,7 @@ Json load_meta(const std::string& path) {
 std::string py_strip(const std::string& utf8) {
     Text t;
     if (!utf8_decode(utf8, t)) return utf8;
-    size_t a = 0, b = t.size();
-    while (a < b && uni::py_space(t[a])) ++a;
-    while (b > a && uni::py_space(t[b - 1])) --b;
-    return utf8_encode(t.substr(a, b - a));
+    return utf8_encode(uni::py_strip(t));
 }
 
 Corrector::Corrector(const std::string& metadata_path, const std::string& english_words_path, GuardConfig cfg)

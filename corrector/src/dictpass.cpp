@@ -132,13 +132,6 @@ bool line_break(char32_t c) {
            c == 0x85 || c == 0x2028 || c == 0x2029;
 }
 
-Text py_strip(const Text& t) {
-    size_t a = 0, b = t.size();
-    while (a < b && uni::py_space(t[a])) ++a;
-    while (b > a && uni::py_space(t[b - 1])) --b;
-    return t.substr(a, b - a);
-}
-
 bool py_isalpha(const Text& t) {
     if (t.empty()) return false;
     for (char32_t c : t) if (!uni::is_letter(c)) return false;
@@ -209,11 +202,11 @@ Misspellings::Misspellings(const std::string& path) {
         Text line = text.substr(p, q - p);
         p = (q + 1 < text.size() && text[q] == U'\r' && text[q + 1] == U'\n') ? q + 2 : q + 1;
         if (!line.empty() && line[0] == U'$') {
-            meant = py_strip(line.substr(1));
+            meant = uni::py_strip(line.substr(1));
             have_meant = true;
             continue;
         }
-        Text s = py_strip(line);
+        Text s = uni::py_strip(line);
         if (s.empty() || !have_meant) continue;
         size_t e = 0;
         while (e < s.size() && !uni::py_space(s[e])) ++e;

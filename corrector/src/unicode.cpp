@@ -67,6 +67,13 @@ bool py_alnum(char32_t c) { return flags(c) & F_ALNUM; }
 bool py_decimal(char32_t c) { return flags(c) & F_DECIMAL; }
 bool py_word(char32_t c) { return c == U'_' || py_alnum(c); }
 
+Text py_strip(const Text& s) {
+    size_t a = 0, b = s.size();
+    while (a < b && py_space(s[a])) ++a;
+    while (b > a && py_space(s[b - 1])) --b;
+    return s.substr(a, b - a);
+}
+
 Text lower(const Text& s) {
     Text out;
     out.reserve(s.size());

@@ -25,6 +25,7 @@ bool py_decimal(char32_t c);     // str.isdecimal (Python re's \d)
 bool py_word(char32_t c);        // Python re's \w: isalnum or '_'
 // str.lower(): full case mapping, with the final-sigma rule applied within `s`
 Text lower(const Text& s);
+Text py_strip(const Text& s);    // str.strip(): Python's whitespace off both ends
 // first word of unicodedata.name(c, "?") for a letter; nullptr for a non-letter
 const char* script(char32_t c);
 const char* version();
