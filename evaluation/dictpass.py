@@ -421,29 +421,24 @@ class DictionaryPass:
         return PassResult(final, True, changes if final != out else [], time.perf_counter() - t0)
 
     def _context_log_probs(self, inp: str, words: list[str], answers: list[str]) -> list[float] | None:
-        """The answers' log-probabilities in the configured context(s) (summed for "both")."""
-        seen = {"typed": [inp], "masked": [masked(inp, words, self.cfg.mask)]}.get(self.cfg.context)
-        if seen is None:
-            seen = [inp, masked(inp, words, self.cfg.mask)]
-        total: list[float] | None = None
-        for text in seen:
-            lps = self._log_probs(text, answers)
-            if lps is None:
-                return None
-            total = lps if total is None else [a + b for a, b in zip(total, lps)]
-        return total
-
-    def _log_probs(self, inp: str, answers: list[str]) -> list[float] | None:
+        """The answers' log-probabilities in the configured context(s), summed for "both"; None
+        when they do not fit the model's context. The answers are tokenized once for both."""
         from core.prompt import answer_ids, prompt_ids
 
-        prefix = prompt_ids(self.tok, inp, self.few_shot)
+        texts = [inp] if self.cfg.context in ("typed", "both") else []
+        if self.cfg.context in ("masked", "both"):
+            texts.append(masked(inp, words, self.cfg.mask))
         conts = [answer_ids(self.tok, a) for a in answers]
-        if len(prefix) + max(map(len, conts)) > self.max_len:
-            return None
-        scores = self.score(prefix, conts)
-        if len(scores) != len(conts):
-            raise DictPassError(f"score returned {len(scores)} log-probs for {len(conts)} continuations")
-        return scores
+        total = [0.0] * len(conts)
+        for text in texts:
+            prefix = prompt_ids(self.tok, text, self.few_shot)
+            if len(prefix) + max(map(len, conts)) > self.max_len:
+                return None
+            scores = self.score(prefix, conts)
+            if len(scores) != len(conts):
+                raise DictPassError(f"score returned {len(scores)} log-probs for {len(conts)} continuations")
+            total = [a + b for a, b in zip(total, scores)]
+        return total
 
 
 # ---------------------------------------------------------------- scorers
