@@ -19,6 +19,7 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from core.cli import run_cli
 from core.errors import EvalError
@@ -29,7 +30,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 def read_raw(run: Path) -> list[dict]:
     """[{"set", "source", "n", "case_insensitive", "fixes", "raw": [outputs in pair order]}]."""
-    meta = json.loads((run / "metrics.json").read_text())
+    f = run / "metrics.json"
+    if not f.is_file():
+        raise EvalError(f"{f}: not found (--eval takes a `python -m evaluation` run folder)")
+    try:
+        meta = json.loads(f.read_text())
+    except json.JSONDecodeError as exc:
+        raise EvalError(f"{f}: not JSON ({exc})") from None
     sets = []
     for name, info in meta["benchmarks"].items():
         f = run / "outputs" / f"{name}__hf.jsonl"
@@ -60,7 +67,8 @@ def dict_config(overrides: list[str]):
     return load_config(EvalConfig, DEFAULT_CONFIG, overrides).dictionary
 
 
-def replay(sets: list[dict], model_dir: str, variants: list[tuple[str, list[str]]]) -> list[dict]:
+def replay(sets: list[dict], model_dir: str, variants: list[tuple[str, list[str], Any]]) -> list[dict]:
+    """`variants`: (name, overrides, the dictionary config they give)."""
     import torch
 
     from evaluation.correctors import HFCorrector
@@ -73,12 +81,11 @@ def replay(sets: list[dict], model_dir: str, variants: list[tuple[str, list[str]
     pm = hf.dictionary_model()
     out = []
     for s in sets:
-        bench = load_benchmark(REPO / s["source"] if not Path(s["source"]).is_absolute() else s["source"])
+        bench = load_benchmark(REPO / s["source"])  # an absolute source stays itself
         pairs = bench.pairs[:s["n"]]
         inputs, refs = [p.input for p in pairs], [p.reference for p in pairs]
         plain = [guard(i, r) for i, r in zip(inputs, s["raw"])]
-        for name, overrides in variants:
-            cfg = dict_config(overrides)
+        for name, overrides, cfg in variants:
             dp = DictionaryPass.for_model(replace(cfg, enabled=True), pm)
             with torch.no_grad():
                 outs = [dp.correct(i, r) for i, r in zip(inputs, s["raw"])]
@@ -105,9 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variant", action="append", default=[], help="name:dictionary.k=v,...")
     ap.add_argument("--json", help="write every record (with the changed sentences) here")
     args = ap.parse_args(argv)
-    variants = [parse_variant(v) for v in args.variant] or [("default", [])]
-    for _, ov in variants:
-        dict_config(ov)  # a wrong key fails here, before the model loads
+    named = [parse_variant(v) for v in args.variant] or [("default", [])]
+    variants = [(name, ov, dict_config(ov)) for name, ov in named]  # a wrong key fails before the model loads
     sets = [s for run in args.eval for s in read_raw(Path(run))]
     records = replay(sets, args.model, variants)
     if args.json:
