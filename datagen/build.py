@@ -110,42 +110,75 @@ def process_chunk(task: tuple) -> tuple[list[tuple], dict[str, int], list[str]]:
     (~4 us) per pair."""
     pass_no, variants, source_no, source, first_unit, units = task
     st = _STATE
-    noiser, clean_share, clean, form = st["per_source"][source_no]
+    noiser, clean_share, clean, form, join = st["per_source"][source_no]
     contam = st["contam"]
     records, counts, notes = [], {}, []
     for u, unit in enumerate(units):
-        rng = sentence_rng(st["seed"], (((pass_no << 16) | source_no) << 48) | (first_unit + u))
-        for kind, a, b, where in expand(unit):
-            if kind == "skip":
-                counts[f"skipped_{a}"] = counts.get(f"skipped_{a}", 0) + 1
-                notes.append(f"{where}: {a}")
+        key_no = (((pass_no << 16) | source_no) << 48) | (first_unit + u)
+        rng = sentence_rng(st["seed"], key_no)
+        shaped = _shaped(unit, clean, form, counts, notes)
+        if join:  # its own RNG: a source without `join` draws the same noise as before
+            shaped = _joined(shaped, join, sentence_rng(st["seed"], key_no ^ JOIN_KEY_BIT), clean)
+        for kind, a, s in shaped:
+            r = None if kind == "pair" else reject_reason(s, clean)
+            if r is None and form == "sentence" and kind != "pair" and not is_sentence(s):
+                r = "not_sentence"
+            key = dedup_key(s) if r is None else ""
+            to_eval = r is None and eval_hash(key, st["seed"]) < st["eval_share"]
+            # decontamination guards training only: an eval-bound sentence may be in the
+            # previous eval_data.json, which keeps eval stable from one build to the next
+            r = r or ("contaminated" if not to_eval and key in contam else None)
+            if r:
+                name = r if r == "contaminated" else f"rejected_{r}"
+                counts[name] = counts.get(name, 0) + 1
                 continue
-            sentences, reason = _sentences(kind, a, b, clean)
-            if reason:
-                counts[f"rejected_{reason}"] = counts.get(f"rejected_{reason}", 0) + 1
-            for s in sentences:
-                if form == "fix" and kind != "pair":
-                    s = fix_sentence(s)
-                r = None if kind == "pair" else reject_reason(s, clean)
-                if r is None and form == "sentence" and kind != "pair" and not is_sentence(s):
-                    r = "not_sentence"
-                key = dedup_key(s) if r is None else ""
-                to_eval = r is None and eval_hash(key, st["seed"]) < st["eval_share"]
-                # decontamination guards training only: an eval-bound sentence may be in the
-                # previous eval_data.json, which keeps eval stable from one build to the next
-                r = r or ("contaminated" if not to_eval and key in contam else None)
-                if r:
-                    name = r if r == "contaminated" else f"rejected_{r}"
-                    counts[name] = counts.get(name, 0) + 1
-                    continue
-                if kind == "pair":
-                    inp = normalize(a)
-                    records.append(_record(key, to_eval, inp, s, ["given"] if inp != s else [], source, True))
-                    continue
-                for v in range(variants):  # later passes: several noisy versions per sentence
-                    noisy, errors = noiser(s, rng, _clean_share(clean_share, variants, v))
-                    records.append(_record(key, to_eval, noisy, s, errors, source, False, v))
+            if kind == "pair":
+                inp = normalize(a)
+                records.append(_record(key, to_eval, inp, s, ["given"] if inp != s else [], source, True))
+                continue
+            for v in range(variants):  # later passes: several noisy versions per sentence
+                noisy, errors = noiser(s, rng, _clean_share(clean_share, variants, v))
+                records.append(_record(key, to_eval, noisy, s, errors, source, False, v))
     return records, counts, notes
+
+
+JOIN_KEY_BIT = 1 << 47  # unit numbers stay far below it
+
+
+def _shaped(unit: tuple, clean, form: str, counts: dict, notes: list) -> list[tuple[str, str, str]]:
+    """A unit's sentences as (kind, raw, sentence), shaped by the source's `form`; skips and
+    rejected blocks are counted."""
+    out = []
+    for kind, a, b, where in expand(unit):
+        if kind == "skip":
+            counts[f"skipped_{a}"] = counts.get(f"skipped_{a}", 0) + 1
+            notes.append(f"{where}: {a}")
+            continue
+        sentences, reason = _sentences(kind, a, b, clean)
+        if reason:
+            counts[f"rejected_{reason}"] = counts.get(f"rejected_{reason}", 0) + 1
+        for s in sentences:
+            out.append((kind, a, fix_sentence(s) if form == "fix" and kind != "pair" else s))
+    return out
+
+
+def _joined(shaped: list[tuple], share: float, rng, clean) -> list[tuple]:
+    """Each sentence, with probability `share`, sent together with the next one as one message.
+    Only whole sentences join, and only when the message still fits the clean limits."""
+    out, i = [], 0
+    while i < len(shaped):
+        kind, a, s = shaped[i]
+        if i + 1 < len(shaped) and rng.random() < share:
+            nxt = shaped[i + 1]
+            both = f"{s} {nxt[2]}"
+            if (kind != "pair" and nxt[0] != "pair" and is_sentence(s) and is_sentence(nxt[2])
+                    and reject_reason(both, clean) is None):
+                out.append((kind, a, both))
+                i += 2
+                continue
+        out.append(shaped[i])
+        i += 1
+    return out
 
 
 def _clean_share(share: float, variants: int, v: int) -> float | None:
@@ -285,9 +318,9 @@ def _state(cfg: DataConfig, contam: set[str]) -> dict:
         noisers["messages"] = Noiser(cfg.messages_noise, own)
     return {"seed": cfg.seed, "contam": contam, "test_worker_exit": os.environ.get(WORKER_EXIT_ENV),
             "eval_share": share,
-            # per source number: (noise model, its clean share, clean config, reference form)
+            # per source number: (noise model, its clean share, clean config, reference form, join)
             "per_source": [(noisers[src.profile], cfg.noise_for(src).clean_share, _source_clean(cfg, src),
-                            src.form) for src in cfg.sources]}
+                            src.form, src.join) for src in cfg.sources]}
 
 
 def _source_clean(cfg: DataConfig, src) -> CleanConfig:

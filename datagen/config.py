@@ -10,6 +10,7 @@ from datagen.text import CleanConfig
 
 SourceKind = Literal["everyday", "messages", "python", "text", "hf", "pairs", "hf_pairs"]
 BUILTIN_KINDS = ("everyday", "messages", "python")
+JOINABLE_KINDS = ("everyday", "messages", "text")
 
 
 # How people type messages on a phone: lower-case starts, no final full stop, dropped
@@ -40,6 +41,10 @@ class SourceConfig:
     # reference shape: any | sentence (keep only capitalised, punctuated ones) | fix (make them so)
     form: Literal["any", "sentence", "fix"] = "any"
     max_words: int = 0        # a tighter clean.max_words for this source (0 = clean.max_words)
+    # share of this source's sentences sent together with the next one as one message
+    # ("My phone died, sorry. Just saw your messages."): a lone chat line never teaches the
+    # model where a typed message's sentence breaks go. Each part is shaped (`form`) first.
+    join: float = 0.0
     share: float = 0.0        # of train and eval pairs from this source (0 everywhere = no quotas)
 
     def __post_init__(self) -> None:
@@ -48,6 +53,10 @@ class SourceConfig:
         check(self.limit >= 0, "sources: limit must be >= 0")
         check(self.max_words >= 0, "sources: max_words must be >= 0")
         check(0.0 <= self.share <= 1.0, f"sources: share must be in [0, 1], got {self.share}")
+        check(0.0 <= self.join <= 1.0, f"sources: join must be in [0, 1], got {self.join}")
+        check(self.join == 0.0 or self.kind in JOINABLE_KINDS,
+              f"sources: join needs sentences or lines to join: a {self.kind!r} source has none "
+              f"(join works with kinds {list(JOINABLE_KINDS)})")
         if not self.name:
             self.name = self.kind if not self.path else f"{self.kind}:{self.path}"
 

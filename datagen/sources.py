@@ -142,9 +142,11 @@ def block_units(lines: list[bytes], first_no: int, fmt: str, bad_lines: str, max
 
 
 def expand(unit: tuple) -> list[tuple]:
-    """A unit as the workers see it: a block becomes its text/skip units."""
+    """A unit as the workers see it: a block becomes its text/skip units, a batch its units."""
     if unit[0] == "block":
         return block_units(*unit[1], unit[3])
+    if unit[0] == "batch":
+        return list(unit[1])
     return [unit]
 
 
@@ -331,7 +333,24 @@ def source_units(src: SourceConfig, bad_lines: str, max_line: int) -> Iterator[t
         import itertools
 
         it = itertools.islice(it, src.limit)
+    if src.join and src.kind in ("everyday", "messages"):
+        it = _batched(it, JOIN_BATCH)
     return it
+
+
+JOIN_BATCH = 8  # one-sentence units travel in batches when a source joins: a sentence's partner
+# is the next one in its batch, decided in the worker from the batch's own RNG
+
+
+def _batched(units: Iterator[tuple], n: int) -> Iterator[tuple]:
+    batch: list[tuple] = []
+    for u in units:
+        batch.append(u)
+        if len(batch) == n:
+            yield ("batch", batch, None, batch[0][3])
+            batch = []
+    if batch:
+        yield ("batch", batch, None, batch[0][3])
 
 
 def _units(src: SourceConfig, bad_lines: str, max_line: int) -> Iterator[tuple]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,44 @@ def test_a_source_of_lower_case_fragments_is_counted_and_warned_about(tmp_path, 
                                            "decontaminate_defaults=false", "train_pairs=100", "eval_pairs=5",
                                            src])
     assert build_dataset(fixed)["unshaped_reference_share"][f"text:{corpus}"] == 0.0
+
+
+def _join_build(tmp_path: Path, join: float) -> list[dict]:
+    corpus = tmp_path / "lines.txt"
+    corpus.write_text("\n".join(f"the cat sat on mat number {i}" for i in range(300)) + "\n")
+    cfg = load_config(DataConfig, None, [
+        f"out_dir={tmp_path / f'data{join}'}", f"runs_root={tmp_path / 'runs'}", f"run_name=j{join}",
+        "progress=false", "workers=1", "decontaminate_defaults=false", "train_pairs=200", "eval_pairs=5",
+        "min_fill=0", f"sources=[{{kind: text, path: '{corpus}', format: lines, form: fix, join: {join}}}]"])
+    build_dataset(cfg)
+    return load_pairs(tmp_path / f"data{join}" / "train_data.json")
+
+
+def test_join_sends_two_shaped_sentences_as_one_message(tmp_path):
+    """`join` puts a sentence and the next one in one message, each shaped by `form` first: the
+    references then hold sentence breaks, which the messages noise drops from the inputs."""
+    alone, joined = _join_build(tmp_path, 0.0), _join_build(tmp_path, 0.5)
+    breaks = re.compile(r"\d\. The cat")
+    assert not any(breaks.search(p["output"]) for p in alone)
+    two = [p for p in joined if breaks.search(p["output"])]
+    assert 0.15 * len(joined) < len(two) < 0.6 * len(joined)
+    assert all(is_sentence(p["output"]) and p["output"].count(".") == 2 for p in two)
+
+
+def test_join_is_refused_where_there_is_nothing_to_join():
+    with pytest.raises(ConfigError, match="join"):
+        load_config(DataConfig, None, ["sources=[{kind: pairs, path: x.jsonl, join: 0.3}]"])
+    with pytest.raises(ConfigError, match="join must be in"):
+        load_config(DataConfig, None, ["sources=[{kind: everyday, join: 1.5}]"])
+
+
+def test_join_batches_one_sentence_sources_and_keeps_every_unit():
+    from datagen.config import SourceConfig
+    from datagen.sources import expand, source_units
+
+    src = SourceConfig(kind="everyday", limit=20, join=0.5)
+    units = list(source_units(src, "auto", 10_000))
+    assert [u[0] for u in units] == ["batch"] * 3
+    flat = [x for u in units for x in expand(u)]
+    plain = list(source_units(SourceConfig(kind="everyday", limit=20), "auto", 10_000))
+    assert flat == plain
