@@ -8,8 +8,9 @@ eval: the merged model beside identity, SymSpell and pyspellchecker on the first
 typed messages of the dev set (full text: spelling, case, punctuation) and the first `--limit`
 real BEA-4660 pairs (spelling); export: INT8 and INT4 `.pte` into models/real/; bench: both
 `.pte` files, plain and copy-speculative, text in -> guarded text out (the runner's text mode),
-on the host and on a loopback adb device, scored on the same two slices from the text the
-device returned. Each stage is the CLI users run; `--from STAGE` restarts from a stage.
+with the dictionary pass on the device, on the host and on a loopback adb device, scored on
+the same two slices from the text the device returned. Each stage is the CLI users run;
+`--from STAGE` restarts from a stage.
 """
 from __future__ import annotations
 
@@ -67,7 +68,8 @@ def commands(run: str, model: str, bea: str, messages: str, pairs: Path, limit: 
                    "name=smollm2-typo", f"eval_data={pairs}"],
         "runner": ["bash", "android_runner/build_host.sh"],
         "bench": [py, "-m", "device_bench.testing.bench_loopback", "--models", *ptes, "--eval", str(pairs),
-                  "--run", run, f"real_eval={bea}", f"real_limit={limit}", "reps=1", f"note={NOTE}"],
+                  "--run", run, f"real_eval={bea}", f"real_limit={limit}", "reps=1", "dictionary=true",
+                  f"note={NOTE}"],
     }
 
 
