@@ -10,7 +10,9 @@ Writes <out>/curve.json (one record per step; resumable: steps already scored ar
 <out>/curve.png. CPU-hours of a step = the trainer's process CPU time up to that checkpoint (so a
 paused or starved run counts only the work done); for checkpoints written before the trainer
 counted it, wall seconds x the torch threads the run used (env.json). A run spread over several
-sessions is placed by its own clock either way.
+sessions is placed by its own clock either way. A run that went on from another run's snapshot
+(`lora.init_from`, train.snapshot's snapshot.json) starts at that snapshot's CPU-hours, and the
+plot draws the earlier run's scored steps up to it as the first leg.
 Figures: messages exact match (full text), BEA spelling correction and over-correction."""
 from __future__ import annotations
 
@@ -65,6 +67,24 @@ def run_threads(run: Path, given: int = 0) -> int:
     return int(machine.get("torch_threads") or machine.get("cpu_count") or os.cpu_count() or 1)
 
 
+def warm_start(run: Path) -> tuple[float, Path | None, int]:
+    """(CPU-hours, run, step) of the snapshot this run went on from (lora.init_from), itself
+    placed by its own warm start; (0, None, 0) for a run from scratch or from an adapter with
+    no snapshot.json (a release folder: its cost is not on record here)."""
+    import yaml
+
+    cfg = yaml.safe_load((run / "config.yaml").read_text()) if (run / "config.yaml").is_file() else {}
+    init = Path(((cfg or {}).get("lora") or {}).get("init_from") or "")
+    info = init / "snapshot.json"
+    if not str(init) or str(init) == "." or not info.is_file():
+        return 0.0, None, 0
+    snap = json.loads(info.read_text())
+    prog, src = snap["progress"], Path(snap["run"])
+    secs = prog.get("cpu_seconds", -1.0)
+    own = (secs if secs >= 0 else prog["seconds"] * run_threads(src)) / 3600
+    return own + warm_start(src)[0], src, int(prog["step"])
+
+
 def _call(args: list[str], threads: int) -> str:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     r = subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True)
@@ -103,10 +123,21 @@ def score_step(run: Path, step: int, ckpt: Path, out: Path, args) -> dict:
         _call(["-m", "train.snapshot", str(run), "--step", str(step), "--out", str(snap)], args.threads)
     merged = _call(["-m", "core.loading", "merge", str(snap), "--preset-config", args.preset_config,
                     "--cache", str(out / "merged")], args.threads).strip().splitlines()[-1]
-    rec = {"step": step, "cpu_hours": cpu_hours(ckpt, run_threads(run, args.run_threads)),
+    own = cpu_hours(ckpt, run_threads(run, args.run_threads))
+    rec = {"step": step, "cpu_hours": warm_start(run)[0] + own, "leg_cpu_hours": own,
            **figures(evaluate(merged, "hf", out, f"step-{step}", args), "hf")}
     print(json.dumps(rec), flush=True)
     return rec
+
+
+def first_leg(run: Path) -> dict | None:
+    """The scored steps of the run this one went on from, up to the snapshot it took."""
+    _, src, step = warm_start(run)
+    path = src / "curve" / "curve.json" if src else None
+    if path is None or not path.is_file():
+        return None
+    prev = json.loads(path.read_text())
+    return {"run": prev["run"], "steps": [r for r in prev["steps"] if r["step"] <= step]}
 
 
 def plot(curve: dict, path: Path) -> None:
@@ -118,6 +149,15 @@ def plot(curve: dict, path: Path) -> None:
     pts = sorted(curve["steps"], key=lambda r: r["step"])
     x = [r["cpu_hours"] for r in pts]
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    prior = curve.get("first_leg") or {}
+    if prior.get("steps"):
+        px = [r["cpu_hours"] for r in prior["steps"]]
+        ax.plot(px, [r["messages_exact"] for r in prior["steps"]], "o--", mfc="none", color="C0",
+                label=f"{prior['run']} (first leg): messages exact")
+        ax.plot(px, [r["bea_spelling_correction"] for r in prior["steps"]], "s--", mfc="none", color="C1",
+                label=f"{prior['run']}: BEA correction")
+        ax2.plot(px, [100 * r["bea_spelling_over"] for r in prior["steps"]], "^--", mfc="none", color="C2",
+                 label=f"{prior['run']}")
     ax.plot(x, [r["messages_exact"] for r in pts], "o-", label="messages: exact (full text)")
     ax.plot(x, [r["bea_spelling_correction"] for r in pts], "s-", label="BEA: spelling correction")
     ax2.plot(x, [100 * r["bea_spelling_over"] for r in pts], "^-", color="C2", label="model")
@@ -167,6 +207,7 @@ def _run(args) -> int:
     fresh = {"run": run.name, "steps": [], "baselines": {}}
     curve = json.loads(path.read_text()) if path.is_file() else fresh
     done = {r["step"] for r in curve["steps"]}
+    curve["first_leg"] = first_leg(run)
     found = checkpoint_steps(run)
     want = [int(s) for s in args.steps.split(",") if s] if args.steps else \
         [s for s in found if s % args.every == 0]

@@ -37,3 +37,4 @@ def test_curve_scores_each_checkpoint_and_resumes(tiny_pairs, tiny_base, shared_
     assert main(args[:2] + ["1,2"] + args[3:]) == 0  # step 1 kept as scored, step 2 added
     assert [r["step"] for r in json.loads((out / "curve.json").read_text())["steps"]] == [1, 2]
     assert main(args[:2] + ["7"] + args[3:]) == 2  # no such checkpoint: a clear error
+
