@@ -79,7 +79,16 @@ def stage_metrics(ok: list[dict]) -> dict:
         vals = col[f"{s}_ms"]
         out[f"{s}_p50_ms"] = percentile(vals, 50)
         out[f"{s}_mean_ms"] = statistics.fmean(vals) if vals else None
-    return out
+    return {**out, **dict_metrics(ok if text else [])}
+
+
+def dict_metrics(ok: list[dict]) -> dict:
+    """The dictionary pass's stage (inside end_to_end_ms) and the share of requests it had words
+    to review in: all None unless every request carries it (the runner's --dictionary)."""
+    on = bool(ok) and all(r.get("dict_ms") is not None and "dict_needed" in r for r in ok)
+    ms = [float(r["dict_ms"]) for r in ok] if on else []
+    return {"dict_p50_ms": percentile(ms, 50), "dict_mean_ms": statistics.fmean(ms) if ms else None,
+            "dict_needed_share": sum(bool(r["dict_needed"]) for r in ok) / len(ok) if on else None}
 
 
 def sentence_ms(r: dict) -> float:
@@ -95,7 +104,8 @@ def _num(v):
 SCALARS = ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_mean_ms", "ttft_mean_ms",
            "prefill_tok_s", "decode_tok_s", "forwards_per_token", "acceptance_rate",
            "model_load_ms", "peak_rss_kb", "e2e_p50_ms", "e2e_p90_ms", "e2e_mean_ms",
-           *(f"{s}_{k}_ms" for s in STAGES for k in ("p50", "mean")))
+           *(f"{s}_{k}_ms" for s in STAGES for k in ("p50", "mean")),
+           "dict_p50_ms", "dict_mean_ms", "dict_needed_share")
 
 
 def unit_metrics(reps: list[dict]) -> dict:

@@ -98,7 +98,9 @@ def build_report(run: str, cfg_dict: dict, models: list, samples: list[dict], ev
                                   "on the device (tokenize + prefill + decode + guard), warm-up excluded",
             "stages": "text mode, per request on the device: tokenize = the prompt ids from the text; "
                       "prefill = the first forward call; decode = first generated token to the last; "
-                      "guard = decoding the answer and guarding it (median and mean per sentence)",
+                      "guard = decoding the answer and guarding it (median and mean per sentence); "
+                      "dictionary (--dictionary) = the pass after the guard, inside end-to-end; "
+                      "dictionary needed = share of requests with words for it to review",
             "guard check": "text mode: the device's guarded text compared with evaluation.guard.guard(input, "
                            "the device's raw text) on every request; accuracy is scored from the device's "
                            "guarded text",
@@ -240,7 +242,8 @@ def set_lines(report: dict) -> list[str]:
     return out
 E2E_HEADERS = (["device", "model", "mode", "status", "end-to-end p50 ms", "p50 min-max (reps)",
                 "end-to-end p90 ms", "end-to-end mean ms"] + [f"{s} mean ms" for s in STAGES]
-               + [f"{s} p50 ms" for s in STAGES] + ["guarded = host guard"])
+               + [f"{s} p50 ms" for s in STAGES]
+               + ["dictionary mean ms", "dictionary p50 ms", "dictionary needed", "guarded = host guard"])
 
 
 def e2e_rows(report: dict) -> list[list]:
@@ -254,6 +257,7 @@ def e2e_rows(report: dict) -> list[list]:
                      med(u, "e2e_p50_ms"), _range(u, "e2e_p50_ms"), med(u, "e2e_p90_ms"),
                      med(u, "e2e_mean_ms")]
                     + [med(u, f"{s}_mean_ms") for s in STAGES] + [med(u, f"{s}_p50_ms") for s in STAGES]
+                    + [med(u, "dict_mean_ms"), med(u, "dict_p50_ms"), med(u, "dict_needed_share")]
                     + [f"{check['identical']}/{check['total']}" if check else "-"])
     return rows
 
@@ -327,6 +331,9 @@ def markdown(report: dict) -> str:
 
 
 def accuracy_scope(report: dict) -> str:
+    if (report.get("config") or {}).get("dictionary"):
+        return ("guard on: the device's dictionary pass output (guarded again on the device) for the "
+                "models, the host guard for the baselines")
     return ("guard on: the device's guarded text for the models, the host guard for the baselines"
             if report.get("text_mode") else "guard on")
 

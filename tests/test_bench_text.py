@@ -108,3 +108,22 @@ def test_text_mode_refuses_an_export_without_the_prompt(tmp_path):
                                                  "tokenizer": {"file": "../tokenizer.json"}}))
     with pytest.raises(BenchInputError, match="plain file name"):
         bench.text_files(load_model_info(pte))
+
+
+def test_the_dictionary_pass_is_a_stage_of_its_own_when_the_runner_ran_it():
+    from device_bench.measure import stage_metrics
+
+    def req(dict_ms=None, needed=None):
+        r = {"tokenize_ms": 0.1, "prefill_ms": 50.0, "decode_ms": 100.0, "guard_ms": 0.2,
+             "end_to_end_ms": 150.3}
+        if dict_ms is not None:
+            r.update(dict_ms=dict_ms, dict_needed=needed, end_to_end_ms=150.3 + dict_ms)
+        return r
+
+    on = stage_metrics([req(0.05, False), req(30.0, True), req(10.0, True), req(0.04, False)])
+    assert on["dict_needed_share"] == 0.5 and on["dict_p50_ms"] == pytest.approx(5.025)
+    assert on["dict_mean_ms"] == pytest.approx(40.09 / 4)
+    off = stage_metrics([req(), req()])
+    assert off["dict_p50_ms"] is None and off["dict_needed_share"] is None and off["e2e_p50_ms"] == 150.3
+    scope = report.accuracy_scope({"text_mode": True, "config": {"dictionary": True}})
+    assert "dictionary pass output" in scope
