@@ -20,7 +20,10 @@ class BenchConfig:
     max_new_tokens: int = 96
     warmup: int = 2
     reps: int = 3
-    threads: int = 0
+    # runner threads; 0 = the runner's default (XNNPACK: one per core). 1 measured fastest on the 2-core
+    # dev VM, where the host and a loopback device run at once (export/README.md, issue 25): on a
+    # phone with free big cores try threads=2 and 4; the report records what ran.
+    threads: int = 1
     modes: list[str] = field(default_factory=lambda: list(MODES))
     # Copy-mode decoding; None = the .pte's metadata ("decoding", recorded at export), else
     # core/decoding_defaults.json: a model is benched with the settings it was exported for.

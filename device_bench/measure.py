@@ -58,6 +58,7 @@ def rep_metrics(results: list[dict], prompt_len: dict[str, int], summary: dict) 
         "acceptance_rate": _ratio(accepted, drafted),  # accepted / drafted tokens
         "model_load_ms": _num(summary.get("model_load_ms")),
         "peak_rss_kb": _num(summary.get("peak_rss_kb")),
+        "threads": _num(summary.get("threads")),  # what the runner's threadpool ran with
         **stage_metrics(ok),
     }
 
@@ -103,7 +104,7 @@ def _num(v):
 
 SCALARS = ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_mean_ms", "ttft_mean_ms",
            "prefill_tok_s", "decode_tok_s", "forwards_per_token", "acceptance_rate",
-           "model_load_ms", "peak_rss_kb", "e2e_p50_ms", "e2e_p90_ms", "e2e_mean_ms",
+           "model_load_ms", "peak_rss_kb", "threads", "e2e_p50_ms", "e2e_p90_ms", "e2e_mean_ms",
            *(f"{s}_{k}_ms" for s in STAGES for k in ("p50", "mean")),
            "dict_p50_ms", "dict_mean_ms", "dict_needed_share")
 

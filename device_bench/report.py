@@ -174,14 +174,14 @@ def perf_rows(report: dict) -> list[list]:
     for u in report["units"]:
         m = report["models"][u["model"]]
         rows.append([device_label(report, u["device"]), u["model"], m["quantization"], u["mode"], u["status"],
-                     med(u, "model_load_ms"), med(u, "ttft_mean_ms"), med(u, "prefill_tok_s"),
+                     med(u, "threads"), med(u, "model_load_ms"), med(u, "ttft_mean_ms"), med(u, "prefill_tok_s"),
                      med(u, "decode_tok_s"), med(u, "latency_p50_ms"), _range(u, "latency_p50_ms"),
                      med(u, "latency_p90_ms"),
                      med(u, "latency_p99_ms"), med(u, "peak_rss_kb"), m["size_bytes"] / 1e6])
     return rows
 
 
-PERF_HEADERS = ["device", "model", "quant", "mode", "status", "load ms", "TTFT ms", "prefill tok/s",
+PERF_HEADERS = ["device", "model", "quant", "mode", "status", "threads", "load ms", "TTFT ms", "prefill tok/s",
                 "decode tok/s", "p50 ms", "p50 min-max (reps)", "p90 ms", "p99 ms", "peak RSS kB", "size MB"]
 
 
