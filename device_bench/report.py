@@ -174,9 +174,9 @@ def perf_rows(report: dict) -> list[list]:
     for u in report["units"]:
         m = report["models"][u["model"]]
         rows.append([device_label(report, u["device"]), u["model"], m["quantization"], u["mode"], u["status"],
-                     med(u, "threads"), med(u, "model_load_ms"), med(u, "ttft_mean_ms"), med(u, "prefill_tok_s"),
-                     med(u, "decode_tok_s"), med(u, "latency_p50_ms"), _range(u, "latency_p50_ms"),
-                     med(u, "latency_p90_ms"),
+                     med(u, "threads"), med(u, "model_load_ms"), med(u, "ttft_mean_ms"),
+                     med(u, "prefill_tok_s"), med(u, "decode_tok_s"), med(u, "latency_p50_ms"),
+                     _range(u, "latency_p50_ms"), med(u, "latency_p90_ms"),
                      med(u, "latency_p99_ms"), med(u, "peak_rss_kb"), m["size_bytes"] / 1e6])
     return rows
 
