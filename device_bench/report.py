@@ -182,7 +182,8 @@ def perf_rows(report: dict) -> list[list]:
 
 
 PERF_HEADERS = ["device", "model", "quant", "mode", "status", "threads", "load ms", "TTFT ms",
-                "prefill tok/s", "decode tok/s", "p50 ms", "p50 min-max (reps)", "p90 ms", "p99 ms", "peak RSS kB", "size MB"]
+                "prefill tok/s", "decode tok/s", "p50 ms", "p50 min-max (reps)", "p90 ms", "p99 ms",
+                "peak RSS kB", "size MB"]
 
 
 def main_set(report: dict) -> str:
