@@ -50,7 +50,7 @@ def pairs_file(bench: str, limit: int, out: Path) -> Path:
     """The first `limit` pairs of a benchmark as JSON Lines: what export checks and the bench
     reads as its main set."""
     try:
-        pairs = load_benchmark(REPO_ROOT / bench).pairs[:limit]
+        pairs = load_benchmark(REPO_ROOT / bench).pairs[:limit or None]  # 0 = all, as eval and bench
     except BenchmarkError as exc:
         raise DemoError(f"{exc} (--messages points at the typed-messages dev set folder)") from None
     lines = (json.dumps({"input": p.input, "output": p.reference}) for p in pairs)
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--adapter", default=ADAPTER, help="a PEFT adapter folder")
     ap.add_argument("--bea", default=BEA, help="the NeuSpell BEA-4660 folder (relative: from the repo)")
     ap.add_argument("--messages", default=MESSAGES, help="the typed-messages dev set folder")
-    ap.add_argument("--limit", type=int, default=200, help="pairs of each set for eval and bench")
+    ap.add_argument("--limit", type=int, default=200, help="pairs of each set for eval and bench (0 = all)")
     args = ap.parse_args(argv)
     env = offline_env()
     t0, times = time.monotonic(), {}

@@ -30,3 +30,10 @@ def test_stage_commands_parse_and_use_the_messages_set(tmp_path, shared_data):
     assert [s.name for s in sets] == ["messages", "neuspell-bea4660"]
     assert sets[0].fixes != sets[1].fixes  # full text against spelling only
     assert real_demo.ADAPTER.endswith("-v2")
+    assert cfg.dictionary  # the pass runs on the device, as in an app
+
+
+def test_limit_zero_takes_every_pair_as_eval_and_bench_do(tmp_path):
+    pairs = real_demo.pairs_file(real_demo.MESSAGES, 0, tmp_path / "messages-0.jsonl")
+    assert len(pairs.read_text().splitlines()) == len(load_benchmarks(
+        str(real_demo.REPO_ROOT / real_demo.MESSAGES))[0].pairs) >= 300
