@@ -23,7 +23,7 @@ from datagen.text import ABBREVIATIONS as TITLE_ABBREVIATIONS
 
 WORD_TYPOS = ("adjacent_key", "omission", "insertion", "transposition", "double_letter",
               "undouble_letter", "misspelling")
-OTHER_TYPES = ("real_word", "apostrophe", "lowercase_i", "split_word", "merge_words",
+OTHER_TYPES = ("real_word", "apostrophe", "lowercase_i", "split_word", "merge_words", "shift_space",
                "drop_comma", "lowercase_start", "drop_final_punct", "chat_abbrev", "lowercase_all",
                "drop_inner_punct")
 ERROR_TYPES = WORD_TYPOS + OTHER_TYPES
@@ -50,6 +50,8 @@ class NoiseConfig:
     lowercase_i: float = 0.3          # per pronoun "I" (I, I'm, I'll)
     split_word: float = 0.003         # per word of >= 4 letters (extra space inside)
     merge_words: float = 0.012        # per space between two words (missing space)
+    shift_space: float = 0.0          # per space between two words: typed a letter early or late
+                                      # ("i am fine" -> "i amf ine", "see you" -> "se eyou"), a thumb slip
     drop_comma: float = 0.3           # per comma
     chat_abbrev: float = 0.0          # per word/phrase with a chat abbreviation (you -> u, please -> pls)
     drop_inner_punct: float = 0.0     # per sentence end inside the text: "fine. I'll" -> "fine i'll"
@@ -238,7 +240,7 @@ class Noiser:
                     edits.append((m.start(), m.start() + 1, "", "undouble_letter"))
         # one geometric walk over the tokens for the three per-token kinds together
         typo, split = self.typo_rate, cfg.split_word
-        p = typo + split + cfg.merge_words
+        p = typo + split + cfg.merge_words + cfg.shift_space
         for i in _picks(len(tokens), p, rng):
             x = rng.random() * p
             if x < typo:
@@ -248,10 +250,12 @@ class Noiser:
                 if m and m.end() - m.start() >= 4:
                     at = _offset(tokens, i) + m.start() + rng.randrange(2, m.end() - m.start() - 1)
                     edits.append((at, at, " ", "split_word"))
-            elif i + 1 < len(tokens):  # merge token i with the next one
+            elif i + 1 < len(tokens) and x < typo + split + cfg.merge_words:  # token i + the next one
                 at = _offset(tokens, i + 1) - 1
                 if piece[at - 1:at].isalpha() and piece[at + 1:at + 2].isalpha():
                     edits.append((at, at + 1, "", "merge_words"))
+            elif i + 1 < len(tokens):
+                _shift_space(piece, _offset(tokens, i + 1) - 1, rng, edits)
         if cfg.drop_inner_punct and ("." in piece or "?" in piece or "!" in piece):
             for m in _INNER_END.finditer(piece):
                 if piece[:m.start()].rsplit(" ", 1)[-1] in TITLE_ABBREVIATIONS:
@@ -353,3 +357,19 @@ def sentence_rng(seed: int, index: int) -> random.Random:
     """The RNG of sentence (or source unit) `index`: depends only on (seed, index),
     never on the worker that runs it."""
     return random.Random(seed * 1_000_003 + index)
+
+
+def _shift_space(piece: str, at: int, rng: random.Random, edits: list) -> None:
+    """The space at `at` typed one letter late ("amf ine") or early ("thanky ou"): only between two
+    words of letters that keep 3+ letters each and never next to another moved space. (Shorter
+    fragments are real words the guard may not let a model join back: "att he" -> "at he".)"""
+    left, right = piece[:at].rsplit(" ", 1)[-1], piece[at + 1:].split(" ", 1)[0]
+    lo, hi = at - len(left) - 2, at + len(right) + 2  # the two words and the spaces around them
+    if not (left.isalpha() and right.isalpha()) or any(t == "shift_space" and lo <= a <= hi
+                                                       for a, _, _, t in edits):
+        return
+    late = rng.random() < 0.5
+    if late and len(right) >= 4:
+        edits.append((at, at + 2, piece[at + 1] + " ", "shift_space"))
+    elif not late and len(left) >= 4:
+        edits.append((at - 1, at + 1, " " + piece[at - 1], "shift_space"))

@@ -117,6 +117,20 @@ def test_split_and_merge_words():
     assert noisy == "seeyouathome" and errors == ["merge_words"] * 3
 
 
+def test_shift_space_moves_a_space_one_letter_and_the_guard_undoes_it():
+    from evaluation.guard import guard
+
+    text = "Thank you for the lovely dinner tonight, see you tomorrow morning."
+    seen = set()
+    for noisy, errors in runs(only("shift_space", 0.5), text, 80):
+        assert noisy.replace(" ", "") == text.replace(" ", "") and noisy.count(" ") == text.count(" ")
+        assert set(errors) <= {"shift_space"} and all(len(w) >= 3 for w in noisy.split() if w not in text)
+        assert guard(noisy, text) == text
+        seen |= {w for w in noisy.split() if w not in text.split()}
+    assert {"lovel", "ydinner"} <= seen and {"lovelyd", "inner"} <= seen  # early and late
+    assert only("shift_space").corrupt("see you at ten", random.Random(0)) == ("see you at ten", [])
+
+
 def test_sentence_level_corruptions():
     assert only("drop_comma").corrupt("Yes, I know, thanks.", random.Random(0)) == (
         "Yes I know thanks.", ["drop_comma", "drop_comma"])
