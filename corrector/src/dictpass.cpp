@@ -176,6 +176,59 @@ void DictConfig::check() const {
     need(edit_weight >= 0, "dictionary.edit_weight must be >= 0");
     need(list_bonus >= 0, "dictionary.list_bonus must be >= 0");
     need(min_part_count >= 0, "dictionary.min_part_count must be >= 0");
+    need(context == "typed" || context == "masked" || context == "both",
+         "dictionary.context must be one of ['typed', 'masked', 'both'], got '" + context + "'");
+    Text m;
+    bool one_word = utf8_decode(mask, m) && !m.empty() && std::none_of(m.begin(), m.end(), uni::py_space);
+    need(one_word, "dictionary.mask must be one word with no whitespace, got '" + mask + "'");
+}
+
+// ---------------------------------------------------------------- masked
+namespace {
+// Python re.IGNORECASE on a pattern code point `p` (lowercase): does input code point c match it?
+bool folds_to(char32_t c, char32_t p) {
+    if (c == p) return true;
+    if (p == U'k' && c == 0x212A) return true;                    // KELVIN SIGN
+    if (p == U'i' && (c == 0x130 || c == 0x131)) return true;     // İ, ı
+    if (p == U's' && c == 0x17F) return true;                     // ſ (long s)
+    if (c < 128) return c >= U'A' && c <= U'Z' && char32_t(c - U'A' + U'a') == p;
+    Text low = uni::lower(Text(1, c));
+    return low.size() == 1 && low[0] == p;
+}
+
+bool word_or_apostrophe(char32_t c) { return c == U'\'' || uni::py_word(c); }  // [\w']
+
+// the length of the core matched at `at` (lookarounds included), else 0
+size_t match_at(const Text& in, size_t at, const Text& core) {
+    if (at + core.size() > in.size()) return 0;
+    for (size_t i = 0; i < core.size(); ++i)
+        if (!folds_to(in[at + i], core[i])) return 0;
+    size_t end = at + core.size();
+    return end < in.size() && word_or_apostrophe(in[end]) ? 0 : core.size();
+}
+}  // namespace
+
+Text masked(const Text& input, const std::vector<Text>& words, const Text& mask) {
+    std::vector<Text> cores;  // lowercase, distinct; at most one can match at a place (see the header)
+    for (const Text& w : words) {
+        Text core = uni::lower(split_edges(w).core);
+        if (!core.empty() && std::find(cores.begin(), cores.end(), core) == cores.end()) cores.push_back(core);
+    }
+    if (cores.empty()) return input;
+    Text out;
+    for (size_t at = 0; at < input.size();) {
+        size_t n = 0;
+        if (at == 0 || !word_or_apostrophe(input[at - 1]))  // lookbehind on the original text, as re.sub
+            for (const Text& core : cores)
+                if ((n = match_at(input, at, core))) break;
+        if (n) {
+            out += mask;
+            at += n;
+        } else {
+            out.push_back(input[at++]);
+        }
+    }
+    return out;
 }
 
 // ---------------------------------------------------------------- the misspelling list
@@ -238,6 +291,27 @@ std::vector<int32_t> DictionaryPass::answer_ids(const std::string& answer) const
     std::vector<int32_t> ids = corr_.tokenizer().encode(answer);
     ids.push_back(answer_eos_);
     return ids;
+}
+
+std::vector<double> DictionaryPass::context_log_probs(const Text& input, const std::vector<Text>& words,
+                                                     const std::vector<std::vector<int32_t>>& conts,
+                                                     const ScoreFn& score, size_t max_len) const {
+    std::vector<Text> texts;  // _context_log_probs: typed first, then masked, summed
+    if (cfg_.context != "masked") texts.push_back(input);
+    if (cfg_.context != "typed") texts.push_back(masked(input, words, decode(cfg_.mask, "dictionary.mask")));
+    size_t longest = 0;
+    for (auto& c : conts) longest = std::max(longest, c.size());
+    std::vector<double> total(conts.size(), 0.0);
+    for (const Text& text : texts) {
+        std::vector<int32_t> prefix = corr_.prompt_ids(utf8_encode(text));
+        if (prefix.size() + longest > max_len) return {};
+        std::vector<double> lps = score(prefix, conts);
+        if (lps.size() != conts.size())
+            throw DictError("score returned " + std::to_string(lps.size()) + " log-probs for " +
+                            std::to_string(conts.size()) + " continuations");
+        for (size_t i = 0; i < total.size(); ++i) total[i] += lps[i];
+    }
+    return total;
 }
 
 std::vector<size_t> DictionaryPass::targets(const Text& input, const Text& raw, const Text& out) const {
@@ -359,14 +433,10 @@ PassResult DictionaryPass::run(const std::string& input, const std::string& raw,
             variants.emplace_back(k, &c);
             conts.push_back(answer_ids(utf8_encode(substitute(out, spans, c))));
         }
-    std::vector<int32_t> prefix = corr_.prompt_ids(input);
-    size_t longest = 0;
-    for (auto& c : conts) longest = std::max(longest, c.size());
-    if (prefix.size() + longest > max_len) return res;  // too long for the model: the guarded output stays
-    std::vector<double> lps = score(prefix, conts);
-    if (lps.size() != conts.size())
-        throw DictError("score returned " + std::to_string(lps.size()) + " log-probs for " +
-                        std::to_string(conts.size()) + " continuations");
+    std::vector<Text> under_review;
+    for (auto& [k, cs] : cands) under_review.push_back(tokens[k]);
+    std::vector<double> lps = context_log_probs(in, under_review, conts, score, max_len);
+    if (lps.empty()) return res;  // too long for the model: the guarded output stays
     std::vector<const Candidate*> chosen;
     for (auto& [k, cs] : cands) {
         std::vector<std::pair<double, const Candidate*>> mine;

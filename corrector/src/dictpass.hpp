@@ -10,6 +10,8 @@
 //   - the pick: the model's teacher-forced log-prob of the answer with each candidate, plus
 //     the prior, must beat keeping the word by margin and the runner-up by tie_margin;
 //   - case follows the typed word; the guard has the last word.
+//   - what the model scores against (`context`): the typed text, the text with the words under
+//     review masked (masked()), or the sum of both log-probs; the answers are tokenized once.
 // The model is reached through a ScoreFn (prefix ids, continuation ids -> summed log-probs),
 // so the library needs no ExecuTorch. tests/test_dictpass_cpp.py proves the outputs equal to
 // Python's by replaying Python's own scorer calls.
@@ -40,8 +42,19 @@ struct DictConfig {  // evaluation/dictpass.py DictConfig, same defaults
     bool splits = true;
     bool merges = true;
     int64_t min_part_count = 1000000;
-    void check() const;  // DictError on what DictConfig.__post_init__ refuses
+    // "typed" | "masked" | "both": the prompt(s) the answers are scored against (DictConfig.context)
+    std::string context = "typed";
+    std::string mask = "___";  // what masked() puts for each word under review (one word, UTF-8)
+    void check() const;  // DictError on what DictConfig.__post_init__ refuses, in its words
 };
+
+// dictpass.masked: `input` with every whole-word occurrence of the words' cores (edge punctuation
+// off), in any case, replaced by `mask`. Python's (?<![\w'])(?:a|b)(?![\w']) with re.IGNORECASE,
+// for cores of ASCII letters and apostrophes (all the pass ever masks: its targets are such
+// words); a core letter also matches what Python's re folds to it (K for k, İ and ı for i, ſ for
+// s). Cores with other letters match by one-code-point lowercase only (Python would also apply
+// its other simple folds there).
+Text masked(const Text& input, const std::vector<Text>& words, const Text& mask);
 
 // (typed, meant) lowercase pairs of a Mitton-format list (".dat": "$meant", then one typed
 // word a line), as dictpass.misspelling_pairs reads it. Other list formats (TOEFL .tsv,
@@ -101,6 +114,11 @@ private:
     int32_t answer_eos_;
 
     std::vector<int32_t> answer_ids(const std::string& answer) const;
+    // the answers' summed log-probs over the configured context(s); empty when a prompt and the
+    // longest answer do not fit max_len
+    std::vector<double> context_log_probs(const Text& input, const std::vector<Text>& words,
+                                          const std::vector<std::vector<int32_t>>& conts, const ScoreFn& score,
+                                          size_t max_len) const;
 };
 
 }  // namespace tc

@@ -10,6 +10,7 @@
 //       {"input": s, "raw": s, "max_len": n, "calls": [{"prefix": [..], "conts": [[..]], "scores": [..]}]}
 //       -> {"output": s, "needed": b, "changes": [s], "calls": n} with a scorer that replays
 //       "calls" (Python's recorded scorer calls); a query not among them -> {"error": ...}
+//   tc_tool masked                       {"input": s, "words": [s], "mask": s} -> {"masked": s}
 //   tc_tool dictbench (same arguments and lines) -> {"pass_us": t, "score_us": t}: the pass's own
 //       cost (candidates, guard, tokenizing) apart from the scorer's
 #include <chrono>
@@ -66,6 +67,10 @@ tc::DictConfig dict_config(int argc, char** argv, int from) {
         size_t eq = kv.find('=');
         if (eq == std::string::npos) throw std::runtime_error("expected key=value, got " + kv);
         std::string key = kv.substr(0, eq);
+        if (key == "context" || key == "mask") {  // the two text options; the rest are numbers
+            (key == "context" ? cfg.context : cfg.mask) = kv.substr(eq + 1);
+            continue;
+        }
         double v = std::stod(kv.substr(eq + 1));
         if (key == "margin") cfg.margin = v;
         else if (key == "tie_margin") cfg.tie_margin = v;
@@ -104,6 +109,12 @@ Calls read_calls(const tc::Json& j) {
         calls[{int_list(*c.get("prefix")), conts}] = scores;
     }
     return calls;
+}
+
+tc::Text text_of(const std::string& s) {
+    tc::Text t;
+    if (!tc::utf8_decode(s, t)) throw std::runtime_error("not UTF-8: " + s);
+    return t;
 }
 
 struct Unrecorded : std::runtime_error { using std::runtime_error::runtime_error; };
@@ -157,9 +168,9 @@ int run(int argc, char** argv) {
         dict = std::make_unique<tc::DictionaryPass>(*corr, argv[4], std::string(argv[5]) == "-" ? "" : argv[5],
                                                     dict_config(argc, argv, 6));
     }
-    else if (mode != "opcodes" || argc != 2) {
+    else if ((mode != "opcodes" && mode != "masked") || argc != 2) {
         std::cerr << "usage: tc_tool encode TOKENIZER.json | prompt META.json WORDS | guard WORDS [ALIGN_WINDOW] | opcodes"
-                     " | bench META.json WORDS | lookup DICT | dictpass|dictbench META.json WORDS DICT MISSPELLINGS|- [key=value...]"
+                     " | bench META.json WORDS | lookup DICT | masked | dictpass|dictbench META.json WORDS DICT MISSPELLINGS|- [key=value...]"
                      " (JSON Lines on stdin)\n";
         return 2;
     }
@@ -185,6 +196,11 @@ int run(int argc, char** argv) {
             std::cout << "{\"ids\":" << ids_json(corr->prompt_ids(field(j, "text"))) << "}\n";
         } else if (guard) {
             std::cout << "{\"guarded\":" << quote(guard->guard(field(j, "input"), field(j, "output"))) << "}\n";
+        } else if (mode == "masked") {
+            std::vector<tc::Text> words;
+            for (const tc::Json& w : j.get("words")->arr) words.push_back(text_of(w.as_string("words")));
+            tc::Text out = tc::masked(text_of(field(j, "input")), words, text_of(field(j, "mask")));
+            std::cout << "{\"masked\":" << quote(tc::utf8_encode(out)) << "}\n";
         } else if (mode == "bench") {
             auto t0 = std::chrono::steady_clock::now();
             auto ids = corr->prompt_ids(field(j, "input"));
