@@ -78,7 +78,7 @@ def fingerprint(cfg: BenchConfig, model: ModelInfo, mode: str, n: int, eval_sha:
     real = {"real_eval": cfg.real_eval, "real_sha256": real_sha} if cfg.real_eval else {}
     text = {"text_mode": True} if cfg.text_mode else {}  # absent in id mode: older units still resume
     if cfg.dictionary:  # absent when off: older units still resume
-        text["dictionary"] = {"misspellings": cfg.misspellings}
+        text["dictionary"] = {"misspellings": cfg.misspellings, "context": dict_context(cfg)}
     return {"model_sha256": model.sha256, "mode": mode, "n": n, "eval_sha256": eval_sha, **real, **text,
             "max_new_tokens": cfg.max_new_tokens, "warmup": cfg.warmup, "reps": cfg.reps,
             "threads": cfg.threads, **copy, "prefix_cache": cfg.prefix_cache}
@@ -210,7 +210,16 @@ def runner_argv(runner: str, model: str, req: str, res: str, summ: str, cfg: Ben
         argv += ["--text-meta", text[0], "--english-words", text[1]]
     if text is not None and dictionary is not None:
         argv += ["--dictionary", dictionary[0]] + (["--misspellings", dictionary[1]] if dictionary[1] else [])
+        argv += ["--dict-context", dict_context(cfg)]
     return argv
+
+
+def dict_context(cfg: BenchConfig) -> str:
+    """The pass's scoring context on the device: the bench's setting, else the evaluation's
+    default (evaluation/dictpass.py), always passed, so the runner's compiled-in default never decides."""
+    from evaluation.dictpass import DictConfig
+
+    return cfg.dictionary_context or DictConfig.context
 
 
 def describe_exit(code: int) -> str:

@@ -40,6 +40,9 @@ class BenchConfig:
     # .dat, pushed); accuracy is then scored from the pass's output (dict_text). Needs text_mode.
     dictionary: bool = False
     misspellings: str = "../shared/data/misspellings"  # the real misspelling lists; "" = no list bonus
+    # what the model scores the pass's answers against (the runner's --dict-context): typed, masked
+    # or both; "" = evaluation's dictionary.context default, so the device runs the host's rule
+    dictionary_context: str = ""
     cooldown_s: float = 0.0
     timeout_s: float = 1800.0
     request_timeout_ms: int = 0
@@ -77,6 +80,9 @@ class BenchConfig:
               f"`timeout N`), got {self.timeout_s}")
         check(self.text_mode or not self.dictionary,
               "dictionary=true runs the pass on the device: it needs text_mode=true")
+        check(self.dictionary_context in ("", "typed", "masked", "both"),
+              f"dictionary_context must be typed, masked, both or \"\" (the evaluation's default), "
+              f"got {self.dictionary_context!r}")
         check(not (self.dictionary and self.misspellings) or input_path(self.misspellings).exists(),
               f"misspellings {self.misspellings!r}: not found (the real misspelling lists, "
               "e.g. ../shared/data/misspellings; \"\" = no list bonus)")

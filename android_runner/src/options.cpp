@@ -15,7 +15,7 @@ std::string usage() {
          "                   [--threads N] [--warmup N] [--reps N] [--timeout-ms N]\n"
          "                   [--speculate none|copy] [--draft-len K] [--prefill-draft N] [--max-ngram N]\n"
          "                   [--prefix-cache on|off] [--text-meta M.json --english-words FILE\n"
-         "                   [--dictionary FREQ.txt [--misspellings LIST.dat]]]\n"
+         "                   [--dictionary FREQ.txt [--misspellings LIST.dat] [--dict-context typed|masked|both]]]\n"
          "copy-speculation defaults (core/decoding_defaults.json): --draft-len " +
          std::to_string(kDefaultDraftLen) + " --prefill-draft " + std::to_string(kDefaultPrefillDraft) +
          " --max-ngram " + std::to_string(kDefaultMaxNgram) + "\n";
@@ -140,6 +140,7 @@ Options parse_args(int argc, char** argv) {
     else if (a == "--english-words") o.english_words = v;
     else if (a == "--dictionary") o.dictionary = v;
     else if (a == "--misspellings") o.misspellings = v;
+    else if (a == "--dict-context") o.dict_context = v;
     else throw UsageError("unknown option " + a);
   }
   if (o.model.empty() || o.requests.empty() || o.results.empty() || o.summary.empty())
@@ -148,6 +149,9 @@ Options parse_args(int argc, char** argv) {
     throw UsageError("text mode needs both --text-meta M.json and --english-words FILE");
   if (!o.dictionary.empty() && o.text_meta.empty()) throw UsageError("--dictionary needs text mode (--text-meta, --english-words)");
   if (!o.misspellings.empty() && o.dictionary.empty()) throw UsageError("--misspellings needs --dictionary");
+  if (!o.dict_context.empty() && o.dictionary.empty()) throw UsageError("--dict-context needs --dictionary");
+  if (!o.dict_context.empty() && o.dict_context != "typed" && o.dict_context != "masked" && o.dict_context != "both")
+    throw UsageError("--dict-context must be typed, masked or both, got " + o.dict_context);
   if (speculate != "none" && speculate != "copy") throw UsageError("--speculate must be none or copy, got " + speculate);
   if (speculate == "none" && draft > 0) throw UsageError("--draft-len needs --speculate copy");
   if (speculate == "none" && prefill_draft >= 0) throw UsageError("--prefill-draft needs --speculate copy");

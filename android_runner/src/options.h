@@ -27,6 +27,7 @@ struct Options {
   std::string text_meta, english_words;  // text mode (text_mode.h): both or neither
   // The dictionary pass in text mode: SymSpell's frequency list, and an optional Mitton .dat list
   std::string dictionary, misspellings;
+  std::string dict_context;  // --dict-context typed|masked|both; "" = the library's default
 };
 
 std::string usage();  // lists the compiled-in copy-speculation defaults

@@ -159,8 +159,11 @@ TextMode::TextMode(const std::string& metadata_json, const std::string& english_
     if (st != TC_OK) throw failure("text mode (--text-meta, --english-words)", st, err);
     return;
   }
+  tc_dict_options opts;  // the library's defaults (evaluation/dictpass.py's), the context if given
+  tc_dict_options_init(&opts);
+  if (!o.dict_context.empty()) opts.context = o.dict_context.c_str();
   st = tc_open_with_dictionary(metadata_json.c_str(), english_words.c_str(), o.dictionary.c_str(),
-                               o.misspellings.empty() ? nullptr : o.misspellings.c_str(), nullptr, &c_, &err);
+                               o.misspellings.empty() ? nullptr : o.misspellings.c_str(), &opts, &c_, &err);
   if (st != TC_OK) throw failure("text mode with the dictionary (--dictionary, --misspellings)", st, err);
   scorer_ = std::make_unique<DictScorer>(o.model);
 }

@@ -86,6 +86,9 @@ typedef struct {
     int32_t refused_words;     /* also look at words whose change the guard refused (1) */
     int32_t splits, merges;    /* "alot" -> "a lot", "tomor row" -> "tomorrow" (1, 1) */
     int64_t min_part_count;    /* SymSpell count each part of a split needs (1000000) */
+    const char* context;       /* what the model scores against: "typed", "masked" or "both" ("typed");
+                                  NULL = the default; read during tc_open_with_dictionary only */
+    const char* mask;          /* the word "masked" puts for each word under review ("___"); NULL = default */
 } tc_dict_options;
 
 TC_API void tc_dict_options_init(tc_dict_options* options);

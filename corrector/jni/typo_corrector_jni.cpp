@@ -120,11 +120,15 @@ JNI_FN(jbyteArray, nativeFinish)(JNIEnv* env, jclass, jlong h, jbyteArray input,
 }
 
 JNI_FN(jlong, nativeOpenDictionary)(JNIEnv* env, jclass, jbyteArray meta, jbyteArray words, jbyteArray dict,
-                                    jbyteArray missp) {
+                                    jbyteArray missp, jbyteArray context) {
     tc_corrector* c = nullptr;
     char* err = nullptr;
     std::string m = bytes(env, meta), w = bytes(env, words), d = bytes(env, dict), l = bytes(env, missp);
-    tc_status st = tc_open_with_dictionary(m.c_str(), w.c_str(), d.c_str(), missp ? l.c_str() : nullptr, nullptr, &c, &err);
+    std::string x = bytes(env, context);
+    tc_dict_options opts;  // the defaults; the context when Java gave one
+    tc_dict_options_init(&opts);
+    if (context) opts.context = x.c_str();
+    tc_status st = tc_open_with_dictionary(m.c_str(), w.c_str(), d.c_str(), missp ? l.c_str() : nullptr, &opts, &c, &err);
     if (!ok(env, st, err)) return 0;
     return reinterpret_cast<jlong>(c);
 }

@@ -118,9 +118,10 @@ tc_status tc_open(const char* metadata_json, const char* english_words, tc_corre
 
 void tc_dict_options_init(tc_dict_options* o) {
     if (!o) return;
-    tc::DictConfig d;
+    static const tc::DictConfig d;  // static: the context and mask strings outlive the call
     *o = tc_dict_options{d.margin, d.tie_margin, d.max_edit_distance, d.max_candidates, d.max_words, d.min_word_len,
-                         d.edit_weight, d.list_bonus, d.refused_words, d.splits, d.merges, d.min_part_count};
+                         d.edit_weight, d.list_bonus, d.refused_words, d.splits, d.merges, d.min_part_count,
+                         d.context.c_str(), d.mask.c_str()};
 }
 
 tc_status tc_open_with_dictionary(const char* metadata_json, const char* english_words, const char* dictionary,
@@ -140,6 +141,8 @@ tc_status tc_open_with_dictionary(const char* metadata_json, const char* english
         cfg.edit_weight = options->edit_weight, cfg.list_bonus = options->list_bonus;
         cfg.refused_words = options->refused_words != 0, cfg.splits = options->splits != 0;
         cfg.merges = options->merges != 0, cfg.min_part_count = options->min_part_count;
+        if (options->context) cfg.context = options->context;
+        if (options->mask) cfg.mask = options->mask;
     }
     return guarded(error, [&] {
         auto c = std::make_unique<tc_corrector>(tc_corrector{tc::Corrector(metadata_json, english_words), nullptr});

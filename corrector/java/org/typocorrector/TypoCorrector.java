@@ -38,8 +38,15 @@ public final class TypoCorrector implements AutoCloseable {
 
     /** With the dictionary pass: SymSpell's frequency list, and a Mitton .dat misspelling list or null. */
     public TypoCorrector(String metadataJson, String englishWords, String dictionary, String misspellings) {
+        this(metadataJson, englishWords, dictionary, misspellings, null);
+    }
+
+    /** ... and what the model scores the answers against: "typed", "masked" or "both" (null = the default). */
+    public TypoCorrector(String metadataJson, String englishWords, String dictionary, String misspellings,
+                         String context) {
         handle = nativeOpenDictionary(utf8(metadataJson), utf8(englishWords), utf8(dictionary),
-                                      misspellings == null ? null : utf8(misspellings));
+                                      misspellings == null ? null : utf8(misspellings),
+                                      context == null ? null : utf8(context));
     }
 
     /** The model's raw answer -> guarded, dictionary-corrected text; maxLen: the model's context. */
@@ -76,7 +83,8 @@ public final class TypoCorrector implements AutoCloseable {
     private static String text(byte[] b) { return new String(b, StandardCharsets.UTF_8); }
 
     private static native long nativeOpen(byte[] meta, byte[] words);
-    private static native long nativeOpenDictionary(byte[] meta, byte[] words, byte[] dict, byte[] missp);
+    private static native long nativeOpenDictionary(byte[] meta, byte[] words, byte[] dict, byte[] missp,
+                                                    byte[] context);
     private static native byte[] nativeDictionaryPass(long h, byte[] input, byte[] raw, Scorer scorer, int maxLen);
     private static native void nativeClose(long h);
     private static native int[] nativePromptIds(long h, byte[] text);
