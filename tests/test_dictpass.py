@@ -120,6 +120,13 @@ def test_config_section_is_typed_and_strict():
         load_config(EvalConfig, DEFAULT_CONFIG, ["dictionary.mask=a b"])
 
 
+def test_evaluation_and_device_share_one_default_context():
+    """The evaluation reads default.yaml; the device bench and the C++ library take DictConfig's
+    defaults (tests/test_dictpass_cpp.py checks C++ against those): one rule on host and device."""
+    cfg = load_config(EvalConfig, DEFAULT_CONFIG, []).dictionary
+    assert (cfg.context, cfg.mask) == (DictConfig.context, DictConfig.mask)
+
+
 def test_masked_replaces_whole_words_in_any_case():
     assert dictpass.masked("my Batery is dead, batery!", ["batery"], "___") == "my ___ is dead, ___!"
     # edge punctuation of the output token does not matter; parts of longer words stay

@@ -4,21 +4,25 @@ differential tests on real parts. The Python pass runs with the tiny model's rea
 replays that table, so a query Python never made is a failure, and its output, `needed` and
 changes must equal Python's: on hand-picked cases, every input of every dev set under
 evaluation/devsets (raw = the input, the reference, an edited reference), hypothesis text, the
-C API (ctypes) with the live model as the callback, and the arm64 build under qemu. SymSpell's
-lookup is compared term for term first: the pass's candidates start there."""
+C API (ctypes) with the live model as the callback, and the arm64 build under qemu; the masked and
+summed scoring contexts (dictionary.context) on hand-picked cases and the first messages, and
+dictpass.masked itself on Unicode text. SymSpell's lookup is compared term for term first: the
+pass's candidates start there."""
 from __future__ import annotations
 
 import ctypes
 import json
 import random
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evaluation.dictpass import DictConfig, DictionaryPass, hf_scorer, misspelling_pairs, symspell
+from core.config import ConfigError
+from evaluation.dictpass import DictConfig, DictionaryPass, hf_scorer, masked, misspelling_pairs, symspell
 from tests.fixtures.corrector_cpp import (
     ARM64_BUILD,
     BUILD,
@@ -100,7 +104,7 @@ class Both:
         self.rec = Recorder(hf_scorer(model, tok.pad_token_id))
         self.py = DictionaryPass(DictConfig(misspellings=str(dat or ""), **cfg), tok, self.rec, MAX_LEN)
         self.args = ["dictpass", str(meta), str(words), str(words), str(dat or "-"),
-                     *(f"{k}={float(v)}" for k, v in cfg.items())]
+                     *(f"{k}={v if isinstance(v, str) else float(v)}" for k, v in cfg.items())]
         self.tool: Tool | None = None
 
     def request(self, inp: str, raw: str) -> tuple[dict, dict]:
@@ -199,6 +203,58 @@ def test_pass_identical_on_the_first_messages(both):
     print(json.dumps(both.compare(messages_pairs(limit=25))))
 
 
+# ---------------------------------------------------------------- the masked and summed contexts
+MASK_CASES = [  # (input, words under review): what Python's regex does on Unicode text
+    ("my batery is dead, Batery! BATERY", ["batery"]),
+    ("thnaks for teh help thnaks_ 2thnaks thnaks2 x'thnaks thnaks'", ["thnaks,", "teh"]),
+    ("dont don't dont' 'dont dont\u2019s \u2018dont\u2019", ["dont", "don't"]),
+    ("\u212aat kat KAT", ["kat"]),                         # KELVIN SIGN folds to k
+    ("\u0130t \u0131t it IT", ["it"]),                     # dotted and dotless i fold to i
+    ("\u017fee see SEE", ["see"]),                          # long s folds to s
+    ("caf\u00e9teh tehcaf\u00e9 \u00e9teh teh\u00e9 \u0416teh teh \U0001f600teh\U0001f600", ["teh"]),
+    ("a\u0301teh teh\u0301 \u00b2teh teh\u0661 \u2167teh", ["teh"]),   # a combining mark, digits, numerals
+    ("the form is here", []), ("", ["teh"]), ("alot a lot", ["alot", "tomor row"]),
+]
+
+
+def test_masked_identical(corrector_build):
+    """tc_tool masked equals dictpass.masked: whole words in any case, Unicode word edges."""
+    reqs = [{"input": i, "words": w, "mask": m} for i, w in MASK_CASES for m in ("___", "\u2588")]
+    got = Tool.batch(["masked"], reqs)
+    assert [g["masked"] for g in got] == [masked(r["input"], r["words"], r["mask"]) for r in reqs]
+    assert got[0]["masked"] == "my ___ is dead, ___! ___"  # the test can fail: it masks something
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(["teh", "dont", "kat", "see", "it"]) | st.text(max_size=4), min_size=1,
+                max_size=8),
+       st.lists(st.sampled_from(["teh", "dont", "don't", "kat", "see", "it", "Teh,", "(dont)"]), max_size=3))
+def test_masked_identical_on_hypothesis_text(corrector_build, parts, words_):
+    inp = "".join(parts)
+    got = Tool.batch(["masked"], [{"input": inp, "words": words_, "mask": "___"}])[0]["masked"]
+    assert got == masked(inp, words_, "___")
+
+
+@pytest.mark.parametrize("context", ["masked", "both"])
+def test_pass_identical_in_other_contexts(corrector_build, tiny, words, missp_dat, context):
+    """The answers scored against the masked text (and summed with the typed one for "both"):
+    the same scorer calls, in the same order, and the same outputs as Python."""
+    pair = Both(tiny, words, missp_dat, context=context)
+    res = pair.compare(HAND_PICKED + messages_pairs(limit=25))
+    calls = sum(len(pair.request(i, r)[0]["calls"]) for i, r in HAND_PICKED[:3])
+    assert calls == (6 if context == "both" else 3)  # one call per context for each needed sentence
+    print(json.dumps(res))
+
+
+@pytest.mark.parametrize("option,value", [("context", "nearby"), ("mask", "two words"), ("mask", "")])
+def test_bad_context_or_mask_named_as_python_names_it(corrector_build, tiny, words, option, value):
+    with pytest.raises(ConfigError) as py:
+        DictConfig(**{option: value})
+    _, _, meta = tiny
+    done = Tool.batch_raw(["dictpass", str(meta), str(words), str(words), "-", f"{option}={value}"])
+    assert done.returncode == 1 and done.stderr.strip() == f"tc_tool: {py.value}"
+
+
 @pytest.mark.integration  # 442 pairs x 3 raw outputs through the Python pass: about a minute
 def test_pass_identical_on_every_dev_set_input(both):
     print(json.dumps(both.compare(messages_pairs())))
@@ -237,18 +293,35 @@ def _lib(build_dir: Path):
                                        ctypes.c_void_p, ctypes.c_size_t, ptr,
                                        ctypes.POINTER(ctypes.c_int), ptr]
     lib.tc_free.argtypes = [ctypes.c_void_p]
+    lib.tc_dict_options_init.argtypes = [ctypes.POINTER(DictOptions)]
     return lib
 
 
-def test_c_api_runs_the_pass_with_a_model_callback(corrector_build, tiny, words, missp_dat):
+class DictOptions(ctypes.Structure):  # tc_dict_options
+    _fields_ = [("margin", ctypes.c_double), ("tie_margin", ctypes.c_double),
+                ("max_edit_distance", ctypes.c_int32), ("max_candidates", ctypes.c_int32),
+                ("max_words", ctypes.c_int32), ("min_word_len", ctypes.c_int32),
+                ("edit_weight", ctypes.c_double), ("list_bonus", ctypes.c_double),
+                ("refused_words", ctypes.c_int32), ("splits", ctypes.c_int32), ("merges", ctypes.c_int32),
+                ("min_part_count", ctypes.c_int64), ("context", ctypes.c_char_p), ("mask", ctypes.c_char_p)]
+
+
+@pytest.mark.parametrize("context", [None, "both"])
+def test_c_api_runs_the_pass_with_a_model_callback(corrector_build, tiny, words, missp_dat, context):
     """tc_open_with_dictionary + tc_dictionary_pass, the tiny model scoring live through the
-    callback: Python's outputs."""
+    callback: Python's outputs (the default options, and tc_dict_options with a context)."""
     model, tok, meta = tiny
     lib = _lib(corrector_build)
     handle, err = ctypes.c_void_p(), ctypes.c_void_p()
     dat = str(missp_dat).encode() if missp_dat else None
-    st_ = lib.tc_open_with_dictionary(str(meta).encode(), str(words).encode(), str(words).encode(), dat, None,
-                                      ctypes.byref(handle), ctypes.byref(err))
+    opts = DictOptions()
+    lib.tc_dict_options_init(ctypes.byref(opts))
+    assert (opts.context.decode(), opts.mask.decode()) == (DictConfig.context, DictConfig.mask)
+    if context:
+        opts.context = context.encode()
+    st_ = lib.tc_open_with_dictionary(str(meta).encode(), str(words).encode(), str(words).encode(), dat,
+                                      ctypes.byref(opts) if context else None, ctypes.byref(handle),
+                                      ctypes.byref(err))
     assert st_ == 0, take_c_string(lib, err)
     score = hf_scorer(model, tok.pad_token_id)
 
@@ -260,7 +333,8 @@ def test_c_api_runs_the_pass_with_a_model_callback(corrector_build, tiny, words,
             out[c] = v
         return 0
 
-    py = DictionaryPass(DictConfig(misspellings=str(missp_dat or "")), tok, score, MAX_LEN)
+    cfg = DictConfig(misspellings=str(missp_dat or ""), **({"context": context} if context else {}))
+    py = DictionaryPass(cfg, tok, score, MAX_LEN)
     for inp, raw in HAND_PICKED[:8]:
         res, needed = ctypes.c_void_p(), ctypes.c_int()
         st_ = lib.tc_dictionary_pass(handle, inp.encode(), raw.encode(), cb, None, MAX_LEN, ctypes.byref(res),
@@ -290,11 +364,10 @@ def test_c_api_names_bad_dictionary_input(corrector_build, tiny, words, tmp_path
         assert (st_, named in msg) == (code, True), msg
 
 
-def test_jni_binding_runs_the_pass(corrector_build, tiny, words, missp_dat, tmp_path):
-    """TypoCorrector(meta, words, dictionary, misspellings).dictionaryPass through Java (Debian's
-    JDK) with a fixed-formula Scorer equals evaluation/dictpass.py with the same formula."""
-    import subprocess
-
+@pytest.mark.parametrize("context", [None, "masked"])
+def test_jni_binding_runs_the_pass(corrector_build, tiny, words, missp_dat, tmp_path, context):
+    """TypoCorrector(meta, words, dictionary, misspellings[, context]).dictionaryPass through Java
+    (Debian's JDK) with a fixed-formula Scorer equals evaluation/dictpass.py with the same formula."""
     javac, java = shutil.which("javac"), shutil.which("java")
     if not javac or not java:
         pytest.skip("no JDK: apt-get install openjdk-17-jdk-headless (.ci/run does)")
@@ -308,9 +381,11 @@ def test_jni_binding_runs_the_pass(corrector_build, tiny, words, missp_dat, tmp_
     def formula(prefix, conts):
         return [-len(c) - 0.01 * sum(t % 7 for t in c) for c in conts]
 
-    py = DictionaryPass(DictConfig(misspellings=str(missp_dat or "")), tok, formula, 4096)
+    cfg = DictConfig(misspellings=str(missp_dat or ""), **({"context": context} if context else {}))
+    py = DictionaryPass(cfg, tok, formula, 4096)
     for inp, raw in HAND_PICKED[:6]:
         args = [str(meta), str(words), str(words), str(missp_dat or "-"), inp, raw]
+        args += [context] if context else []
         done = subprocess.run([java, f"-Dtypocorrector.library={lib}", "-cp", str(classes),
                                "org.typocorrector.DictDemo", *args],
                               capture_output=True, text=True, encoding="utf-8", timeout=120)
@@ -371,6 +446,17 @@ def test_runner_text_mode_dictionary_equals_pte_plus_dict(host_runner, tiny_pte,
     print(json.dumps(runner_vs_pte_dict(host_runner, tiny_pte["fp32"], words, missp_dat, texts, tmp_path)))
 
 
+@pytest.mark.parametrize("extra, message", [
+    (["--dict-context", "both"], "--dict-context needs --dictionary"),
+    (["--dictionary", "w.txt", "--dict-context", "nearby"], "--dict-context must be typed, masked or both"),
+])
+def test_runner_refuses_a_bad_dict_context(host_runner, tmp_path, extra, message):
+    files = ["--model", "m.pte", "--requests", "r", "--results", "o", "--summary", "s",
+             "--text-meta", "m.json", "--english-words", "w.txt"]
+    proc = subprocess.run([str(host_runner), *files, *extra], capture_output=True, text=True, cwd=tmp_path)
+    assert (proc.returncode, message in proc.stderr) == (2, True), proc.stderr
+
+
 # ---------------------------------------------------------------- device_bench: the files and the flags
 def test_bench_pushes_the_dictionary_and_passes_the_flags(tmp_path):
     from core.config import ConfigError
@@ -380,9 +466,14 @@ def test_bench_pushes_the_dictionary_and_passes_the_flags(tmp_path):
     cfg = BenchConfig(dictionary=True, misspellings="")
     argv = runner_argv("r", "m.pte", "q", "s", "t", cfg, "plain", text=("m.json", "w.txt"),
                        dictionary=("w.txt", "l.dat"))
-    assert argv[-6:] == ["--english-words", "w.txt", "--dictionary", "w.txt", "--misspellings", "l.dat"]
-    assert runner_argv("r", "m.pte", "q", "s", "t", cfg, "plain", text=("m.json", "w.txt"),
-                       dictionary=("w.txt", None))[-2:] == ["--dictionary", "w.txt"]
+    assert argv[-8:] == ["--english-words", "w.txt", "--dictionary", "w.txt", "--misspellings", "l.dat",
+                         "--dict-context", DictConfig.context]  # the host's rule, unless the bench sets one
+    masked_cfg = BenchConfig(dictionary=True, misspellings="", dictionary_context="masked")
+    argv = runner_argv("r", "m.pte", "q", "s", "t", masked_cfg, "plain", text=("m.json", "w.txt"),
+                       dictionary=("w.txt", None))
+    assert argv[-4:] == ["--dictionary", "w.txt", "--dict-context", "masked"]
+    with pytest.raises(ConfigError, match="dictionary_context"):
+        BenchConfig(dictionary=True, misspellings="", dictionary_context="nearby")
     off = runner_argv("r", "m.pte", "q", "s", "t", BenchConfig(), "plain", text=("m.json", "w.txt"))
     assert "--dictionary" not in off  # the off switch: the text mode alone
     with pytest.raises(ConfigError, match="needs text_mode"):
