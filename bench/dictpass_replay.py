@@ -3,7 +3,7 @@ already saved, under several pass settings, so settings are compared on the same
 without generating them again (generation is >90 % of an evaluation's time):
 
     python -m bench.dictpass_replay --model DIR --eval runs/eval/NAME [--eval ...]
-        --variant typed: --variant masked:dictionary.context=masked [--json FILE]
+        --variant typed: --variant masked:dictionary.context=masked [--set NAME] [--json FILE]
 
 Each `--eval` is a run folder of `python -m evaluation` (its outputs/<set>__hf.jsonl and
 metrics.json give the raw answers, the set's path, size and what its references fix); the model
@@ -110,11 +110,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", required=True, help="the merged model the evaluation runs scored")
     ap.add_argument("--eval", action="append", required=True, help="an evaluation run folder")
     ap.add_argument("--variant", action="append", default=[], help="name:dictionary.k=v,...")
+    ap.add_argument("--set", action="append", default=[], dest="sets",
+                    help="replay only this set of the runs (repeatable; default: every set)")
     ap.add_argument("--json", help="write every record (with the changed sentences) here")
     args = ap.parse_args(argv)
     named = [parse_variant(v) for v in args.variant] or [("default", [])]
     variants = [(name, ov, dict_config(ov)) for name, ov in named]  # a wrong key fails before the model loads
     sets = [s for run in args.eval for s in read_raw(Path(run))]
+    missing = set(args.sets) - {s["set"] for s in sets}
+    if missing:  # a typo in a set name must not replay nothing and look like a result
+        raise EvalError(f"--set {sorted(missing)}: not in the runs' sets {[s['set'] for s in sets]}")
+    sets = [s for s in sets if not args.sets or s["set"] in args.sets]
     records = replay(sets, args.model, variants)
     if args.json:
         atomic_write_json(Path(args.json), records)
