@@ -246,6 +246,12 @@ def test_pass_identical_in_other_contexts(corrector_build, tiny, words, missp_da
     print(json.dumps(res))
 
 
+@pytest.mark.integration  # 442 pairs x 3 raw outputs, two prompts each: a minute or two
+def test_pass_identical_on_every_dev_set_input_in_both_contexts(corrector_build, tiny, words, missp_dat):
+    """"both" runs the typed and the masked prompt: every dev set input covers both."""
+    print(json.dumps(Both(tiny, words, missp_dat, context="both").compare(messages_pairs())))
+
+
 @pytest.mark.parametrize("option,value", [("context", "nearby"), ("mask", "two words"), ("mask", "")])
 def test_bad_context_or_mask_named_as_python_names_it(corrector_build, tiny, words, option, value):
     with pytest.raises(ConfigError) as py:
@@ -405,10 +411,10 @@ def test_arm64_pass_gives_the_host_outputs(both):
 
 # ---------------------------------------------------------------- the runner's text mode, end to end
 def runner_vs_pte_dict(runner: Path, pte: Path, words: Path, dat: Path | None, texts: list[str],
-                       out: Path) -> dict:
-    """typo_runner --text-meta ... --dictionary: each result's dict_text equals Python `pte+dict`
-    (export/corrector.py's PteCorrector raw output, then DictionaryPass over pte_scorer) on the
-    same .pte, with the same answer budgets."""
+                       out: Path, context: str | None = None) -> dict:
+    """typo_runner --text-meta ... --dictionary [--dict-context C]: each result's dict_text equals
+    Python `pte+dict` (export/corrector.py's PteCorrector raw output, then DictionaryPass over
+    pte_scorer) on the same .pte, with the same answer budgets."""
     from core.prompt import prompt_ids
     from evaluation.correctors import answer_budget
     from export.corrector import PteCorrector
@@ -416,7 +422,8 @@ def runner_vs_pte_dict(runner: Path, pte: Path, words: Path, dat: Path | None, t
 
     pte_corr = PteCorrector(str(pte))
     tok, max_len = pte_corr.tok, pte_corr.model.max_seq_len
-    dp = DictionaryPass.for_model(DictConfig(misspellings=str(dat or "")), pte_corr.dictionary_model())
+    cfg = DictConfig(misspellings=str(dat or ""), **({"context": context} if context else {}))
+    dp = DictionaryPass.for_model(cfg, pte_corr.dictionary_model())
     keep = [t for t in texts if t.strip() and pte_corr._fits(t)]  # what correct() runs in one piece
     budgets = [min(answer_budget(pte_corr._n_tokens(t), *pte_corr.budget), max_len - len(prompt_ids(tok, t)))
                for t in keep]
@@ -424,6 +431,7 @@ def runner_vs_pte_dict(runner: Path, pte: Path, words: Path, dat: Path | None, t
     args = ["--text-meta", str(pte.with_suffix(".json")), "--english-words", str(words),
             "--dictionary", str(words)]
     args += ["--misspellings", str(dat)] if dat else []
+    args += ["--dict-context", context] if context else []
     proc, results, summary = run_runner(runner, pte, reqs, out, *args)
     assert proc.returncode == 0 and summary["errors"] == 0, proc.stderr[-2000:]
     raws = pte_corr.correct(keep)
@@ -444,6 +452,17 @@ def test_runner_text_mode_dictionary_equals_pte_plus_dict(host_runner, tiny_pte,
 
     texts = [p.input for b in load_benchmarks(str(MESSAGES / "messages")) for p in b.pairs]
     print(json.dumps(runner_vs_pte_dict(host_runner, tiny_pte["fp32"], words, missp_dat, texts, tmp_path)))
+
+
+@pytest.mark.integration  # the tiny .pte export and the host runner build
+def test_runner_dict_context_both_equals_pte_plus_dict(host_runner, tiny_pte, words, missp_dat, tmp_path):
+    """--dict-context both reaches the library: the runner's pass scores against both prompts."""
+    from evaluation.eval_sets import load_benchmarks
+
+    texts = [p.input for b in load_benchmarks(str(MESSAGES / "messages")) for p in b.pairs][:60]
+    got = runner_vs_pte_dict(host_runner, tiny_pte["fp32"], words, missp_dat, texts, tmp_path, "both")
+    assert got["needed"] > 0  # the pass ran (a context never used would pass trivially)
+    print(json.dumps(got))
 
 
 @pytest.mark.parametrize("extra, message", [
