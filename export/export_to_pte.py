@@ -67,7 +67,7 @@ def export_model(model_dir: str | Path | Source, recipe: str, out_path: str | Pa
             bar.update()
             delegation = lower.delegated_ops(edge)
             bar.set_postfix_str("to_executorch")
-            data = lower.to_bytes(edge)
+            data = lower.to_bytes(edge, reinplace=rec.reinplace)
             bar.update()
         seconds = time.perf_counter() - t0
         atomic_write_bytes(out_path, data)

@@ -69,7 +69,7 @@ def lower(program: torch.export.ExportedProgram, constant_methods: dict[str, Any
     return edge, sorted(set(skipped))
 
 
-def to_bytes(edge) -> bytes:
+def to_bytes(edge, reinplace: bool = False) -> bytes:
     from executorch.exir import ExecutorchBackendConfig
     from executorch.exir.passes import MemoryPlanningPass
     from executorch.exir.passes.sym_shape_eval_pass import ConstraintBasedSymShapeEvalPass
@@ -81,6 +81,7 @@ def to_bytes(edge) -> bytes:
         do_quant_fusion_and_const_prop=True,
         memory_planning_pass=MemoryPlanningPass(alloc_graph_input=False),
         sym_shape_eval_pass=ConstraintBasedSymShapeEvalPass(),
+        run_reinplace_pass=reinplace,
     ))
     return et.buffer
 

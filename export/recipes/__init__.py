@@ -36,6 +36,10 @@ class Recipe:
     prepare: Callable[[Any, int], Any] | None = None
     # Operator libraries (beyond portable + quantized + XNNPACK) a runtime must load for the file.
     runtime_ops: tuple[str, ...] = ()
+    # to_executorch re-inplaces functional index_put on mutable buffers (a KV-cache write
+    # becomes an in-place write of T slots, no cache copy + write-back); off = the bytes the
+    # older recipes always had.
+    reinplace: bool = False
 
     def check_available(self) -> None:
         reason = self.unavailable()
@@ -72,4 +76,6 @@ from export.recipes import (  # noqa: E402,F401
     xnnpack_int4,
     xnnpack_int4_sdpa,
     xnnpack_int8,
+    xnnpack_fp32_lean,
+    xnnpack_int4_lean,
 )
