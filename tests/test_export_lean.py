@@ -59,7 +59,8 @@ def test_only_standard_ops_and_an_in_place_cache_write(lean_pte):
         ops = {f"{op.name}.{op.overload}" for plan in program.execution_plan for op in plan.operators}
         assert not any(o.startswith("llama::") for o in ops), ops
         assert "aten::index_put_." in ops, ops  # re-inplaced: no functional index_put ...
-        assert not {"aten::index_put.out", "aten::copy_.out", "aten::expand_copy.out"} & ops, ops  # ... no copies
+        copies = {"aten::index_put.out", "aten::copy_.out", "aten::expand_copy.out"}
+        assert not copies & ops, ops  # ... and no cache copies
         meta = json.loads(pte.with_suffix(".json").read_text())
         assert meta["runtime_ops"] == [] and meta["recipe"] == f"xnnpack-{tag}-lean"
         assert "aten_bmm_default" in meta["delegation"]["delegated"]  # attention inside XNNPACK
@@ -92,7 +93,8 @@ def test_fp32_lean_logits_match_eager_for_any_chunking(lean_pte, eager):
         m.forward(ids[:, :3], TEST_MAX_SEQ_LEN - 2)  # past the cache: a named error
 
 
-def test_host_runner_runs_the_lean_file_like_the_python_runtime(host_runner, lean_pte, lean_requests, tmp_path):
+def test_host_runner_runs_the_lean_file_like_the_python_runtime(host_runner, lean_pte, lean_requests,
+                                                                tmp_path):
     """Python plain == Python copy == runner plain == runner copy, and copy mode saves forwards."""
     from tests.fixtures.runner import run_runner
 
@@ -122,5 +124,6 @@ def test_arm64_runner_gives_the_host_runners_tokens(lean_pte, lean_requests, hos
     prompts = {r["id"]: r["prompt_ids"] for r in requests}
     for tag, pte in lean_pte.items():
         host = _run([str(host_runner)], pte, requests, tmp_path / f"host-{tag}")
-        arm = _run([*arm64("cortex-a76").emulator, str(arm64_runner)], pte, requests, tmp_path / f"arm64-{tag}")
+        arm = _run([*arm64("cortex-a76").emulator, str(arm64_runner)], pte, requests,
+                   tmp_path / f"arm64-{tag}")
         assert assert_same_tokens(pte, prompts, host, arm) >= len(requests) - 1, tag

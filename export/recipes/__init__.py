@@ -72,10 +72,10 @@ def get_recipe(name: str) -> Recipe:
 from export.recipes import (  # noqa: E402,F401
     optimum_sdpa,
     xnnpack_fp32,
+    xnnpack_fp32_lean,
     xnnpack_fp32_sdpa,
     xnnpack_int4,
+    xnnpack_int4_lean,
     xnnpack_int4_sdpa,
     xnnpack_int8,
-    xnnpack_fp32_lean,
-    xnnpack_int4_lean,
 )
