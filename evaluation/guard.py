@@ -184,18 +184,29 @@ def scripts(tok: str) -> frozenset[str]:
 
 
 @lru_cache(maxsize=1)
-def english_words() -> frozenset[str]:
+def english_counts() -> dict[str, int]:
+    """symspellpy's English words with their corpus counts ("word count" lines; 0 when unreadable)."""
     from importlib import resources
 
     text = (resources.files("symspellpy") / ENGLISH_WORDS_FILE).read_text(encoding="utf-8")
-    return frozenset(line.split(" ", 1)[0] for line in text.splitlines() if line)
+    out: dict[str, int] = {}
+    for line in text.splitlines():
+        if line:
+            word, _, count = line.partition(" ")
+            out.setdefault(word, int(count) if count.isascii() and count.isdigit() else 0)
+    return out
+
+
+@lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    return frozenset(english_counts())
 
 
 def keeps_meaning(xs: list[str], ys: list[str]) -> bool:
     """Input tokens xs written as ys keep every negation and number word (a misspelt word may
     become one: "nto" -> "not"), and every letter keeps its script: with letters on both sides
     the two have the same set of scripts, and an output token mixes scripts only as one of the
-    input tokens does."""
+    input tokens does; letters added to tokens that had none are Latin."""
     kx = [k for t in xs for k in meaning_keys(t)]
     ky = [k for t in ys for k in meaning_keys(t)]
     if kx != ky and not (len(xs) == 1 and _misspelt(xs[0], kx, ky)):
@@ -204,6 +215,8 @@ def keeps_meaning(xs: list[str], ys: list[str]) -> bool:
     sy = [scripts(t) for t in ys]
     ux, uy = frozenset().union(*sx), frozenset().union(*sy)
     if ux and uy and ux != uy:  # (a dropped doubled word or punctuation has no letters on one side)
+        return False
+    if not ux and uy - {"LATIN"}:  # letters where none were typed ("42" -> "о42"): Latin ones only
         return False
     return all(len(s) <= 1 or s in sx for s in sy)
 
@@ -320,7 +333,7 @@ def _resegment_cost(xs: list[str], ys: list[str], cfg: GuardConfig) -> float | N
     """n words written as m with the breaks moved: "some times" -> "sometimes", "ia amfi ne"
     -> "I am fine". The edit budget is that of the shortest word on the side with more
     words, so no word can hide in it: "not happy" -> "happy" is a dropped word, not a merge."""
-    if any(is_punct(t) for t in xs + ys):
+    if any(is_punct(t) for t in xs + ys) or _hidden_word(xs, ys):
         return None
     n, m = len(xs), len(ys)
     if n == m:
@@ -329,12 +342,63 @@ def _resegment_cost(xs: list[str], ys: list[str], cfg: GuardConfig) -> float | N
         if _breaks(xs) & _breaks(ys):
             return None
         ys_cores = {split_edges(t)[1].lower() for t in ys}
-        if any(_short_word(c, cfg) and c.lower() not in ys_cores for c in (split_edges(t)[1] for t in xs)):
+        lost = any(_short_word(c, cfg) and c.lower() not in ys_cores for c in (split_edges(t)[1] for t in xs))
+        if lost and not _commoner_break(xs, ys):
             return None
     many = xs if n >= m else ys
     shorter = min(len(split_edges(t)[1]) for t in many)
     c = _word_cost("".join(xs), "".join(ys), cfg, budget_chars=shorter)
     return None if c is None else c + 0.5 * (n + m - 2)
+
+
+def _commoner_break(xs: list[str], ys: list[str]) -> bool:
+    """Only the breaks moved, every letter kept, and the rarest word made is commoner than the
+    rarest word typed (English word counts): "a tthe" / "att he" -> "at the". "is it" -> "I sit"
+    keeps its letters too, but "sit" is rarer than "is" and "it": no short word vanishes there."""
+    cx = [split_edges(t)[1].lower() for t in xs]
+    cy = [split_edges(t)[1].lower() for t in ys]
+    if "".join(cx) != "".join(cy):
+        return False
+    counts = english_counts()
+    return min(counts.get(c, 0) for c in cy) > min(counts.get(c, 0) for c in cx)
+
+
+def _letters(toks: list[str]) -> str:
+    return "".join(split_edges(t)[1].lower() for t in toks)
+
+
+def _hidden_word(xs: list[str], ys: list[str]) -> bool:
+    """A whole word added or dropped at either end, the rest only re-broken: "some times" ->
+    "I sometimes" is "I" inserted (its one edit fits the budget), not a re-segmentation."""
+    for side, other in ((xs, _letters(ys)), (ys, _letters(xs))):
+        if len(side) > 1 and other in (_letters(side[1:]), _letters(side[:-1])):
+            return True
+    return False
+
+
+def _unborrowed(x: list[str], y: list[str], units: list[Unit], ok: list[bool]) -> list[bool]:
+    """A kept re-segmentation beside a refused lone word is reverted when that word's letters
+    are the ones it moved. "is it" -> "I sit" aligns as [] -> "I" (refused) + "is it" -> "sit"
+    (a merge, one edit) and would give "sit"; "a tthe" -> "at the" as "a" -> [] (refused) +
+    "tthe" -> "at the" would give "a at the": text neither side wrote. Borrowed = the letters
+    of both units together are no further apart than the re-segmentation's own."""
+    out = list(ok)
+    for k, u in enumerate(units):
+        xs, ys = x[u.i1:u.i2], y[u.j1:u.j2]
+        if not ok[k] or not xs or not ys or len(xs) + len(ys) <= 2 or xs == ys:
+            continue
+        alone = OSA.distance(_letters(xs), _letters(ys))
+        for nb in (k - 1, k + 1):
+            if not 0 <= nb < len(units) or ok[nb]:
+                continue
+            v = units[nb]
+            lx, ly = x[v.i1:v.i2], y[v.j1:v.j2]
+            if (lx and ly) or not _letters(lx + ly):  # a lone word has one side only, and letters
+                continue
+            both = (lx + xs, ly + ys) if nb < k else (xs + lx, ys + ly)
+            if OSA.distance(_letters(both[0]), _letters(both[1])) <= alone:
+                out[k] = False
+    return out
 
 
 def _is_doubled(x: list[str], i: int) -> bool:
@@ -553,7 +617,7 @@ def _judged(inp: str, out: str, cfg: GuardConfig) -> tuple[list[str], list[str],
     """Both texts' tokens, their alignment units and whether each unit's edit passes unit_cost."""
     x, y = _TOKEN_RE.findall(inp), _TOKEN_RE.findall(out)
     units = align(x, y, cfg)
-    return x, y, units, [unit_cost(x, y, u, cfg) is not None for u in units]
+    return x, y, units, _unborrowed(x, y, units, [unit_cost(x, y, u, cfg) is not None for u in units])
 
 
 def _mostly_rejected(x: list[str], units: list[Unit], ok: list[bool], cfg: GuardConfig) -> bool:

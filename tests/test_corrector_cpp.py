@@ -32,7 +32,7 @@ from tests.fixtures.corrector_cpp import (
     take_c_string,
     write_metadata,
 )
-from tests.test_guard import FAST, _edit, candidates, real_sentences, sentences
+from tests.test_guard import ACCEPTED, FAST, REVERTED, _edit, candidates, real_sentences, sentences
 
 SHARED_EVAL = ROOT.parent / "shared" / "data" / "eval"
 MESSAGES = ROOT / "evaluation" / "devsets" / "messages"
@@ -185,6 +185,12 @@ def test_guard_identical_on_every_eval_set(corrector_build, words_file):
         report[bench.name] = (len(cases) - len(diffs), len(cases))
         assert len(got) == len(cases) and not diffs, (bench.name, diffs[:3])
     print(json.dumps(report))
+
+
+def test_guard_identical_on_hand_cases(cpp_guard):
+    """Every hand case of tests/test_guard.py (kept corrections, reverted rewrites)."""
+    cases = ACCEPTED + [(x, y) for x, y, _ in REVERTED]
+    assert [(x, y, cpp_guard(x, y)) for x, y in cases] == [(x, y, guard(x, y)) for x, y in cases]
 
 
 def test_guard_readme_example(cpp_guard):

@@ -207,7 +207,7 @@ def test_checker_itself():
 
 
 # ---------------------------------------------------------------- hand cases
-@pytest.mark.parametrize("inp,out", [
+ACCEPTED = [
     ("I tought so", "I thought so"),                           # one substitution
     ("i dont know", "I don't know"),                           # case and apostrophe
     ("My Mum goes out some times .", "My Mum goes out sometimes."),  # merge + punctuation
@@ -233,13 +233,19 @@ def test_checker_itself():
     ("I can not see", "I cannot see"), ("some one is here", "someone is here"),  # compounds keep theirs
     ("there were twenty-fiev", "there were twenty-five"),
     ("Привет мирр", "Привет мир"),                              # a Cyrillic typo: the same script
-])
+    # the space bar hit early or late: only the break moved, into commoner words
+    ("See you a tthe station", "See you at the station."),
+    ("meet me att he station", "Meet me at the station."),
+]
+
+
+@pytest.mark.parametrize("inp,out", ACCEPTED)
 def test_accepts_corrections(inp, out):
     assert guard(inp, out) == out
     assert not paraphrased(inp, out)
 
 
-@pytest.mark.parametrize("inp,out,expected", [
+REVERTED = [
     ("big red car", "large red car", "big red car"),                        # synonym
     ("a b c d", "d c b a", "a b c d"),                                      # reordering
     ("she is not happy", "she is happy", "she is not happy"),               # dropped word
@@ -258,6 +264,8 @@ def test_accepts_corrections(inp, out):
     ("it was fine", "is was fine", "it was fine"),            # short real word -> another one
     ("I sat in it", "I sat on it.", "I sat in it."),           # ... also with punctuation
     ("is it ok", "its it ok", "is it ok"),                      # ... also hidden in a moved break
+    ("is it ok", "I sit ok.", "is it ok"),                      # the letters kept, a rarer word made
+    ("some times i go", "I sometimes go.", "sometimes i go."),  # a word moved inside a "merge"
     ("can u help", "can uou help", "can u help"),               # not a listed expansion
     ("see u", "see you all", "see you"),                        # the expansion only, no extra word
     ("", "Hello there", ""),
@@ -285,7 +293,11 @@ def test_accepts_corrections(inp, out):
     ("pay p\u0430ypal now", "pay paypal now", "pay p\u0430ypal now"),    # the input's letters stay
     ("pay paypal now", "pay \uff50aypal now", "pay paypal now"),          # fullwidth p
     ("hello мир", "helloмир", "hello мир"),
-])
+    ("a 42 b", "a \u043e42 b", "a 42 b"),                                 # letters where none were typed
+]
+
+
+@pytest.mark.parametrize("inp,out,expected", REVERTED)
 def test_reverts_rewrites(inp, out, expected):
     assert guard(inp, out) == expected
     assert is_correction(inp, guard(inp, out))

@@ -187,6 +187,7 @@ struct GuardRun {
         for (auto& t : xs) { sx.push_back(scripts(t)); ux.insert(sx.back().begin(), sx.back().end()); }
         for (auto& t : ys) { sy.push_back(scripts(t)); uy.insert(sy.back().begin(), sy.back().end()); }
         if (!ux.empty() && !uy.empty() && ux != uy) return false;
+        if (ux.empty()) for (auto& s : uy) if (s != "LATIN") return false;  // letters where none were typed
         for (auto& s : sy)
             if (s.size() > 1 && std::find(sx.begin(), sx.end(), s) == sx.end()) return false;
         return true;
@@ -238,19 +239,56 @@ struct GuardRun {
         return out;
     }
 
+    static Text letters(const Toks& ts, size_t a, size_t b) {
+        Text out;
+        for (size_t k = a; k < b; ++k) out += uni::lower(split_edges(ts[k]).core);
+        return out;
+    }
+    static Text letters(const Toks& ts) { return letters(ts, 0, ts.size()); }
+
+    long long count(const Text& w) const {
+        auto it = g.english_.find(utf8_encode(w));
+        return it == g.english_.end() ? 0 : it->second;
+    }
+
+    // _commoner_break: only the breaks moved, and the rarest word made is commoner than the rarest typed
+    bool commoner_break(const Toks& xs, const Toks& ys) const {
+        if (letters(xs) != letters(ys)) return false;
+        auto rarest = [&](const Toks& ts) {
+            long long r = std::numeric_limits<long long>::max();
+            for (auto& t : ts) r = std::min(r, count(uni::lower(split_edges(t).core)));
+            return r;
+        };
+        return rarest(ys) > rarest(xs);
+    }
+
+    // _hidden_word: a whole word added or dropped at either end, the rest only re-broken
+    static bool hidden_word(const Toks& xs, const Toks& ys) {
+        for (int s = 0; s < 2; ++s) {
+            const Toks& side = s ? ys : xs;
+            Text other = letters(s ? xs : ys);
+            if (side.size() > 1 && (other == letters(side, 1, side.size()) || other == letters(side, 0, side.size() - 1)))
+                return true;
+        }
+        return false;
+    }
+
     Opt resegment_cost(const Toks& xs, const Toks& ys) const {
         for (auto& t : xs) if (is_punct(t)) return std::nullopt;
         for (auto& t : ys) if (is_punct(t)) return std::nullopt;
+        if (hidden_word(xs, ys)) return std::nullopt;
         size_t n = xs.size(), m = ys.size();
         if (n == m) {
             auto bx = breaks(xs), by = breaks(ys);
             for (size_t b : bx) if (by.count(b)) return std::nullopt;
             std::set<Text> ys_cores;
             for (auto& t : ys) ys_cores.insert(uni::lower(split_edges(t).core));
+            bool lost = false;
             for (auto& t : xs) {
                 Text c = split_edges(t).core;
-                if (short_word(c) && !ys_cores.count(uni::lower(c))) return std::nullopt;
+                if (short_word(c) && !ys_cores.count(uni::lower(c))) lost = true;
             }
+            if (lost && !commoner_break(xs, ys)) return std::nullopt;
         }
         const Toks& many = n >= m ? xs : ys;
         size_t shorter = std::numeric_limits<size_t>::max();
@@ -516,6 +554,34 @@ struct GuardRun {
         return false;
     }
 
+    // _unborrowed: a kept re-segmentation beside a refused lone word whose letters it moved is reverted
+    std::vector<bool> unborrowed(const Toks& x, const Toks& y, const std::vector<Unit>& units,
+                                 const std::vector<bool>& ok) const {
+        std::vector<bool> out(ok);
+        for (size_t k = 0; k < units.size(); ++k) {
+            const Unit& u = units[k];
+            Toks xs(x.begin() + u.i1, x.begin() + u.i2), ys(y.begin() + u.j1, y.begin() + u.j2);
+            if (!ok[k] || xs.empty() || ys.empty() || xs.size() + ys.size() <= 2 || xs == ys) continue;
+            size_t alone = osa_distance(letters(xs), letters(ys));
+            for (long nb : {long(k) - 1, long(k) + 1}) {
+                if (nb < 0 || size_t(nb) >= units.size() || ok[size_t(nb)]) continue;
+                const Unit& v = units[size_t(nb)];
+                Toks lx(x.begin() + v.i1, x.begin() + v.i2), ly(y.begin() + v.j1, y.begin() + v.j2);
+                if ((!lx.empty() && !ly.empty()) || (letters(lx).empty() && letters(ly).empty())) continue;
+                Toks bx, by;
+                if (nb < long(k)) {
+                    bx = lx; bx.insert(bx.end(), xs.begin(), xs.end());
+                    by = ly; by.insert(by.end(), ys.begin(), ys.end());
+                } else {
+                    bx = xs; bx.insert(bx.end(), lx.begin(), lx.end());
+                    by = ys; by.insert(by.end(), ly.begin(), ly.end());
+                }
+                if (osa_distance(letters(bx), letters(by)) <= alone) out[k] = false;
+            }
+        }
+        return out;
+    }
+
     static std::vector<bool> anchor_punct(const std::vector<Unit>& units, const std::vector<bool>& ok) {
         auto anchored = [&](size_t k) { const Unit& u = units[k]; return ok[k] && u.i1 < u.i2 && u.j1 < u.j2; };
         std::vector<bool> out(ok);
@@ -533,7 +599,7 @@ struct GuardRun {
         auto units = align(x, y);
         std::vector<bool> ok;
         for (const Unit& u : units) ok.push_back(unit_cost(x, y, u).has_value());
-        ok = anchor_punct(units, ok);
+        ok = anchor_punct(units, unborrowed(x, y, units, ok));
         size_t rejected = 0;
         for (size_t k = 0; k < units.size(); ++k) if (!ok[k]) rejected += units[k].i2 - units[k].i1;
         if (double(rejected) > cfg.max_rejected_share * double(x.size())) return inp;
@@ -570,7 +636,12 @@ Guard::Guard(const std::string& english_words_path, GuardConfig cfg) : cfg_(cfg)
     while (std::getline(in, line)) {
         if (!line.empty() && line.back() == '\r') line.pop_back();
         if (line.empty()) continue;
-        english_.insert(line.substr(0, line.find(' ')));
+        // Python's line.partition(" ") and int(count) when count is all ASCII digits, else 0
+        size_t sp = line.find(' ');
+        std::string word = line.substr(0, sp), count = sp == std::string::npos ? "" : line.substr(sp + 1);
+        bool digits = !count.empty() && count.size() <= 18 &&
+                      std::all_of(count.begin(), count.end(), [](char c) { return c >= '0' && c <= '9'; });
+        english_.emplace(word, digits ? std::stoll(count) : 0);
     }
     if (english_.empty()) throw GuardError("English word list " + english_words_path + ": no words in it");
 }
@@ -597,6 +668,7 @@ std::vector<size_t> Guard::refused_words(const Text& input, const Text& output) 
     auto units = run.align(x, y);
     std::vector<bool> ok;  // _judged: unit_cost alone (no _anchor_punct, unlike _guard_once)
     for (const Unit& u : units) ok.push_back(run.unit_cost(x, y, u).has_value());
+    ok = run.unborrowed(x, y, units, ok);
     size_t rejected = 0;
     for (size_t k = 0; k < units.size(); ++k) if (!ok[k]) rejected += units[k].i2 - units[k].i1;
     if (double(rejected) > cfg_.max_rejected_share * double(x.size())) return {};

@@ -7,6 +7,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -56,7 +57,7 @@ public:
 
 private:
     GuardConfig cfg_;
-    std::unordered_set<std::string> english_;  // UTF-8 words
+    std::unordered_map<std::string, long long> english_;  // UTF-8 word -> corpus count
     friend struct GuardRun;
 };
 
