@@ -12,7 +12,7 @@ paused or starved run counts only the work done); for checkpoints written before
 counted it, wall seconds x the torch threads the run used (env.json). A run spread over several
 sessions is placed by its own clock either way. A run that went on from another run's snapshot
 (`lora.init_from`, train.snapshot's snapshot.json) starts at that snapshot's CPU-hours, and the
-plot draws the earlier run's scored steps up to it as the first leg.
+plot draws every earlier leg's scored steps up to the snapshot the next leg took.
 Figures: messages exact match (full text), BEA spelling correction and over-correction."""
 from __future__ import annotations
 
@@ -130,14 +130,18 @@ def score_step(run: Path, step: int, ckpt: Path, out: Path, args) -> dict:
     return rec
 
 
-def first_leg(run: Path) -> dict | None:
-    """The scored steps of the run this one went on from, up to the snapshot it took."""
+def earlier_legs(run: Path) -> list[dict]:
+    """The scored steps of every run this one went on from, oldest first, each up to the
+    snapshot the next leg took (a leg with no curve of its own yet is left out)."""
     _, src, step = warm_start(run)
-    path = src / "curve" / "curve.json" if src else None
-    if path is None or not path.is_file():
-        return None
-    prev = json.loads(path.read_text())
-    return {"run": prev["run"], "steps": [r for r in prev["steps"] if r["step"] <= step]}
+    if src is None:
+        return []
+    path = src / "curve" / "curve.json"
+    here = []
+    if path.is_file():
+        prev = json.loads(path.read_text())
+        here = [{"run": prev["run"], "steps": [r for r in prev["steps"] if r["step"] <= step]}]
+    return earlier_legs(src) + here
 
 
 def plot(curve: dict, path: Path) -> None:
@@ -149,15 +153,15 @@ def plot(curve: dict, path: Path) -> None:
     pts = sorted(curve["steps"], key=lambda r: r["step"])
     x = [r["cpu_hours"] for r in pts]
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    prior = curve.get("first_leg") or {}
-    if prior.get("steps"):
-        px = [r["cpu_hours"] for r in prior["steps"]]
-        ax.plot(px, [r["messages_exact"] for r in prior["steps"]], "o--", mfc="none", color="C0",
-                label=f"{prior['run']} (first leg): messages exact")
-        ax.plot(px, [r["bea_spelling_correction"] for r in prior["steps"]], "s--", mfc="none", color="C1",
-                label=f"{prior['run']}: BEA correction")
-        ax2.plot(px, [100 * r["bea_spelling_over"] for r in prior["steps"]], "^--", mfc="none", color="C2",
-                 label=f"{prior['run']}")
+    for k, leg in enumerate(curve.get("legs") or []):  # earlier legs: hollow marks, dashed
+        px = [r["cpu_hours"] for r in leg["steps"]]
+        tag = f"{leg['run']} (leg {k + 1})"
+        ax.plot(px, [r["messages_exact"] for r in leg["steps"]], "o--", mfc="none", color="C0",
+                alpha=0.4 + 0.2 * k, label=f"{tag}: messages exact")
+        ax.plot(px, [r["bea_spelling_correction"] for r in leg["steps"]], "s--", mfc="none", color="C1",
+                alpha=0.4 + 0.2 * k, label=f"{tag}: BEA correction")
+        ax2.plot(px, [100 * r["bea_spelling_over"] for r in leg["steps"]], "^--", mfc="none", color="C2",
+                 alpha=0.4 + 0.2 * k, label=tag)
     ax.plot(x, [r["messages_exact"] for r in pts], "o-", label="messages: exact (full text)")
     ax.plot(x, [r["bea_spelling_correction"] for r in pts], "s-", label="BEA: spelling correction")
     ax2.plot(x, [100 * r["bea_spelling_over"] for r in pts], "^-", color="C2", label="model")
@@ -207,7 +211,8 @@ def _run(args) -> int:
     fresh = {"run": run.name, "steps": [], "baselines": {}}
     curve = json.loads(path.read_text()) if path.is_file() else fresh
     done = {r["step"] for r in curve["steps"]}
-    curve["first_leg"] = first_leg(run)
+    curve.pop("first_leg", None)  # (one earlier leg only, before runs of three legs)
+    curve["legs"] = earlier_legs(run)
     found = checkpoint_steps(run)
     want = [int(s) for s in args.steps.split(",") if s] if args.steps else \
         [s for s in found if s % args.every == 0]

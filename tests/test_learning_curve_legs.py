@@ -21,10 +21,10 @@ def _snapshot(root, run, step: int, cpu_seconds: float):
     return snap
 
 
-def test_a_second_leg_starts_at_its_snapshots_cpu_hours_and_plots_the_first_leg(tmp_path):
+def test_a_later_leg_starts_at_its_snapshots_cpu_hours_and_keeps_every_earlier_leg(tmp_path):
     """A run that went on from another run's snapshot (lora.init_from) is placed after it on the
     CPU-hours axis, through every leg, and the first leg's scored steps up to the snapshot are kept."""
-    from bench.learning_curve import first_leg, warm_start
+    from bench.learning_curve import earlier_legs, warm_start
 
     a = _leg(tmp_path, "a")
     (a / "curve").mkdir()
@@ -36,8 +36,13 @@ def test_a_second_leg_starts_at_its_snapshots_cpu_hours_and_plots_the_first_leg(
     assert warm_start(a) == (0.0, None, 0)
     assert warm_start(b) == (2.0, a, 200)
     assert warm_start(c) == (2.5, b, 50)
-    assert [r["step"] for r in first_leg(b)["steps"]] == [100, 200]
-    assert first_leg(c) is None  # b has no curve of its own yet
+    assert [(leg["run"], [r["step"] for r in leg["steps"]]) for leg in earlier_legs(b)] == [("a", [100, 200])]
+    assert [leg["run"] for leg in earlier_legs(c)] == ["a"]  # b has no curve of its own yet
+    (b / "curve").mkdir()
+    (b / "curve" / "curve.json").write_text(json.dumps({"run": "b", "steps": [
+        {**steps[0], "step": s, "cpu_hours": 2 + s / 100} for s in (25, 50, 75)]}))
+    assert [(leg["run"], [r["step"] for r in leg["steps"]]) for leg in earlier_legs(c)] == \
+        [("a", [100, 200]), ("b", [25, 50])]  # every leg, oldest first, each up to the next one's snapshot
     release = tmp_path / "release"
     release.mkdir()
     assert warm_start(_leg(tmp_path, "d", str(release)))[0] == 0.0  # an adapter with no snapshot.json
