@@ -567,19 +567,44 @@ def align(x: list[str], y: list[str], cfg: GuardConfig = DEFAULT) -> list[Unit]:
 
 # ---------------------------------------------------------------- the guard
 def _rebuild(inp: str, out: str, xsp, ysp, units: list[Unit], ok: list[bool]) -> str:
-    """Accepted units from the output, the rest from the input, in order."""
+    """Accepted units from the output, the rest from the input, in order. A mark the output put
+    after a kept word right before wording the guard refused belongs to that wording ("the
+    environment. [due] Friday", "for Sunday? [lunch]", "after work, [right?]"): the kept word keeps
+    the input's trailing punctuation, and a final . ? ! goes to the end when the refused wording
+    ends the text (before a refused added sentence it stays: "I thought so. [I hope this helps!]")."""
+    def tok(text: str, spans, i: int) -> str:
+        return text[spans[i][0]:spans[i][1]]
+
+    def wording(v: Unit) -> bool:  # a refused unit with letters on either side
+        toks = [tok(inp, xsp, i) for i in range(v.i1, v.i2)] + [tok(out, ysp, j) for j in range(v.j1, v.j2)]
+        return any(split_edges(t)[1] for t in toks)
+
+    shown = [(u.j1 < u.j2) if k else (u.i1 < u.i2) for u, k in zip(units, ok)]
+    last = max((k for k, v in enumerate(shown) if v), default=-1)
     pieces: list[str] = []
-    for u, accepted in zip(units, ok):
+    moved = ""
+    for k, (u, accepted) in enumerate(zip(units, ok)):
         src, spans, a, b = (out, ysp, u.j1, u.j2) if accepted else (inp, xsp, u.i1, u.i2)
         if a == b:
             continue
         if pieces:  # the whitespace that preceded this piece where it came from
             sep = src[spans[a - 1][1]:spans[a][0]] if a > 0 else " "
             pieces.append(sep or " ")
-        pieces.append(src[spans[a][0]:spans[b - 1][1]])
+        piece = src[spans[a][0]:spans[b - 1][1]]
+        if accepted and u.i1 < u.i2 and k + 1 < len(units) and not ok[k + 1] and wording(units[k + 1]):
+            xt, yt = split_edges(tok(inp, xsp, u.i2 - 1))[2], split_edges(tok(out, ysp, u.j2 - 1))[2]
+            final = bool(yt) and set(yt) <= set(".?!")
+            if xt != yt and (units[k + 1].i1 < units[k + 1].i2 or not final):  # (a refused added sentence
+                piece = piece[:len(piece) - len(yt)] + xt                       # leaves the kept one its end)
+                if k + 1 == last and final and not xt:
+                    moved = yt
+        pieces.append(piece)
+    text = "".join(pieces)
+    if moved and not split_edges(text.rsplit(None, 1)[-1])[2]:
+        text += moved
     lead = inp[: xsp[0][0]] if xsp else inp
     trail = inp[xsp[-1][1]:] if xsp else ""
-    return lead + "".join(pieces) + trail
+    return lead + text + trail
 
 
 def _touches(spans_idx: set[int], a: int, b: int) -> bool:

@@ -515,9 +515,25 @@ struct GuardRun {
         return units;
     }
 
+    // _rebuild: accepted units from the output, the rest from the input; a mark the output put
+    // after a kept word right before refused wording goes (to the end, if that wording ends the text)
     static Text rebuild(const Text& inp, const Text& out, const std::vector<Span>& xsp, const std::vector<Span>& ysp,
                         const std::vector<Unit>& units, const std::vector<bool>& ok) {
-        Text pieces;
+        auto tok = [](const Text& text, const std::vector<Span>& spans, size_t i) {
+            return text.substr(spans[i].first, spans[i].second - spans[i].first);
+        };
+        auto wording = [&](const Unit& v) {
+            for (size_t i = v.i1; i < v.i2; ++i) if (!split_edges(tok(inp, xsp, i)).core.empty()) return true;
+            for (size_t j = v.j1; j < v.j2; ++j) if (!split_edges(tok(out, ysp, j)).core.empty()) return true;
+            return false;
+        };
+        auto final_marks = [](const Text& t) {
+            return !t.empty() && std::all_of(t.begin(), t.end(), [](char32_t c) { return c == U'.' || c == U'?' || c == U'!'; });
+        };
+        long last = -1;
+        for (size_t k = 0; k < units.size(); ++k)
+            if (ok[k] ? units[k].j1 < units[k].j2 : units[k].i1 < units[k].i2) last = long(k);
+        Text pieces, moved;
         bool any = false;
         for (size_t k = 0; k < units.size(); ++k) {
             const Unit& u = units[k];
@@ -530,8 +546,21 @@ struct GuardRun {
                 Text sep = a > 0 ? src.substr(spans[a - 1].second, spans[a].first - spans[a - 1].second) : T(" ");
                 pieces += sep.empty() ? T(" ") : sep;
             }
-            pieces += src.substr(spans[a].first, spans[b - 1].second - spans[a].first);
+            Text piece = src.substr(spans[a].first, spans[b - 1].second - spans[a].first);
+            if (acc && u.i1 < u.i2 && k + 1 < units.size() && !ok[k + 1] && wording(units[k + 1])) {
+                Text xt = split_edges(tok(inp, xsp, u.i2 - 1)).trail, yt = split_edges(tok(out, ysp, u.j2 - 1)).trail;
+                bool final = final_marks(yt);  // before a refused added sentence the kept one keeps its end
+                if (xt != yt && (units[k + 1].i1 < units[k + 1].i2 || !final)) {
+                    piece = piece.substr(0, piece.size() - yt.size()) + xt;
+                    if (long(k + 1) == last && final && xt.empty()) moved = yt;
+                }
+            }
+            pieces += piece;
             any = true;
+        }
+        if (!moved.empty()) {
+            auto sp = tokenize(pieces);
+            if (!sp.empty() && split_edges(tok(pieces, sp, sp.size() - 1)).trail.empty()) pieces += moved;
         }
         Text lead = xsp.empty() ? inp : inp.substr(0, xsp[0].first);
         Text trail = xsp.empty() ? Text() : inp.substr(xsp.back().second);
