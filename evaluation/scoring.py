@@ -7,6 +7,7 @@ import csv
 import io
 from typing import Any
 
+from core.spans import protected_strings
 from evaluation.guard import GuardConfig, guard
 from evaluation.metrics import (
     ALL_CLASSES,
@@ -40,8 +41,13 @@ def score_outputs(inputs: list[str], references: list[str], outputs: list[str],
     rows = [_row(i, r, o, g, p, case_insensitive)
             for i, r, o, g, p in zip(inputs, references, outputs, guarded, para)]
     kw = dict(case_insensitive=case_insensitive, paraphrased=para, errors=errors, fixes=tuple(fixes))
-    return {"guarded": compute_metrics(inputs, references, guarded, **kw),
-            "raw": compute_metrics(inputs, references, outputs, **kw), "rows": rows}
+    want = [protected_strings(i) for i in inputs]
+    res = {"guarded": compute_metrics(inputs, references, guarded, **kw),
+           "raw": compute_metrics(inputs, references, outputs, **kw), "rows": rows}
+    for view, outs in (("guarded", guarded), ("raw", outputs)):
+        # outputs that lost or altered a protected span of their input (URL, number, e-mail, code)
+        res[view]["protected_changed"] = sum(protected_strings(o) != w for o, w in zip(outs, want))
+    return res
 
 
 def _row(inp: str, ref: str, raw: str, grd: str, para: bool, ci: bool) -> dict[str, Any]:
