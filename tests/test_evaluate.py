@@ -34,7 +34,8 @@ def test_score_outputs_contract():
     assert not s["rows"][1]["raw_correct"]
     ci = score_outputs(["I tought so"], ["i thought so"], ["I thought so"], case_insensitive=True)
     assert ci["guarded"]["exact_match"] == 1.0 and ci["rows"][0]["correct"]
-    urls = score_outputs(["see www.x.com at 9:30", "see www.x.com"], ["See www.x.com at 9:30.", "See www.x.com."],
+    urls = score_outputs(["see www.x.com at 9:30", "see www.x.com"],
+                         ["See www.x.com at 9:30.", "See www.x.com."],
                          ["See www.x.org at 9:31.", "See www.x.com."])
     assert (urls["raw"]["protected_changed"], urls["guarded"]["protected_changed"]) == (1, 0)
     with pytest.raises(ValueError, match="2 inputs, 2 references, 1 outputs"):

@@ -295,9 +295,11 @@ REVERTED = [
     ("hello мир", "helloмир", "hello мир"),
     ("a 42 b", "a \u043e42 b", "a 42 b"),                                 # letters where none were typed
     # a mark put before refused wording goes with it (to the end, when that wording ends the text)
-    ("the kids have a project on the enviroment due friday", "The kids have a project on the environment. Friday.",
+    ("the kids have a project on the enviroment due friday",
+     "The kids have a project on the environment. Friday.",
      "The kids have a project on the environment due Friday."),
-    ("mum wants to know if ur coming for sunday lunch", "Mum wants to know if you're coming for dinner on Sunday?",
+    ("mum wants to know if ur coming for sunday lunch",
+     "Mum wants to know if you're coming for dinner on Sunday?",
      "Mum wants to know if you're coming for Sunday lunch?"),
     ("see you after work", "See you after work, right?", "See you after work"),
 ]
