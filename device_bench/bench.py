@@ -287,36 +287,20 @@ def score_sets(samples: list[dict], outputs: list[str], sets: dict[str, dict],
     guard runs on `outputs` (evaluation.scoring.score_outputs)."""
     from evaluation.scoring import score_outputs
 
-    score = score_outputs if guarded is None else score_guarded
     by_set, rows = {}, [{}] * len(samples)
     for name, info in sets.items():
         idx = [i for i, s in enumerate(samples) if (s.get("set") or main) == name]
         if not idx:
             continue
         extra = {} if guarded is None else {"guarded": [guarded[i] for i in idx]}
-        scores = score([samples[i]["input"] for i in idx], [samples[i]["output"] for i in idx],
-                       [outputs[i] for i in idx], case_insensitive=bool(info.get("case_insensitive")),
-                       fixes=tuple(info.get("fixes") or ("spelling", "case", "punctuation")), **extra)
+        scores = score_outputs([samples[i]["input"] for i in idx], [samples[i]["output"] for i in idx],
+                               [outputs[i] for i in idx], case_insensitive=bool(info.get("case_insensitive")),
+                               fixes=tuple(info.get("fixes") or ("spelling", "case", "punctuation")),
+                               **extra)
         by_set[name] = {"guarded": scores["guarded"], "raw": scores["raw"], "n": len(idx)}
         for i, row in zip(idx, scores.get("rows", [])):
             rows[i] = {**row, "set": name}
     return by_set, rows
-
-
-def score_guarded(inputs: list[str], references: list[str], raw: list[str], guarded: list[str],
-                  case_insensitive: bool = False,
-                  fixes: tuple[str, ...] = ("spelling", "case", "punctuation")) -> dict:
-    """score_outputs' result ({"guarded", "raw", "rows"}) for outputs guarded elsewhere (on the
-    device): the same metrics (evaluation.metrics.compute_metrics) on the given guarded texts."""
-    from evaluation.metrics import compute_metrics
-    from evaluation.scoring import _row  # the evaluation's per-sample row, shared on purpose
-
-    para = [g != o for g, o in zip(guarded, raw)]
-    kw = dict(case_insensitive=case_insensitive, paraphrased=para, fixes=tuple(fixes))
-    rows = [_row(i, r, o, g, p, case_insensitive)
-            for i, r, o, g, p in zip(inputs, references, raw, guarded, para)]
-    return {"guarded": compute_metrics(inputs, references, guarded, **kw),
-            "raw": compute_metrics(inputs, references, raw, **kw), "rows": rows}
 
 
 def guard_check(samples: list[dict], results: list[dict]) -> dict:

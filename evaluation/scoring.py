@@ -27,8 +27,12 @@ CSV_COLUMNS = ["benchmark", "backend", "input", "reference", "raw_output", "guar
 
 def score_outputs(inputs: list[str], references: list[str], outputs: list[str],
                   case_insensitive: bool = False, guard_config: GuardConfig | None = None,
-                  errors: list[Any] | None = None, fixes: tuple[str, ...] = ALL_CLASSES) -> dict[str, Any]:
+                  errors: list[Any] | None = None, fixes: tuple[str, ...] = ALL_CLASSES,
+                  guarded: list[str] | None = None) -> dict[str, Any]:
     """Score raw outputs with and without the guard.
+
+    `guarded`: outputs already guarded elsewhere (on the device), scored as they are instead of
+    running the host guard on `outputs`.
 
     Returns {"guarded": metrics, "raw": metrics, "rows": [per-sample dicts]}; each row
     holds input, reference, raw_output, guarded_output, correct (guarded exact match),
@@ -36,7 +40,10 @@ def score_outputs(inputs: list[str], references: list[str], outputs: list[str],
     if not len(inputs) == len(references) == len(outputs):
         raise ValueError(f"score_outputs: {len(inputs)} inputs, {len(references)} references, "
                          f"{len(outputs)} outputs")
-    guarded = [guard(i, o, guard_config) for i, o in zip(inputs, outputs)]
+    if guarded is None:
+        guarded = [guard(i, o, guard_config) for i, o in zip(inputs, outputs)]
+    elif len(guarded) != len(outputs):
+        raise ValueError(f"score_outputs: {len(outputs)} outputs, {len(guarded)} guarded")
     para = [g != o for g, o in zip(guarded, outputs)]
     rows = [_row(i, r, o, g, p, case_insensitive)
             for i, r, o, g, p in zip(inputs, references, outputs, guarded, para)]

@@ -27,6 +27,7 @@ def test_text_mode_on_a_loopback_device(tmp_path, tiny_pte, host_runner, bench_e
     from device_bench.run import run_bench
     from evaluation.guard import guard
     from evaluation.metrics import compute_metrics
+    from core.spans import protected_strings
 
     dev = loopback("phone")
     model = str(tiny_pte["int8"])
@@ -58,6 +59,8 @@ def test_text_mode_on_a_loopback_device(tmp_path, tiny_pte, host_runner, bench_e
         para = [g != first[s["id"]]["raw_text"] for g, s in zip(guarded, samples)]
         want = compute_metrics([s["input"] for s in samples], [s["output"] for s in samples], guarded,
                                paraphrased=para, fixes=("spelling", "case", "punctuation"))
+        want["protected_changed"] = sum(protected_strings(g) != protected_strings(s["input"])
+                                        for g, s in zip(guarded, samples))
         assert u["accuracy"]["guarded"] == want
     assert rep["guard_agreement"] == {"identical": 16, "total": 16, "units_with_differences": []}
     md = (run_dir / "report.md").read_text()
