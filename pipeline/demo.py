@@ -68,14 +68,14 @@ def offline_env() -> dict[str, str]:
     return dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
 
 
-def run_stage(name: str, argv: list[str], env: dict) -> float:
+def run_stage(name: str, argv: list[str], env: dict, prog: str = "pipeline.demo") -> float:
     print(f"\n=== demo: {name}: {' '.join(argv)}", flush=True)
     t0 = time.monotonic()
     proc = subprocess.run(argv, cwd=REPO_ROOT, env=env)
     seconds = time.monotonic() - t0
     if proc.returncode != 0:
         raise DemoError(f"stage {name} failed (exit {proc.returncode}) after {seconds:.0f} s; "
-                        f"rerun from it with: python -m pipeline.demo --from {name}")
+                        f"rerun from it with: python -m {prog} --from {name}")
     print(f"=== demo: {name} done in {seconds:.0f} s", flush=True)
     return seconds
 

@@ -58,12 +58,25 @@ def pairs_file(bench: str, limit: int, out: Path) -> Path:
     return out
 
 
-def commands(run: str, model: str, bea: str, messages: str, pairs: Path, limit: int) -> dict[str, list[str]]:
+def model_changed(run_dir: Path, model: str) -> bool:
+    """Whether this run folder's last demo merged another model (a new release adapter): its eval
+    then starts fresh instead of refusing the cached outputs. The model is recorded in model.txt."""
+    marker = run_dir / "model.txt"
+    old = marker.read_text(encoding="utf-8").strip() if marker.is_file() else None
+    atomic_write_text(marker, model + "\n")
+    if old and old != model:
+        print(f"=== demo-real: the model changed ({old} -> {model}): the eval's cached outputs are discarded",
+              flush=True)
+    return bool(old) and old != model
+
+
+def commands(run: str, model: str, bea: str, messages: str, pairs: Path, limit: int,
+             fresh: bool = False) -> dict[str, list[str]]:
     py = sys.executable
     ptes = [f"models/real/smollm2-typo-{q}.pte" for q in ("int8", "int4")]
     return {
         "eval": [py, "-m", "evaluation", "--model", model, "--benchmarks", f"{messages},{bea}", "--run", run,
-                 f"limit={limit}", "own_pairs=", "root_copy="],
+                 f"limit={limit}", "own_pairs=", "root_copy=", *(["fresh=true"] if fresh else [])],
         "export": [py, "-m", "export.export_to_pte", "--model", model, "out_dir=models/real",
                    "name=smollm2-typo", f"eval_data={pairs}"],
         "runner": ["bash", "android_runner/build_host.sh"],
@@ -92,9 +105,10 @@ def main(argv: list[str] | None = None) -> int:
             raise DemoError(f"{args.bea}: not found (--bea points at the NeuSpell BEA-4660 folder)")
         pairs = REPO_ROOT / "runs" / args.run / f"messages-{args.limit}.jsonl"
         pairs_file(args.messages, args.limit, pairs)
-        cmds = commands(args.run, model, args.bea, args.messages, pairs, args.limit)
+        fresh = model_changed(pairs.parent, model)
+        cmds = commands(args.run, model, args.bea, args.messages, pairs, args.limit, fresh)
         for name in STAGES[max(1, STAGES.index(args.start)):]:
-            times[name] = run_stage(name, cmds[name], env)
+            times[name] = run_stage(name, cmds[name], env, "pipeline.real_demo")
     except DemoError as exc:
         print(f"demo-real: error: {exc}", file=sys.stderr)
         return 1

@@ -24,10 +24,10 @@ def _cfg(tmp_path: Path, host_runner: Path, **kw) -> BenchConfig:
 
 @pytest.mark.integration
 def test_text_mode_on_a_loopback_device(tmp_path, tiny_pte, host_runner, bench_eval, adb_server, loopback):
+    from core.spans import protected_strings
     from device_bench.run import run_bench
     from evaluation.guard import guard
     from evaluation.metrics import compute_metrics
-    from core.spans import protected_strings
 
     dev = loopback("phone")
     model = str(tiny_pte["int8"])

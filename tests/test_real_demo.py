@@ -37,3 +37,15 @@ def test_limit_zero_takes_every_pair_as_eval_and_bench_do(tmp_path):
     pairs = real_demo.pairs_file(real_demo.MESSAGES, 0, tmp_path / "messages-0.jsonl")
     assert len(pairs.read_text().splitlines()) == len(load_benchmarks(
         str(real_demo.REPO_ROOT / real_demo.MESSAGES))[0].pairs) >= 300
+
+
+def test_a_new_model_starts_the_eval_fresh(tmp_path):
+    # a new release adapter merges to another folder: the eval's cached outputs of the old one
+    # would be refused (evaluation.run.open_cache), so the demo passes fresh=true once
+    assert real_demo.model_changed(tmp_path, "models/merged/a") is False  # first run
+    assert real_demo.model_changed(tmp_path, "models/merged/a") is False  # same model: resume
+    assert real_demo.model_changed(tmp_path, "models/merged/b") is True
+    assert (tmp_path / "model.txt").read_text() == "models/merged/b\n"
+    args = ("r", "m", real_demo.BEA, real_demo.MESSAGES, tmp_path / "p.jsonl", 7)
+    assert real_demo.commands(*args, True)["eval"][-1] == "fresh=true"
+    assert "fresh=true" not in real_demo.commands(*args)["eval"]
