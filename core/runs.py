@@ -135,10 +135,32 @@ def parse_meminfo(text: str) -> dict[str, int]:
     return out
 
 
+def cpu_model() -> dict[str, Any]:
+    """The CPU's name and the vector extensions timings depend on (AVX2/AVX-512/AMX), from
+    /proc/cpuinfo; {} where there is none (macOS, Windows): a figure names its machine."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}
+    fields = dict(line.split(":", 1) for line in text.splitlines()[:40] if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    wanted = {"avx2", "avx512f", "avx512_vnni", "amx_tile", "amx_int8"}
+    return {"cpu_model": fields.get("model name", ""), "cpu_features": sorted(flags & wanted)}
+
+
+def memory_gb() -> float | None:
+    try:
+        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def machine_info() -> dict[str, Any]:
     info: dict[str, Any] = {
         "hostname": socket.gethostname(), "platform": platform.platform(),
         "processor": platform.machine(), "cpu_count": os.cpu_count(),
+        "memory_gb": memory_gb(), **cpu_model(),
     }
     torch = sys.modules.get("torch")  # only if already loaded: importing it costs ~1 s
     if torch is not None:
