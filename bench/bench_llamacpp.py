@@ -1,9 +1,9 @@
 """The peer: llama.cpp (llama-cpp-python) on the same sentences, prompts and thread count as
 our runner, plain and with its prompt-lookup decoding. Bench only, never CI.
 
-    pip install --no-deps llama-cpp-python==0.3.36 diskcache   # built from the registry's sdist
-    python -m bench.bench_llamacpp --gguf merged-q8_0.gguf,merged-q4_0.gguf \
-        --tokenizer models/merged/<name> --eval runs/demo-real/bea4660-50.jsonl
+    bash bench/llamacpp_peer.sh models/merged/<name>   # library (AMX-safe build), HF -> GGUF -> Q8_0/Q4_0
+    python -m bench.bench_llamacpp --gguf models/llamacpp/<name>-q8_0.gguf,models/llamacpp/<name>-q4_0.gguf \
+        --tokenizer models/merged/<name> --eval runs/demo-real/messages-200.jsonl
 
 Each (file, mode) runs in its own process (clean peak RSS). The requests are the bench's own
 (device_bench.inputs.build_requests with the tokenizer of the model folder: same prompt ids,
