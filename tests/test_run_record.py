@@ -13,12 +13,12 @@ from core.runs import env_info
 @pytest.mark.skipif(not Path("/proc/cpuinfo").is_file(), reason="no /proc/cpuinfo on this OS")
 def test_env_names_the_cpu_and_its_extensions():
     machine = env_info(3)["machine"]
-    flags = set()
+    fields = {}
     for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            break
-    assert machine["cpu_model"]  # e.g. "AMD EPYC", "Intel(R) Xeon(R) ..."
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    flags = set(fields.get("flags", "").split())
+    assert machine["cpu_model"] == fields.get("model name", "")  # e.g. "AMD EPYC", "Intel(R) Xeon(R) ..."
     assert set(machine["cpu_features"]) == flags & {"avx2", "avx512f", "avx512_vnni", "amx_tile", "amx_int8"}
     assert 0 < machine["memory_gb"] < 1 << 16
     assert machine["cpu_count"] >= 1 and sys.platform.startswith("linux")
