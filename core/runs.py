@@ -142,8 +142,8 @@ def cpu_model() -> dict[str, Any]:
         text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
     except OSError:
         return {}
-    fields = dict(line.split(":", 1) for line in text.splitlines()[:40] if ":" in line)
-    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    first = text.split("\n\n", 1)[0]  # the first processor's block: every core names the same CPU
+    fields = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in first.splitlines())}
     flags = set(fields.get("flags", "").split())
     wanted = {"avx2", "avx512f", "avx512_vnni", "amx_tile", "amx_int8"}
     return {"cpu_model": fields.get("model name", ""), "cpu_features": sorted(flags & wanted)}

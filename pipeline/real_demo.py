@@ -58,16 +58,24 @@ def pairs_file(bench: str, limit: int, out: Path) -> Path:
     return out
 
 
-def model_changed(run_dir: Path, model: str) -> bool:
-    """Whether this run folder's last demo merged another model (a new release adapter): its eval
-    then starts fresh instead of refusing the cached outputs. The model is recorded in model.txt."""
-    marker = run_dir / "model.txt"
-    old = marker.read_text(encoding="utf-8").strip() if marker.is_file() else None
-    atomic_write_text(marker, model + "\n")
-    if old and old != model:
-        print(f"=== demo-real: the model changed ({old} -> {model}): the eval's cached outputs are discarded",
-              flush=True)
-    return bool(old) and old != model
+def model_changed(eval_dir: Path, model: str) -> bool:
+    """Whether the eval run's cached outputs were made by another model (a new release adapter
+    merges to another folder): the demo then passes fresh=true, where evaluation.run.open_cache
+    would refuse them. Read from the caches' own key files, so it holds after a failed stage too."""
+    made_by = set()
+    for key_file in (eval_dir / "outputs").glob("*.key.json"):
+        try:
+            key = json.loads(key_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue  # the evaluation names an unreadable key file itself
+        path = key.get("model", {}).get("path") if isinstance(key, dict) else None
+        if path:  # the baselines' keys hold path null
+            made_by.add(path)
+    old = sorted(made_by - {model})
+    if old:
+        print(f"=== demo-real: the eval's cached outputs were made by {', '.join(old)}, "
+              f"not {model}: they are discarded", flush=True)
+    return bool(old)
 
 
 def commands(run: str, model: str, bea: str, messages: str, pairs: Path, limit: int,
@@ -105,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             raise DemoError(f"{args.bea}: not found (--bea points at the NeuSpell BEA-4660 folder)")
         pairs = REPO_ROOT / "runs" / args.run / f"messages-{args.limit}.jsonl"
         pairs_file(args.messages, args.limit, pairs)
-        fresh = model_changed(pairs.parent, model)
+        fresh = model_changed(REPO_ROOT / "runs" / "eval" / args.run, model)
         cmds = commands(args.run, model, args.bea, args.messages, pairs, args.limit, fresh)
         for name in STAGES[max(1, STAGES.index(args.start)):]:
             times[name] = run_stage(name, cmds[name], env, "pipeline.real_demo")

@@ -41,11 +41,17 @@ def test_limit_zero_takes_every_pair_as_eval_and_bench_do(tmp_path):
 
 def test_a_new_model_starts_the_eval_fresh(tmp_path):
     # a new release adapter merges to another folder: the eval's cached outputs of the old one
-    # would be refused (evaluation.run.open_cache), so the demo passes fresh=true once
-    assert real_demo.model_changed(tmp_path, "models/merged/a") is False  # first run
+    # would be refused (evaluation.run.open_cache), so the demo passes fresh=true
+    assert real_demo.model_changed(tmp_path, "models/merged/a") is False  # no eval yet
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+    baseline = {"backend": "identity", "model": {"path": None}, "options": {}}  # as evaluation writes it
+    (outputs / "messages__identity.key.json").write_text(json.dumps(baseline))
+    (outputs / "messages__hf.key.json").write_text(json.dumps(
+        {"backend": "hf", "model": {"path": "models/merged/a", "sha256": "0" * 64}}))
     assert real_demo.model_changed(tmp_path, "models/merged/a") is False  # same model: resume
     assert real_demo.model_changed(tmp_path, "models/merged/b") is True
-    assert (tmp_path / "model.txt").read_text() == "models/merged/b\n"
+    assert real_demo.model_changed(tmp_path, "models/merged/b") is True  # until the eval rewrites the keys
     args = ("r", "m", real_demo.BEA, real_demo.MESSAGES, tmp_path / "p.jsonl", 7)
     assert real_demo.commands(*args, True)["eval"][-1] == "fresh=true"
     assert "fresh=true" not in real_demo.commands(*args)["eval"]
