@@ -4,7 +4,7 @@
 # The llama.cpp peer for bench/bench_llamacpp.py, offline, in three steps (each skipped when done):
 #   1. llama-cpp-python 0.3.36 into .venv, built from the registry's sdist. Built with -march=native
 #      on a Xeon with AMX it crashes on every multi-token decode, so the AMX kernels are off and
-#      AVX-512 (+VNNI) is on explicitly: the flags below run on the dev VM and CI machines.
+#      AVX-512 (+VNNI) is on explicitly (run here on an AMD EPYC Zen 4; the crash was on a Xeon with AMX).
 #   2. HF folder -> GGUF f16 with the sdist's own vendor/llama.cpp/convert_hf_to_gguf.py (+ conversion/, gguf-py)
 #      (the converter and the library it writes for are the same llama.cpp revision).
 #   3. f16 -> Q8_0 and Q4_0 with llama.cpp's quantizer (llama_cpp.llama_model_quantize).
@@ -24,7 +24,7 @@ mkdir -p "$OUT" "$SDIST_DIR"
 
 # 1. the library, built for this CPU family without AMX
 if ! "$PY" -c "import llama_cpp, sys; sys.exit(llama_cpp.__version__ != '$VERSION')" 2>/dev/null; then
-    echo "llamacpp_peer: building llama-cpp-python $VERSION (about 10 min on 2 cores)"
+    echo "llamacpp_peer: building llama-cpp-python $VERSION (about 15 min with JOBS=1)"
     CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON -DGGML_AMX_INT8=OFF -DGGML_AMX_TILE=OFF" \
         CMAKE_BUILD_PARALLEL_LEVEL=${JOBS:-1} \
         "$PY" -m pip install --no-deps --no-binary llama-cpp-python "llama-cpp-python==$VERSION" diskcache
