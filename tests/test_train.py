@@ -165,6 +165,31 @@ def test_chunked_linear_ce_matches_cross_entropy(softcap, weight_grad):
         torch.testing.assert_close(w.grad, w2.grad, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("softcap", [0.0, 30.0])
+def test_chunked_linear_ce_in_bf16_reuses_its_workspace(softcap):
+    """bf16 states (training under autocast): the reused low-precision buffer holds the raw logits,
+    the softcap derivative and the gradient in turn; a second call with other values must not see
+    the first call's leftovers."""
+    from train import loss as loss_mod
+
+    g = torch.Generator().manual_seed(2)
+    w = (torch.randn(300, 32, generator=g) * 0.3).bfloat16()
+    for _ in range(2):
+        h = torch.randn(45, 32, generator=g).bfloat16().requires_grad_()
+        t = torch.randint(0, 300, (45,), generator=g)
+        got = linear_ce_sum(h, w, t, chunk=16, softcap=softcap)
+        got.backward()
+        h2 = h.detach().float().requires_grad_()
+        logits = h2 @ w.float().T
+        if softcap:
+            logits = torch.tanh(logits / softcap) * softcap
+        ref = torch.nn.functional.cross_entropy(logits, t, reduction="sum")
+        ref.backward()
+        assert float(got.detach()) == pytest.approx(float(ref.detach()), rel=2e-3)
+        torch.testing.assert_close(h.grad.float(), h2.grad, rtol=2e-2, atol=2e-2)
+    assert len(loss_mod._WORKSPACE) == 1
+
+
 def test_bad_dataset_leaves_no_model_link(tmp_path, capsys):
     good = json.dumps({"input": "teh cat", "output": "The cat."})
     data = _write(tmp_path / "d.json", [good])
