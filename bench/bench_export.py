@@ -63,9 +63,10 @@ def bench_export(args) -> dict:
     rows = {}
     for recipe in args.recipes:
         out = (Path(args.out_dir) if args.out_dir else tmp) / f"{Path(str(args.shape)).name}-{recipe}.pte"
-        meta = export_model(model_dir, recipe, out, max_seq_len=args.max_seq_len, group_size=args.group_size)
-        rows[recipe] = {k: meta[k]
-                        for k in ("size_bytes", "size_mib", "export_seconds", "peak_export_rss_mb")}
+        meta = export_model(model_dir, recipe, out, max_seq_len=args.max_seq_len, group_size=args.group_size,
+                            attention=args.attention)
+        keys = ("size_bytes", "size_mib", "export_seconds", "peak_export_rss_mb", "attention")
+        rows[recipe] = {k: meta[k] for k in keys}
         rows[recipe]["quantization"] = meta["quantization"]
         rows[recipe]["path"] = str(out)
         print(json.dumps({recipe: rows[recipe]}), flush=True)
@@ -132,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--recipes", nargs="+", default=["xnnpack-fp32", "xnnpack-int8", "xnnpack-int4"])
     e.add_argument("--max-seq-len", type=int, default=512)
     e.add_argument("--group-size", type=int, default=32)
+    e.add_argument("--attention", choices=["auto", "lean", "static"], default="auto",
+                   help="static: the decoder every recipe had before the lean default (export/attention.py)")
     e.add_argument("--out-dir", default="")
     s = sub.add_parser("speculate")
     s.add_argument("--pte", required=True)

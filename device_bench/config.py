@@ -20,10 +20,12 @@ class BenchConfig:
     max_new_tokens: int = 96
     warmup: int = 2
     reps: int = 3
-    # runner threads; 0 = the runner's default (XNNPACK: one per core). 1 measured fastest on the 2-core
-    # dev VM, where the host and a loopback device run at once (export/README.md, issue 25): on a
-    # phone with free big cores try threads=2 and 4; the report records what ran.
-    threads: int = 1
+    # runner threads; 0 = the runner's default (XNNPACK: one per core). 2: on an idle 2-core VM the lean
+    # INT4 file answers 1.54x sooner with 2 threads than with 1 (p50 59 against 91 ms, same answers;
+    # export/README.md, issue 25); with other work on the cores 1 was faster, so the loopback harness,
+    # which benches the host and loopback devices at once on one machine, passes threads=1. The report
+    # records what ran.
+    threads: int = 2
     modes: list[str] = field(default_factory=lambda: list(MODES))
     # Copy-mode decoding; None = the .pte's metadata ("decoding", recorded at export), else
     # core/decoding_defaults.json: a model is benched with the settings it was exported for.

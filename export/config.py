@@ -16,6 +16,9 @@ class ExportConfig:
     name: str = "typing-corrector"
     max_seq_len: int = 512  # static KV cache size = longest prompt + answer
     group_size: int = 32  # int4 weight groups (xnnpack-int4)
+    # auto: the lean decoder where the architecture has one (Llama family), else transformers'
+    # static cache; lean | static force one (export/attention.py)
+    attention: str = "auto"
     # pairs whose prompt+answer must fit max_seq_len; auto = data/eval_data.json if present; "" = skip
     eval_data: str = "auto"
     # recipes exported at once, each in its own process (lowering is single-threaded Python):
@@ -27,6 +30,8 @@ class ExportConfig:
         check(self.group_size in (16, 32, 64, 128, 256),
               f"group_size must be 16, 32, 64, 128 or 256, got {self.group_size}")
         check(self.jobs >= 0, f"jobs must be >= 0 (0 = auto), got {self.jobs}")
+        check(self.attention in ("auto", "lean", "static"),
+              f"attention must be auto, lean or static, got {self.attention!r}")
         check(len(self.recipes) > 0, "recipes must name at least one recipe")
         plain = re.fullmatch(r"[A-Za-z0-9_][\w.+=@,-]*", self.name, re.A)
         check(plain is not None and len(self.name) <= 100,

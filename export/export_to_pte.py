@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from core.cli import Flag, flag_overrides, run_cli, stage_parser
-from core.config import load_config
+from core.config import ConfigError, load_config
 from core.paths import check_not_an_input, check_output_dir, check_output_file, output_path
 from core.runs import atomic_write_bytes, atomic_write_json, library_versions
 from export import parallel
@@ -30,17 +30,21 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "default.yaml"
 
 def export_model(model_dir: str | Path | Source, recipe: str, out_path: str | Path, max_seq_len: int = 512,
                  group_size: int = 32, eval_data: str | Path | None = None, progress: bool = True,
-                 bar_position: int | None = None) -> dict:
+                 bar_position: int | None = None, attention: str = "auto") -> dict:
     """Export one recipe of a model/run dir to `out_path` (+ metadata JSON and
-    tokenizer.json beside it). Returns the metadata."""
+    tokenizer.json beside it). `attention`: auto | lean | static (export/attention.py).
+    Returns the metadata."""
     from tqdm import tqdm
 
     from core import prompt
+    from export import attention as attn
     from export import lower
     from export.seqlen import check_eval_fits
 
     rec = get_recipe(recipe)  # fail on a bad name before any slow work
     rec.check_available()
+    if attention not in attn.MODES:
+        raise ConfigError(f"attention must be one of {', '.join(attn.MODES)}, got {attention!r}")
     src = model_dir if isinstance(model_dir, Source) else resolve_source(model_dir)
     out_path = Path(out_path)
     tok = load_source_tokenizer(src)
@@ -53,7 +57,8 @@ def export_model(model_dir: str | Path | Source, recipe: str, out_path: str | Pa
         with PeakRss() as rss:
             model = load_source_model(src)
             vocab = int(model.get_output_embeddings().out_features)
-            wrapper = (rec.prepare or lower.prepare_model)(model, max_seq_len)
+            prepare, reinplace, attention = attn.resolve(rec, model, attention)
+            wrapper = prepare(model, max_seq_len)
             bar.set_postfix_str("quantize")
             quant = rec.quantize(wrapper, group_size)
             bar.update()
@@ -67,7 +72,7 @@ def export_model(model_dir: str | Path | Source, recipe: str, out_path: str | Pa
             bar.update()
             delegation = lower.delegated_ops(edge)
             bar.set_postfix_str("to_executorch")
-            data = lower.to_bytes(edge, reinplace=rec.reinplace)
+            data = lower.to_bytes(edge, reinplace=reinplace)
             bar.update()
         seconds = time.perf_counter() - t0
         atomic_write_bytes(out_path, data)
@@ -75,6 +80,7 @@ def export_model(model_dir: str | Path | Source, recipe: str, out_path: str | Pa
         _copy_tokenizer(src, tok, out_path.parent)
         bar.update()
     meta = _metadata(rec, src, tok, consts, quant, delegation, data, seconds, rss.peak_mb, max_seq_len)
+    meta["attention"] = attention  # lean | static | custom-sdpa (export/attention.py)
     meta["skipped_xnnpack_passes"] = skipped  # passes with nothing to do (export/lean_passes.py)
     atomic_write_json(out_path.with_suffix(".json"), meta)
     return meta
@@ -138,8 +144,8 @@ def export_all(cfg: ExportConfig) -> list[dict]:
     src = resolve_source(cfg.model, cfg.base)
     eval_data = resolve_eval_data(cfg.eval_data)
     check_not_inputs(cfg, out_dir, src, eval_data)
-    jobs = [(src, r, out_dir / pte_name(cfg.name, r), cfg.max_seq_len, cfg.group_size, eval_data)
-            for r in cfg.recipes]
+    jobs = [(src, r, out_dir / pte_name(cfg.name, r), cfg.max_seq_len, cfg.group_size, eval_data,
+             cfg.attention) for r in cfg.recipes]
     n_procs = cfg.jobs or parallel.auto_jobs(len(jobs), parallel.fp32_bytes(_weights_dir(src)))
     n_procs = min(n_procs, len(jobs))
     for job in jobs:
@@ -152,7 +158,7 @@ def export_all(cfg: ExportConfig) -> list[dict]:
         return metas
     metas = []
     for job in jobs:  # one after the other: each reported as soon as it is written
-        metas.append(export_model(*job))
+        metas.append(export_model(*job[:6], attention=job[6]))
         _report(job[2], metas[-1])
     return metas
 

@@ -62,13 +62,13 @@ def _worker_init(threads: int) -> None:
 def _export_one(args: tuple) -> dict:
     from export.export_to_pte import export_model
 
-    src, recipe, out, max_seq_len, group_size, eval_data, position = args
+    src, recipe, out, max_seq_len, group_size, eval_data, attention, position = args
     return export_model(src, recipe, out, max_seq_len, group_size, eval_data, progress=True,
-                        bar_position=position)
+                        bar_position=position, attention=attention)
 
 
 def export_parallel(jobs: list[tuple], n_procs: int) -> list[dict]:
-    """Run export_model for each (src, recipe, out, max_seq_len, group_size, eval_data) in
+    """Run export_model for each (src, recipe, out, max_seq_len, group_size, eval_data, attention) in
     `n_procs` processes; metadata comes back in the order given. A failure in one recipe
     is raised here once the others have finished (their files are kept)."""
     methods = mp.get_all_start_methods()

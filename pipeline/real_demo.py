@@ -1,16 +1,19 @@
 """`make demo-real` = `python -m pipeline.real_demo`: the released real corrector end to end,
 offline, with no GPU and no phone, ending with the path of the bench report.
 
-    merge -> eval -> export -> runner -> bench
+    merge -> eval -> export -> runner -> bench -> runner-arm64 -> bench-arm64
 
 merge: the released v2 adapter onto the dequantized SmolLM2 GGUF (`make offline-models` first);
 eval: the merged model beside identity, SymSpell and pyspellchecker on the first `--limit`
 typed messages of the dev set (full text: spelling, case, punctuation) and the first `--limit`
-real BEA-4660 pairs (spelling); export: INT8 and INT4 `.pte` into models/real/; bench: both
-`.pte` files, plain and copy-speculative, text in -> guarded text out (the runner's text mode),
-with the dictionary pass on the device, on the host and on a loopback adb device, scored on
-the same two slices from the text the device returned. Each stage is the CLI users run;
-`--from STAGE` restarts from a stage.
+real BEA-4660 pairs (spelling); export: INT8 and INT4 `.pte` into models/real/ (the default
+recipes: lean attention for SmolLM2); bench: both `.pte` files, plain and copy-speculative, text
+in -> guarded text out (the runner's text mode), with the dictionary pass on the device, on the
+host and on a loopback adb device, scored on the same two slices from the text the device
+returned; runner-arm64 + bench-arm64: the same with an arm64 loopback device added (the aarch64
+runner under qemu: its answers count, its timings are the emulator's) on the first
+`--arm64-limit` sentences of each set, in its own report `<run>-arm64` (0 skips both stages).
+Each stage is the CLI users run; `--from STAGE` restarts from a stage.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ from core.runs import atomic_write_text
 from evaluation.eval_sets import BenchmarkError, load_benchmark
 from pipeline.demo import DemoError, offline_env, run_stage
 
-STAGES = ("merge", "eval", "export", "runner", "bench")
+STAGES = ("merge", "eval", "export", "runner", "bench", "runner-arm64", "bench-arm64")
 ADAPTER = "release/smollm2-135m-typo-lora-v2"
 PRESET = "train/configs/smollm2-135m.yaml"
 BEA = "../shared/data/eval/neuspell-bea4660"
@@ -78,10 +81,17 @@ def model_changed(eval_dir: Path, model: str) -> bool:
     return bool(old)
 
 
-def commands(run: str, model: str, bea: str, messages: str, pairs: Path, limit: int,
-             fresh: bool = False) -> dict[str, list[str]]:
+def commands(run: str, model: str, bea: str, messages: str, pairs: Path, limit: int, fresh: bool = False,
+             arm64_pairs: Path | None = None, arm64_limit: int = 0) -> dict[str, list[str]]:
     py = sys.executable
     ptes = [f"models/real/smollm2-typo-{q}.pte" for q in ("int8", "int4")]
+    arm64 = {} if arm64_pairs is None else {
+        "runner-arm64": ["bash", "android_runner/build_arm64.sh"],
+        "bench-arm64": [py, "-m", "device_bench.testing.bench_loopback", "--models", *ptes,
+                        "--eval", str(arm64_pairs), "--run", f"{run}-arm64", "--arm64", "cortex-a76",
+                        f"real_eval={bea}", f"real_limit={arm64_limit}", "reps=1", "dictionary=true",
+                        f"note={NOTE}; arm64 slice"],
+    }
     return {
         "eval": [py, "-m", "evaluation", "--model", model, "--benchmarks", f"{messages},{bea}", "--run", run,
                  f"limit={limit}", "own_pairs=", "root_copy=", *(["fresh=true"] if fresh else [])],
@@ -91,6 +101,7 @@ def commands(run: str, model: str, bea: str, messages: str, pairs: Path, limit: 
         "bench": [py, "-m", "device_bench.testing.bench_loopback", "--models", *ptes, "--eval", str(pairs),
                   "--run", run, f"real_eval={bea}", f"real_limit={limit}", "reps=1", "dictionary=true",
                   f"note={NOTE}"],
+        **arm64,
     }
 
 
@@ -102,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bea", default=BEA, help="the NeuSpell BEA-4660 folder (relative: from the repo)")
     ap.add_argument("--messages", default=MESSAGES, help="the typed-messages dev set folder")
     ap.add_argument("--limit", type=int, default=200, help="pairs of each set for eval and bench (0 = all)")
+    ap.add_argument("--arm64-limit", type=int, default=20,
+                    help="pairs of each set for the arm64 (qemu) bench; 0 = no arm64 stages")
     args = ap.parse_args(argv)
     env = offline_env()
     t0, times = time.monotonic(), {}
@@ -114,8 +127,13 @@ def main(argv: list[str] | None = None) -> int:
         pairs = REPO_ROOT / "runs" / args.run / f"messages-{args.limit}.jsonl"
         pairs_file(args.messages, args.limit, pairs)
         fresh = model_changed(REPO_ROOT / "runs" / "eval" / args.run, model)
-        cmds = commands(args.run, model, args.bea, args.messages, pairs, args.limit, fresh)
-        for name in STAGES[max(1, STAGES.index(args.start)):]:
+        arm64_pairs = None
+        if args.arm64_limit > 0:
+            arm64_pairs = REPO_ROOT / "runs" / args.run / f"messages-{args.arm64_limit}.jsonl"
+            pairs_file(args.messages, args.arm64_limit, arm64_pairs)
+        cmds = commands(args.run, model, args.bea, args.messages, pairs, args.limit, fresh, arm64_pairs,
+                        args.arm64_limit)
+        for name in [s for s in STAGES[max(1, STAGES.index(args.start)):] if s in cmds]:
             times[name] = run_stage(name, cmds[name], env, "pipeline.real_demo")
     except DemoError as exc:
         print(f"demo-real: error: {exc}", file=sys.stderr)
@@ -124,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
           + f"; total {time.monotonic() - t0:.0f} s")
     print(f"demo-real: eval: {REPO_ROOT / 'runs' / 'eval' / args.run / 'summary.md'}")
     print(f"demo-real: report: {REPO_ROOT / 'reports' / args.run / 'report.html'}")
+    if args.arm64_limit > 0:
+        print(f"demo-real: arm64 report: {REPO_ROOT / 'reports' / (args.run + '-arm64') / 'report.html'}")
     return 0
 
 

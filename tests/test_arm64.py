@@ -79,7 +79,7 @@ def test_bench_on_the_arm64_loopback_device_matches_the_host(tmp_path, tiny_pte,
     dev = loopback("arm64", flavour=arm64("cortex-a76"), props={"ro.product.model": "Arm64 Loopback"})
     cfg = BenchConfig(limit=8, reps=1, warmup=0, max_new_tokens=48, runner_host=str(host_runner),
                       runner_android=str(arm64_runner), reports_dir=str(tmp_path / "reports"),
-                      keep_files=True)
+                      keep_files=True, threads=1)
     models = [tiny_pte["int8"], tiny_pte["int4"]]
     out = run_bench(cfg, [str(m) for m in models], str(bench_eval), f"host,{dev.serial}", "arm64",
                     adb_port=adb_server.port)

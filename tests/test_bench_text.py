@@ -18,7 +18,7 @@ from device_bench.inputs import BenchInputError, load_model_info
 
 def _cfg(tmp_path: Path, host_runner: Path, **kw) -> BenchConfig:
     base = dict(limit=8, reps=2, warmup=1, runner_host=str(host_runner),
-                reports_dir=str(tmp_path / "reports"), max_new_tokens=48, baselines=[])
+                reports_dir=str(tmp_path / "reports"), max_new_tokens=48, baselines=[], threads=1)
     return BenchConfig(**{**base, **kw})
 
 

@@ -1,8 +1,10 @@
-"""The lean-attention recipes (export/lean_attention.py), integration tier on the tiny model: only
+"""The lean attention (export/lean_attention.py), the default export of a Llama-family model
+(attention=auto), integration tier on the tiny model's session files (tests/fixtures/export.py): only
 standard ops (no llama:: custom ops, the cache written by an in-place index_put_, no K/V head
 repeat, no cache copy), the fp32 file token-exact with the eager model for any chunking, copy
 speculation == plain in the Python runtime and the host runner (with fewer forwards: the file
-is row-exact), and the arm64 runner under qemu giving the host runner's tokens."""
+is row-exact), and the arm64 runner under qemu giving the host runner's tokens. attention=static
+(what Gemma 3 and Qwen3 get) stays token-exact too."""
 from __future__ import annotations
 
 import json
@@ -20,17 +22,9 @@ N_RUNNER = 24
 
 
 @pytest.fixture(scope="module")
-def lean_pte(tiny_model_dir, tmp_path_factory) -> dict[str, object]:
-    """{"fp32", "int4"} -> the tiny model exported with the lean recipes (once per module)."""
-    from export.export_to_pte import export_model
-
-    out = tmp_path_factory.mktemp("lean")
-    paths = {}
-    for tag in ("fp32", "int4"):
-        paths[tag] = out / f"tiny-{tag}-lean.pte"
-        export_model(tiny_model_dir, f"xnnpack-{tag}-lean", paths[tag], max_seq_len=TEST_MAX_SEQ_LEN,
-                     progress=False)
-    return paths
+def lean_pte(tiny_pte) -> dict[str, object]:
+    """{"fp32", "int4"}: the session's default exports, lean for the Llama-family tiny model."""
+    return {tag: tiny_pte[tag] for tag in ("fp32", "int4")}
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +56,8 @@ def test_only_standard_ops_and_an_in_place_cache_write(lean_pte):
         copies = {"aten::index_put.out", "aten::copy_.out", "aten::expand_copy.out"}
         assert not copies & ops, ops  # ... and no cache copies
         meta = json.loads(pte.with_suffix(".json").read_text())
-        assert meta["runtime_ops"] == [] and meta["recipe"] == f"xnnpack-{tag}-lean"
+        assert meta["runtime_ops"] == [] and meta["recipe"] == f"xnnpack-{tag}"
+        assert meta["attention"] == "lean"  # attention=auto on a Llama-family model
         assert "aten_bmm_default" in meta["delegation"]["delegated"]  # attention inside XNNPACK
 
 
@@ -77,6 +72,28 @@ def test_fp32_lean_is_token_exact_with_eager(lean_pte, eager, tiny_tokenizer, ex
         assert got == eager_greedy(eager, ids, eos_ids(tiny_tokenizer), MAX_NEW), row["input"]
         spec, _ = m.generate(ids, MAX_NEW, speculate="copy")
         assert spec == got, row["input"]
+
+
+def test_static_attention_stays_token_exact_with_eager(tiny_model_dir, eager, tiny_tokenizer,
+                                                       export_eval_pairs, tmp_path):
+    """attention=static: transformers' static cache (a functional cache write, no lean decoder)."""
+    from executorch.exir._serialize._program import deserialize_pte_binary
+
+    from core.prompt import eos_ids, prompt_ids
+    from export.export_to_pte import export_model
+
+    pte = tmp_path / "tiny-fp32-static.pte"
+    meta = export_model(tiny_model_dir, "xnnpack-fp32", pte, max_seq_len=TEST_MAX_SEQ_LEN, progress=False,
+                        attention="static")
+    assert meta["attention"] == "static"
+    program = deserialize_pte_binary(pte.read_bytes()).program
+    ops = {f"{op.name}.{op.overload}" for plan in program.execution_plan for op in plan.operators}
+    assert "aten::index_put_." not in ops and "aten::index_put.out" in ops, ops
+    m = PteModel(pte)
+    for row in export_eval_pairs[:N_EXACT // 2]:
+        ids = prompt_ids(tiny_tokenizer, row["input"])
+        got, _ = m.generate(ids, MAX_NEW)
+        assert got == eager_greedy(eager, ids, eos_ids(tiny_tokenizer), MAX_NEW), row["input"]
 
 
 def test_fp32_lean_logits_match_eager_for_any_chunking(lean_pte, eager):

@@ -31,6 +31,21 @@ def test_stage_commands_parse_and_use_the_messages_set(tmp_path, shared_data):
     assert sets[0].fixes != sets[1].fixes  # full text against spelling only
     assert real_demo.ADAPTER.endswith("-v2")
     assert cfg.dictionary  # the pass runs on the device, as in an app
+    assert "bench-arm64" not in cmds  # no arm64 slice asked
+
+
+def test_arm64_stage_benches_the_same_files_on_an_emulated_arm64_device(tmp_path, shared_data):
+    pairs = real_demo.pairs_file(real_demo.MESSAGES, 3, tmp_path / "messages-3.jsonl")
+    cmds = real_demo.commands("r", "models/m", real_demo.BEA, real_demo.MESSAGES, tmp_path / "all.jsonl", 0,
+                              arm64_pairs=pairs, arm64_limit=3)
+    argv = cmds["bench-arm64"]
+    assert argv[argv.index("--arm64") + 1] == "cortex-a76" and argv[argv.index("--run") + 1] == "r-arm64"
+    assert argv[argv.index("--eval") + 1] == str(pairs)
+    models = argv[argv.index("--models") + 1:argv.index("--eval")]
+    assert models == cmds["bench"][cmds["bench"].index("--models") + 1:cmds["bench"].index("--eval")]
+    cfg = load_config(BenchConfig, CONFIG_DIR / "default.yaml", _overrides(argv))
+    assert cfg.real_limit == 3 and cfg.dictionary and cfg.text_mode
+    assert [s for s in real_demo.STAGES if s in cmds] == list(real_demo.STAGES[1:])
 
 
 def test_limit_zero_takes_every_pair_as_eval_and_bench_do(tmp_path):

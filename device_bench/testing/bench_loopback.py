@@ -5,6 +5,7 @@ the plain / copy-speculative sentence-latency ratios measured in that same run.
     python -m device_bench.testing.bench_loopback --models models/typing-corrector-int8.pte \
         --eval data/eval_data.json [--run NAME] [--arm64 cortex-a76] [key=value ...]
 
+Runner threads default to 1 here (every device shares this machine's cores; threads=N overrides).
 --arm64 CPU adds an arm64 loopback device running `make runner-arm64`'s build under
 qemu-aarch64 -cpu CPU: its tokens are real, its timings are the emulator's (marked emulated).
 """
@@ -38,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="also an emulated arm64 device (qemu -cpu CPU)")
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args(argv)
+    if not any(o.startswith("threads=") for o in args.overrides):
+        # the host and every loopback device run at once on this one machine: one core each
+        args.overrides.append("threads=1")
     if args.arm64 and not any(o.startswith("runner_android=") for o in args.overrides):
         args.overrides.append(f"runner_android={ARM64_RUNNER}")
     cfg = load_config(BenchConfig, CONFIG_DIR / "default.yaml", args.overrides)

@@ -31,9 +31,10 @@ class Recipe:
         "Android typo_runner"))
     # None when the recipe can run here, else the reason (checked before any slow work).
     unavailable: Callable[[], str | None] = lambda: None
-    # prepare(fp32 HF model, max_seq_len) -> wrapper whose `.model` is exported; None = the
-    # transformers static-cache wrapper (export.lower.prepare_model).
+    # prepare(fp32 HF model, max_seq_len) -> wrapper whose `.model` is exported; None = chosen by
+    # the export's `attention` setting (export/attention.py: lean where supported, else static).
     prepare: Callable[[Any, int], Any] | None = None
+    attention: str = ""  # with `prepare`: what it runs ("lean", "custom-sdpa"), for the metadata
     # Operator libraries (beyond portable + quantized + XNNPACK) a runtime must load for the file.
     runtime_ops: tuple[str, ...] = ()
     # to_executorch re-inplaces functional index_put on mutable buffers (a KV-cache write

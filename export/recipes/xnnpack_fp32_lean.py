@@ -6,4 +6,4 @@ from export.recipes.xnnpack_fp32 import quantize
 
 register(Recipe("xnnpack-fp32-lean",
                 "fp32 as xnnpack-fp32, attention as grouped bmm's on an in-place KV cache",
-                "fp32", quantize, prepare=prepare_model, reinplace=True))
+                "fp32", quantize, prepare=prepare_model, attention="lean", reinplace=True))

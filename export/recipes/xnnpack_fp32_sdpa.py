@@ -7,4 +7,5 @@ from export.recipes.xnnpack_fp32 import quantize
 from export.recipes.xnnpack_int4_sdpa import LOADABLE_BY
 
 register(Recipe("xnnpack-fp32-sdpa", "fp32 as xnnpack-fp32, attention on the custom SDPA + KV cache ops",
-                "fp32", quantize, loadable_by=LOADABLE_BY, prepare=prepare_model, runtime_ops=("llama",)))
+                "fp32", quantize, loadable_by=LOADABLE_BY, prepare=prepare_model,
+                attention="custom-sdpa", runtime_ops=("llama",)))

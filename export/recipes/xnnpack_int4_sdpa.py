@@ -20,4 +20,4 @@ register(Recipe("xnnpack-int4-sdpa",
                 "8da4w as xnnpack-int4, attention on ExecuTorch's custom SDPA + in-place KV cache ops",
                 "8da4w", quantize, uses_group_size=True,
                 loadable_by=LOADABLE_BY,
-                prepare=prepare_model, runtime_ops=("llama",)))
+                prepare=prepare_model, attention="custom-sdpa", runtime_ops=("llama",)))
