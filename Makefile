@@ -116,7 +116,7 @@ demo: setup ## whole pipeline offline on the tiny preset, host mode; prints the 
 	$(call need,pipeline/demo.py,demo)
 	$(STAGE) pipeline.demo
 
-demo-real: offline-models ## the released real corrector end to end offline: merge, eval, INT8/INT4 .pte, bench host + loopback
+demo-real: offline-models ## the released real corrector end to end offline: merge, eval, INT8/INT4 .pte, bench host + loopback (x86, arm64 under qemu)
 	$(call need,pipeline/real_demo.py,demo-real)
 	$(STAGE) pipeline.real_demo
 
