@@ -19,13 +19,14 @@ def _unlean_bytes(model_dir, recipe: str) -> bytes:
 
     from core.loading import load_tokenizer
     from core.prompt import eos_ids
-    from export import lower
+    from export import attention, lower
     from export.recipes import get_recipe
     from export.source import load_source_model, resolve_source
 
     model = load_source_model(resolve_source(model_dir))
     vocab = int(model.get_output_embeddings().out_features)
-    wrapper = lower.prepare_model(model, TEST_MAX_SEQ_LEN)
+    prepare, reinplace, _ = attention.resolve(get_recipe(recipe), model, "auto")  # as export_model does
+    wrapper = prepare(model, TEST_MAX_SEQ_LEN)
     get_recipe(recipe).quantize(wrapper, 32)
     program = lower.export_program(wrapper, TEST_MAX_SEQ_LEN)
     consts = {"get_max_seq_len": TEST_MAX_SEQ_LEN, "get_eos_ids": eos_ids(load_tokenizer(str(model_dir))),
@@ -33,7 +34,7 @@ def _unlean_bytes(model_dir, recipe: str) -> bytes:
     original = xnnpack_preprocess.XNNPACKPassManager
     edge, skipped = lower.lower(program, consts, lean=False)
     assert skipped == [] and xnnpack_preprocess.XNNPACKPassManager is original
-    return lower.to_bytes(edge)
+    return lower.to_bytes(edge, reinplace=reinplace)
 
 
 @pytest.mark.integration
