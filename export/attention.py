@@ -17,12 +17,17 @@ from core.config import ConfigError
 MODES = ("auto", "lean", "static")
 
 
+def check_mode(mode: str) -> None:
+    """The one check of an `attention` value (config, export_model, resolve)."""
+    if mode not in MODES:
+        raise ConfigError(f"attention must be {', '.join(MODES[:-1])} or {MODES[-1]}, got {mode!r}")
+
+
 def resolve(rec, model: Any, mode: str) -> tuple[Callable, bool, str]:
     """(prepare(model, max_seq_len), reinplace, label) for recipe `rec` on this model."""
     from export import lean_attention, lower
 
-    if mode not in MODES:
-        raise ConfigError(f"attention must be one of {', '.join(MODES)}, got {mode!r}")
+    check_mode(mode)
     if rec.prepare is not None:
         if mode != "auto" and mode != rec.attention:
             raise ConfigError(f"recipe {rec.name!r} brings its own attention ({rec.attention}); "

@@ -30,8 +30,9 @@ class ExportConfig:
         check(self.group_size in (16, 32, 64, 128, 256),
               f"group_size must be 16, 32, 64, 128 or 256, got {self.group_size}")
         check(self.jobs >= 0, f"jobs must be >= 0 (0 = auto), got {self.jobs}")
-        check(self.attention in ("auto", "lean", "static"),
-              f"attention must be auto, lean or static, got {self.attention!r}")
+        from export.attention import check_mode
+
+        check_mode(self.attention)
         check(len(self.recipes) > 0, "recipes must name at least one recipe")
         plain = re.fullmatch(r"[A-Za-z0-9_][\w.+=@,-]*", self.name, re.A)
         check(plain is not None and len(self.name) <= 100,

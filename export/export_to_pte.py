@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from core.cli import Flag, flag_overrides, run_cli, stage_parser
-from core.config import ConfigError, load_config
+from core.config import load_config
 from core.paths import check_not_an_input, check_output_dir, check_output_file, output_path
 from core.runs import atomic_write_bytes, atomic_write_json, library_versions
 from export import parallel
@@ -43,8 +43,7 @@ def export_model(model_dir: str | Path | Source, recipe: str, out_path: str | Pa
 
     rec = get_recipe(recipe)  # fail on a bad name before any slow work
     rec.check_available()
-    if attention not in attn.MODES:
-        raise ConfigError(f"attention must be one of {', '.join(attn.MODES)}, got {attention!r}")
+    attn.check_mode(attention)  # before any slow work
     src = model_dir if isinstance(model_dir, Source) else resolve_source(model_dir)
     out_path = Path(out_path)
     tok = load_source_tokenizer(src)
@@ -57,7 +56,7 @@ def export_model(model_dir: str | Path | Source, recipe: str, out_path: str | Pa
         with PeakRss() as rss:
             model = load_source_model(src)
             vocab = int(model.get_output_embeddings().out_features)
-            prepare, reinplace, attention = attn.resolve(rec, model, attention)
+            prepare, reinplace, label = attn.resolve(rec, model, attention)
             wrapper = prepare(model, max_seq_len)
             bar.set_postfix_str("quantize")
             quant = rec.quantize(wrapper, group_size)
@@ -80,7 +79,7 @@ def export_model(model_dir: str | Path | Source, recipe: str, out_path: str | Pa
         _copy_tokenizer(src, tok, out_path.parent)
         bar.update()
     meta = _metadata(rec, src, tok, consts, quant, delegation, data, seconds, rss.peak_mb, max_seq_len)
-    meta["attention"] = attention  # lean | static | custom-sdpa (export/attention.py)
+    meta["attention"] = label  # lean | static | custom-sdpa (export/attention.py)
     meta["skipped_xnnpack_passes"] = skipped  # passes with nothing to do (export/lean_passes.py)
     atomic_write_json(out_path.with_suffix(".json"), meta)
     return meta
