@@ -492,7 +492,29 @@ def _block_units(x: list[str], y: list[str], i1: int, i2: int, j1: int, j2: int,
         da, db = back[a][b]
         units.append(Unit(i1 + a - da, i1 + a, j1 + b - db, j1 + b))
         a, b = a - da, b - db
-    return units[::-1]
+    return _overwrites(units[::-1], cost, i1, j1)
+
+
+def _overwrites(units: list[Unit], cost, i1: int, j1: int) -> list[Unit]:
+    """A refused inserted word right beside an accepted deletion is one word the model wrote over,
+    not a word it dropped: "it it" -> "іt it" (a Cyrillic і) pairs as insert "іt" + delete the doubled
+    "it", which the DP likes (one refusal plus a cheap deletion is less than a refused pair), and the
+    rebuilt text would lose a word the model kept. Such neighbours become one (refused) replacement."""
+    def kind(u: Unit) -> str:
+        da, db = u.i2 - u.i1, u.j2 - u.j1
+        if da == 1 and db == 0 and cost(u.i1 - i1, u.j1 - j1, 1, 0) < _REJECT:
+            return "kept-delete"
+        if da == 0 and db == 1 and cost(u.i1 - i1, u.j1 - j1, 0, 1) >= _REJECT:
+            return "refused-insert"
+        return ""
+
+    out: list[Unit] = []
+    for u in units:
+        if out and {kind(out[-1]), kind(u)} == {"kept-delete", "refused-insert"}:
+            v = out.pop()
+            u = Unit(min(v.i1, u.i1), max(v.i2, u.i2), min(v.j1, u.j1), max(v.j2, u.j2))
+        out.append(u)
+    return out
 
 
 def _opcodes(x: list[str], y: list[str], cfg: GuardConfig) -> list[tuple[str, int, int, int, int]]:

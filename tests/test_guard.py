@@ -294,6 +294,8 @@ REVERTED = [
     ("pay paypal now", "pay \uff50aypal now", "pay paypal now"),          # fullwidth p
     ("hello мир", "helloмир", "hello мир"),
     ("a 42 b", "a \u043e42 b", "a 42 b"),                                 # letters where none were typed
+    ("it it)", "\u0456t it)", "it it)"),        # a doubled word written over is no word dropped
+    ("so so good", "so \u0455o good", "so so good"),
     # a mark put before refused wording goes with it (to the end, when that wording ends the text)
     ("the kids have a project on the enviroment due friday",
      "The kids have a project on the environment. Friday.",

@@ -421,7 +421,24 @@ struct GuardRun {
             b -= db;
         }
         std::reverse(units.begin(), units.end());
-        return units;
+        // _overwrites: a refused inserted word beside an accepted deletion is one word the model
+        // wrote over ("it it" -> "іt it"), not a word it dropped: one (refused) replacement
+        auto kind = [&](const Unit& u) {
+            size_t da = u.i2 - u.i1, db = u.j2 - u.j1;
+            if (da == 1 && db == 0 && cost(u.i1 - i1, u.j1 - j1, 1, 0) < kReject) return 1;  // kept delete
+            if (da == 0 && db == 1 && cost(u.i1 - i1, u.j1 - j1, 0, 1) >= kReject) return 2;  // refused insert
+            return 0;
+        };
+        std::vector<Unit> out;
+        for (Unit u : units) {
+            if (!out.empty() && kind(out.back()) + kind(u) == 3) {  // one of each
+                Unit v = out.back();
+                out.pop_back();
+                u = {std::min(v.i1, u.i1), std::max(v.i2, u.i2), std::min(v.j1, u.j1), std::max(v.j2, u.j2)};
+            }
+            out.push_back(u);
+        }
+        return out;
     }
 
     std::vector<Opcode> opcodes(const Toks& x, const Toks& y) const {
