@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from core.files import jsonl_lines
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             lines = "".join(json.dumps({"input": p.input, "output": p.reference}) + "\n" for p in pairs)
             done = subprocess.run([str(BUILD / "tc_tool"), "bench", str(meta), str(english_words_file())],
                                   input=lines, capture_output=True, text=True, check=True)
-            cpp = [json.loads(line) for line in done.stdout.splitlines()]
+            cpp = [json.loads(line) for line in jsonl_lines(done.stdout)]
             py_enc, py_guard = [], []
             for p in pairs:
                 t0 = time.perf_counter()

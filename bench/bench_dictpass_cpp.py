@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from core.files import jsonl_lines
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(json.dumps(req) + "\n")
         done = subprocess.run([str(BUILD / "tc_tool"), "dictbench", str(meta), str(words), str(words), "-"],
                               input="".join(lines), capture_output=True, text=True, check=True)
-        cpp = [json.loads(line)["pass_us"] for line in done.stdout.splitlines()]
+        cpp = [json.loads(line)["pass_us"] for line in jsonl_lines(done.stdout)]
         needed = [bool(json.loads(line)["calls"]) for line in lines]
     when_needed = [c for c, n in zip(cpp, needed) if n] or [0.0]
     row = {"messages": len(pairs), "raw": args.raw, "needed_share": round(sum(needed) / len(needed), 3),

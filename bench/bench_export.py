@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from core.files import jsonl_lines
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -79,7 +81,7 @@ def bench_speculate(args) -> dict:
 
     tok = load_pte_tokenizer(args.pte)
     m = PteModel(args.pte, threads=args.threads)
-    lines = [json.loads(line) for line in Path(args.eval).read_text(encoding="utf-8").splitlines()
+    lines = [json.loads(line) for line in jsonl_lines(Path(args.eval).read_text(encoding="utf-8"))
              if line.strip()]
     rows = lines[: args.n]
     prompts = [prompt_ids_and_span(tok, r["input"]) for r in rows]

@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from core.files import jsonl_lines
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 DEFAULT_TEXT = "I beleive this sentense has sum typos, and their are more of them hear."
@@ -154,7 +156,7 @@ def _runner_session(runner: Path, pte: Path, etdump: Path, prompt: list[int], re
     if proc.returncode != 0 or not etdump.is_file():
         raise ProfileError(f"{runner} exited {proc.returncode} without an ETDump at {etdump} "
                            f"(built with ETDUMP=1?): {proc.stderr.strip()[-500:]}")
-    results = [json.loads(line) for line in res.read_text().splitlines() if line.strip()]
+    results = [json.loads(line) for line in jsonl_lines(res.read_text(encoding="utf-8")) if line.strip()]
     bad = [r for r in results if r.get("error")]
     if bad:
         raise ProfileError(f"{runner}: request failed: {bad[0]['error']}")

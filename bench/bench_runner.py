@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from core.files import jsonl_lines
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 BINARY = REPO / "android_runner" / "build" / "host" / "typo_runner"
@@ -33,7 +35,8 @@ def build_requests(model_dir: Path, eval_path: Path, n: int, max_new: int) -> li
     from core.prompt import prompt_ids_and_span
 
     tok = load_tokenizer(str(model_dir))
-    rows = [json.loads(line) for line in eval_path.read_text().splitlines() if line.strip()][:n]
+    lines = jsonl_lines(eval_path.read_text(encoding="utf-8"))
+    rows = [json.loads(line) for line in lines if line.strip()][:n]
     if not rows:
         raise SystemExit(f"{eval_path}: no pairs")
     reqs = []
@@ -57,7 +60,7 @@ def run_cpp(pte: Path, reqs: list[dict], threads: int, reps: int,
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise SystemExit(f"typo_runner failed ({proc.returncode}): {proc.stderr[-2000:]}")
-        results = [json.loads(line) for line in (d / "res.jsonl").read_text().splitlines()]
+        results = [json.loads(line) for line in jsonl_lines((d / "res.jsonl").read_text(encoding="utf-8"))]
         errors = [r for r in results if "error" in r]
         if errors:
             raise SystemExit(f"typo_runner reported errors, e.g. {errors[0]}")

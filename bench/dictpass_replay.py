@@ -23,6 +23,7 @@ from typing import Any
 
 from core.cli import run_cli
 from core.errors import EvalError
+from core.files import jsonl_lines
 from core.runs import atomic_write_json
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,8 +43,8 @@ def read_raw(run: Path) -> list[dict]:
         f = run / "outputs" / f"{name}__hf.jsonl"
         if not f.is_file():
             raise EvalError(f"{f}: no hf outputs (replay needs an hf evaluation run)")
-        rows = sorted((json.loads(line) for line in f.read_text().splitlines() if line.strip()),
-                      key=lambda r: r["i"])
+        lines = jsonl_lines(f.read_text(encoding="utf-8"))
+        rows = sorted((json.loads(line) for line in lines if line.strip()), key=lambda r: r["i"])
         if [r["i"] for r in rows] != list(range(info["n"])):
             raise EvalError(f"{f}: {len(rows)} outputs for {info['n']} pairs (an unfinished run?)")
         sets.append({"set": name, "source": info["source"], "n": info["n"],

@@ -14,6 +14,8 @@ import json
 import sys
 from pathlib import Path
 
+from core.files import jsonl_lines
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -31,7 +33,7 @@ def raw_answers(run: Path, backend: str) -> dict[str, list[tuple[str, str]]]:
         name = path.name[: -len(f"__{backend}.jsonl")]
         if name not in benches:
             raise SystemExit(f"{path}: set {name!r} is not among the run's benchmarks {sorted(benches)}")
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        rows = [json.loads(line) for line in jsonl_lines(path.read_text(encoding="utf-8")) if line.strip()]
         pairs = benches[name].pairs
         found[name] = [(pairs[r["i"]].input, r["output"]) for r in rows]
     if not found:
@@ -50,7 +52,7 @@ def compare(cases: list[tuple[str, str]], tool: Path, words: Path) -> dict:
     done = subprocess.run([str(tool), "guard", str(words)], input=lines, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"tc_tool guard failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
-    cpp = [json.loads(line)["guarded"] for line in done.stdout.splitlines()]
+    cpp = [json.loads(line)["guarded"] for line in jsonl_lines(done.stdout)]
     if len(cpp) != len(cases):
         raise SystemExit(f"tc_tool guard answered {len(cpp)} of {len(cases)} cases")
     py = [guard(x, y) for x, y in cases]

@@ -16,6 +16,7 @@ parser, and never a blocked read.
   records (the export's `<name>.json` beside each `.pte`) are those of the file beside it.
 - `check_safetensors(path, error)`: a `.safetensors` file's header covers the file exactly
   (a truncated copy fails here, by name, instead of deep inside a loader).
+- `jsonl_lines(text)`: the lines of a JSON Lines text, split on "\n" only.
 """
 from __future__ import annotations
 
@@ -29,6 +30,17 @@ from typing import Any
 from core.errors import PipelineError
 
 MAX_JSON_BYTES = 256 << 20  # tokenizer.json of a large vocabulary is tens of MiB; metadata a few KiB
+
+def jsonl_lines(text: str) -> list[str]:
+    """The records of a JSON Lines text. Split on "\\n" only: str.splitlines() also breaks at
+    U+0085, U+2028 and U+2029, which JSON writers that keep non-ASCII as is (ours with
+    ensure_ascii=False, the C++ runner and corrector) leave raw inside strings, so a typed text
+    holding one would be read as two torn records. A final newline gives no empty record."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [ln.removesuffix("\r") for ln in lines]
+
 
 _KINDS = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"),
           (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
 from core.errors import BenchError
+from core.files import jsonl_lines
 from core.runs import atomic_write_text
 
 
@@ -85,7 +86,7 @@ def read_results(path: str | Path, text_mode: bool = False) -> list[RunnerResult
     """Parse results; a truncated LAST line (runner killed mid-write) is dropped, not fatal.
     text_mode: a result without `error` must also carry TEXT_RESULT_KEYS."""
     path = Path(path)
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    lines = jsonl_lines(path.read_text(encoding="utf-8", errors="replace"))
     out = []
     for i, line in enumerate(lines, 1):
         if not line.strip():

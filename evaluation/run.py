@@ -23,6 +23,7 @@ import yaml
 from core.cli import Flag, flag_overrides, printable, run_cli, stage_parser
 from core.config import ConfigError, load_config
 from core.errors import EvalError
+from core.files import jsonl_lines
 from core.loading import pick_base
 from core.paths import REPO_ROOT, check_not_an_input, check_output_dir, input_path, output_path
 from core.progress import progress
@@ -194,7 +195,7 @@ def _read_cache(path: Path, inputs: list[str]) -> list[tuple[str, float]]:
     input (the pairs file changed) is an error naming the line."""
     if not path.exists():
         return []
-    lines, out = path.read_text(encoding="utf-8").splitlines(), []
+    lines, out = jsonl_lines(path.read_text(encoding="utf-8")), []
     for k, line in enumerate(lines):
         try:
             obj = json.loads(line)

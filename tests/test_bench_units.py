@@ -28,6 +28,19 @@ def test_results_truncated_last_line_is_dropped_but_bad_middle_line_names_file_l
     assert protocol.read_results(p)[0]["error"] == "too long"
 
 
+@pytest.mark.parametrize("sep", ["\u0085", "\u2028", "\u2029", "\x1c"])
+def test_text_results_keep_unicode_line_breaks_inside_strings(tmp_path, sep):
+    # the C++ runner writes non-ASCII raw: a typed text holding U+2028 must stay one record
+    text = f"see you{sep}tomorrow"
+    row = {"id": "a", "output_ids": [1], "prefill_ms": 1, "decode_ms": 2, "ttft_ms": 1, "new_tokens": 1,
+           "raw_text": text, "guarded_text": text, "tokenize_ms": 0.1, "guard_ms": 0.1, "end_to_end_ms": 4}
+    p = tmp_path / "r.jsonl"
+    p.write_text(json.dumps(row, ensure_ascii=False) + "\r\n" + json.dumps(row | {"id": "b"}, ensure_ascii=False),
+                 encoding="utf-8")
+    got = protocol.read_results(p, text_mode=True)
+    assert [(r["id"], r["guarded_text"]) for r in got] == [("a", text), ("b", text)]
+
+
 def test_summary_observer_line_is_parsed(tmp_path):
     p = tmp_path / "s.json"
     p.write_text(json.dumps({"model_load_ms": 5, "observer": 'PyTorchObserver {"prompt_tokens": 7}'}))
