@@ -35,8 +35,8 @@ def test_text_results_keep_unicode_line_breaks_inside_strings(tmp_path, sep):
     row = {"id": "a", "output_ids": [1], "prefill_ms": 1, "decode_ms": 2, "ttft_ms": 1, "new_tokens": 1,
            "raw_text": text, "guarded_text": text, "tokenize_ms": 0.1, "guard_ms": 0.1, "end_to_end_ms": 4}
     p = tmp_path / "r.jsonl"
-    p.write_text(json.dumps(row, ensure_ascii=False) + "\r\n" + json.dumps(row | {"id": "b"}, ensure_ascii=False),
-                 encoding="utf-8")
+    rows = [json.dumps(r, ensure_ascii=False) for r in (row, row | {"id": "b"})]
+    p.write_text(rows[0] + "\r\n" + rows[1], encoding="utf-8")
     got = protocol.read_results(p, text_mode=True)
     assert [(r["id"], r["guarded_text"]) for r in got] == [("a", text), ("b", text)]
 
