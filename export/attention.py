@@ -1,8 +1,8 @@
 """Which attention an exported decoder runs (`attention=` in export/configs/*.yaml).
 
 auto (the default): the lean decoder (export/lean_attention.py: standard ops only, an in-place KV
-cache, grouped bmm's) for the architectures it re-implements, and transformers' static-cache
-wrapper (export/lower.py) for the others (Gemma 3, Qwen3). Why lean first: on the released
+cache, grouped bmm's) for the architectures it re-implements (Llama/SmolLM2, Gemma 3, Qwen3), and
+transformers' static-cache wrapper (export/lower.py) for any other. Why lean first: on the released
 SmolLM2 corrector it decodes ~4x faster on the runner with the same answers where the weights are
 the same (fp32 token-exact with eager; INT4 lean = INT4 static in quality, export/README.md), and
 the host, arm64 and Android runners load it with no extra kernels.

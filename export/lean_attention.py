@@ -18,20 +18,27 @@ Here instead:
 Attention spans all S cache slots (static shapes for XNNPACK); slots not yet written are
 masked, so their contents never reach the result (exp(-inf) = 0).
 
+Gemma 3 and Qwen3 are the same decoder with three additions, taken from the HF modules: an RMSNorm
+over each query and key head before RoPE (`q_norm`, `k_norm`); for Gemma 3, norms on both sides
+of the attention and of the MLP, one RoPE per layer type (local and global base frequency) and
+sliding-window layers, which get a second mask only when the window is shorter than the cache.
+
 Same weights and `.pte` contract as `lower.prepare_model`: forward(input_ids [1,T],
 cache_position [T]) -> logits [1,T,V]; a position past the cache fails in `index_put_`.
 """
 from __future__ import annotations
 
+import inspect
+
 import torch
 
 from core.errors import ExportError
 
-SUPPORTED = ("llama",)  # model_type values whose decoder layers this module re-implements
+SUPPORTED = ("llama", "gemma3_text", "qwen3")  # model_type values whose decoder layers this re-implements
 
 
 class UnsupportedArchitectureError(ExportError):
-    """The lean decoder only re-implements Llama-family layers."""
+    """The lean decoder only re-implements the SUPPORTED decoder layers."""
 
 
 class LeanAttention(torch.nn.Module):
@@ -42,6 +49,7 @@ class LeanAttention(torch.nn.Module):
         cfg = attn.config
         self.q_proj, self.k_proj, self.v_proj = attn.q_proj, attn.k_proj, attn.v_proj
         self.o_proj = attn.o_proj
+        self.q_norm, self.k_norm = getattr(attn, "q_norm", None), getattr(attn, "k_norm", None)
         self.head_dim, self.scaling = attn.head_dim, float(attn.scaling)
         self.n_kv = cfg.num_key_value_heads
         self.group = cfg.num_attention_heads // self.n_kv
@@ -56,6 +64,8 @@ class LeanAttention(torch.nn.Module):
         q = self.q_proj(x).view(1, t, kv * g, d)
         k = self.k_proj(x).view(1, t, kv, d)
         v = self.v_proj(x).view(t, kv, d)
+        if self.q_norm is not None:  # Gemma 3, Qwen3: each head normalised before RoPE
+            q, k = self.q_norm(q), self.k_norm(k)
         q, k = apply_rotary_pos_emb(q, k, cos, sin, unsqueeze_dim=2)  # [1, T, heads, D]
         self.k_cache.index_copy_(2, cache_position, k[0].permute(1, 2, 0))  # [H_kv, D, T]
         self.v_cache.index_copy_(1, cache_position, v.permute(1, 0, 2))  # [H_kv, T, D]
@@ -75,12 +85,20 @@ class LeanBlock(torch.nn.Module):
         super().__init__()
         self.input_layernorm = layer.input_layernorm
         self.post_attention_layernorm = layer.post_attention_layernorm
+        # Gemma 3 normalises the attention's and the MLP's outputs too ("sandwich" norms)
+        self.pre_feedforward_layernorm = getattr(layer, "pre_feedforward_layernorm", None)
+        self.post_feedforward_layernorm = getattr(layer, "post_feedforward_layernorm", None)
         self.mlp = layer.mlp
         self.attn = LeanAttention(layer.self_attn, max_seq_len)
+        self.layer_type = getattr(layer.self_attn, "layer_type", None) or "full_attention"
 
     def forward(self, h, cos, sin, cache_position, mask):
-        h = h + self.attn(self.input_layernorm(h), cos, sin, cache_position, mask)
-        return h + self.mlp(self.post_attention_layernorm(h))
+        a = self.attn(self.input_layernorm(h), cos, sin, cache_position, mask)
+        if self.pre_feedforward_layernorm is None:  # Llama, Qwen3
+            h = h + a
+            return h + self.mlp(self.post_attention_layernorm(h))
+        h = h + self.post_attention_layernorm(a)
+        return h + self.post_feedforward_layernorm(self.mlp(self.pre_feedforward_layernorm(h)))
 
 
 class LeanDecoder(torch.nn.Module):
@@ -88,22 +106,44 @@ class LeanDecoder(torch.nn.Module):
 
     def __init__(self, model: torch.nn.Module, max_seq_len: int):
         super().__init__()
-        inner = model.model
+        inner, cfg = model.model, model.config
         self.embed_tokens, self.norm, self.rotary_emb = inner.embed_tokens, inner.norm, inner.rotary_emb
         self.lm_head = model.lm_head
         self.layers = torch.nn.ModuleList(LeanBlock(layer, max_seq_len) for layer in inner.layers)
         self.group = self.layers[0].attn.group
+        # Gemma 3's rotary module computes one (cos, sin) per layer type (local / global base)
+        self.rope_per_type = "layer_type" in inspect.signature(self.rotary_emb.forward).parameters
+        self.types = sorted({layer.layer_type for layer in self.layers})
+        window = getattr(cfg, "sliding_window", None)
+        # a window as long as the cache masks nothing the causal mask does not: no second mask
+        self.window = window if "sliding_attention" in self.types and window and window < max_seq_len else 0
+        self.softcap = getattr(cfg, "final_logit_softcapping", None)
         self.register_buffer("slots", torch.arange(max_seq_len), persistent=False)
+
+    def _masks(self, cache_position: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Additive masks, built once and shared by every layer of a type: row g*T + t masks
+        the slots after position t (and, in a sliding layer, those a window or more before it)."""
+        ahead = self.slots.unsqueeze(0) - cache_position.unsqueeze(1)  # [T, S]: slot - position
+        causal = torch.where(ahead > 0, float("-inf"), 0.0).repeat(self.group, 1)  # [G*T, S]
+        masks = dict.fromkeys(self.types, causal)
+        if self.window:
+            far = (ahead > 0) | (ahead <= -self.window)
+            masks["sliding_attention"] = torch.where(far, float("-inf"), 0.0).repeat(self.group, 1)
+        return masks
 
     def forward(self, input_ids: torch.Tensor, cache_position: torch.Tensor) -> torch.Tensor:
         h = self.embed_tokens(input_ids)
-        cos, sin = self.rotary_emb(h, cache_position.unsqueeze(0))
-        # built once, shared by every layer: row g*T + t masks the slots after position t
-        future = self.slots.unsqueeze(0) > cache_position.unsqueeze(1)  # [T, S]
-        mask = torch.where(future, float("-inf"), 0.0).repeat(self.group, 1)  # [G*T, S]
+        pos = cache_position.unsqueeze(0)
+        rope = {t: self.rotary_emb(h, pos, t) for t in self.types} if self.rope_per_type \
+            else dict.fromkeys(self.types, self.rotary_emb(h, pos))
+        masks = self._masks(cache_position)
         for layer in self.layers:
-            h = layer(h, cos, sin, cache_position, mask)
-        return self.lm_head(self.norm(h))
+            cos, sin = rope[layer.layer_type]
+            h = layer(h, cos, sin, cache_position, masks[layer.layer_type])
+        logits = self.lm_head(self.norm(h))
+        if self.softcap:
+            logits = torch.tanh(logits / self.softcap) * self.softcap
+        return logits
 
 
 class LeanWrapper(torch.nn.Module):
@@ -123,6 +163,9 @@ def prepare_model(model: torch.nn.Module, max_seq_len: int) -> torch.nn.Module:
         raise UnsupportedArchitectureError(
             f"the lean-attention recipes support {', '.join(SUPPORTED)} models, not {kind!r}; "
             "use xnnpack-int4 for this model")
+    if getattr(model.config, "attn_logit_softcapping", None):  # Gemma 2's; Gemma 3 has none
+        raise UnsupportedArchitectureError("the lean decoder has no attention-logit soft-capping; "
+                                           "use attention=static for this model")
     model = model.to(torch.float32).eval()
     strip_padding_idx(model)
     return LeanWrapper(model, max_seq_len)

@@ -4,7 +4,7 @@ standard ops (no llama:: custom ops, the cache written by an in-place index_put_
 repeat, no cache copy), the fp32 file token-exact with the eager model for any chunking, copy
 speculation == plain in the Python runtime and the host runner (with fewer forwards: the file
 is row-exact), and the arm64 runner under qemu giving the host runner's tokens. attention=static
-(what Gemma 3 and Qwen3 get) stays token-exact too."""
+(what an architecture the lean decoder lacks gets) stays token-exact too."""
 from __future__ import annotations
 
 import json

@@ -217,7 +217,7 @@ def test_prompt_span_covers_exactly_the_text(tiny_base):
         assert tok.decode(ids[:b]).endswith("user\n") and tok.decode(ids[e:]).startswith("<|im_end|>")
 
 
-def test_attention_auto_is_lean_for_llama_only_and_recipes_keep_their_own():
+def test_attention_auto_is_lean_where_supported_and_recipes_keep_their_own():
     from types import SimpleNamespace
 
     from export import attention, lean_attention, lower
@@ -226,9 +226,9 @@ def test_attention_auto_is_lean_for_llama_only_and_recipes_keep_their_own():
         return SimpleNamespace(config=SimpleNamespace(model_type=kind))
 
     plain = get_recipe("xnnpack-int4")
-    assert attention.resolve(plain, model("llama"), "auto") == (lean_attention.prepare_model, True, "lean")
-    for kind in ("gemma3_text", "qwen3"):
-        assert attention.resolve(plain, model(kind), "auto") == (lower.prepare_model, False, "static")
+    for kind in ("llama", "gemma3_text", "qwen3"):
+        assert attention.resolve(plain, model(kind), "auto") == (lean_attention.prepare_model, True, "lean")
+    assert attention.resolve(plain, model("mistral"), "auto") == (lower.prepare_model, False, "static")
     assert attention.resolve(plain, model("llama"), "static") == (lower.prepare_model, False, "static")
     sdpa = get_recipe("xnnpack-int4-sdpa")
     assert attention.resolve(sdpa, model("llama"), "auto")[2] == "custom-sdpa"
