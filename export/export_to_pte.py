@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -19,27 +20,25 @@ from core.cli import Flag, flag_overrides, run_cli, stage_parser
 from core.config import load_config
 from core.paths import check_not_an_input, check_output_dir, check_output_file, output_path
 from core.runs import atomic_write_bytes, atomic_write_json, library_versions
-from export import parallel
+from export import parallel, vocab_trim
 from export.config import ExportConfig, pte_name
 from export.memory import PeakRss
 from export.recipes import get_recipe
 from export.source import Source, load_source_model, load_source_tokenizer, resolve_source
+from export.vocab_trim import VocabTrim, slice_model, trimmed_tokenizer
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "default.yaml"
 
 
 def export_model(model_dir: str | Path | Source, recipe: str, out_path: str | Path, max_seq_len: int = 512,
                  group_size: int = 32, eval_data: str | Path | None = None, progress: bool = True,
-                 bar_position: int | None = None, attention: str = "auto") -> dict:
+                 bar_position: int | None = None, attention: str = "auto",
+                 vocab_trim: VocabTrim | None = None) -> dict:
     """Export one recipe of a model/run dir to `out_path` (+ metadata JSON and
-    tokenizer.json beside it). `attention`: auto | lean | static (export/attention.py).
+    tokenizer.json beside it). `attention`: auto | lean | static (export/attention.py);
+    `vocab_trim`: the kept tokens (export/vocab_trim.py, decided once by export_all).
     Returns the metadata."""
-    from tqdm import tqdm
-
-    from core import prompt
     from export import attention as attn
-    from export import lower
-    from export.seqlen import check_eval_fits
 
     rec = get_recipe(recipe)  # fail on a bad name before any slow work
     rec.check_available()
@@ -47,6 +46,22 @@ def export_model(model_dir: str | Path | Source, recipe: str, out_path: str | Pa
     src = model_dir if isinstance(model_dir, Source) else resolve_source(model_dir)
     out_path = Path(out_path)
     tok = load_source_tokenizer(src)
+    with tempfile.TemporaryDirectory(prefix="vocab-trim-") as tmp:
+        if vocab_trim is not None:  # prompts, EOS ids and the eval-fit check in the trimmed ids
+            tok = trimmed_tokenizer(tok, vocab_trim, tmp)
+        return _export(rec, src, tok, out_path, max_seq_len, group_size, eval_data, progress, bar_position,
+                       attention, vocab_trim)
+
+
+def _export(rec, src: Source, tok, out_path: Path, max_seq_len: int, group_size: int, eval_data,
+            progress: bool, bar_position: int | None, attention: str, vocab_trim: VocabTrim | None) -> dict:
+    from tqdm import tqdm
+
+    from core import prompt
+    from export import attention as attn
+    from export import lower
+    from export.seqlen import check_eval_fits
+
     if eval_data:
         check_eval_fits(tok, eval_data, max_seq_len)
     # closed on an error too: an open bar would print itself over the error line
@@ -55,6 +70,8 @@ def export_model(model_dir: str | Path | Source, recipe: str, out_path: str | Pa
         t0 = time.perf_counter()
         with PeakRss() as rss:
             model = load_source_model(src)
+            if vocab_trim is not None:
+                slice_model(model, vocab_trim.old_ids)
             vocab = int(model.get_output_embeddings().out_features)
             prepare, reinplace, label = attn.resolve(rec, model, attention)
             wrapper = prepare(model, max_seq_len)
@@ -76,19 +93,24 @@ def export_model(model_dir: str | Path | Source, recipe: str, out_path: str | Pa
         seconds = time.perf_counter() - t0
         atomic_write_bytes(out_path, data)
         out_path.chmod(0o644)  # mkstemp makes 0600; the bench/adb push read it as artifacts
-        _copy_tokenizer(src, tok, out_path.parent)
+        _copy_tokenizer(src, tok, out_path.parent, vocab_trim)
         bar.update()
     meta = _metadata(rec, src, tok, consts, quant, delegation, data, seconds, rss.peak_mb, max_seq_len)
     meta["attention"] = label  # lean | static | custom-sdpa (export/attention.py)
     meta["skipped_xnnpack_passes"] = skipped  # passes with nothing to do (export/lean_passes.py)
+    # None: the full vocabulary; else what was kept, from which corpus, and old_ids (new id i is
+    # token old_ids[i] of the source model), which maps ids back to the source tokenizer's
+    meta["vocab_trim"] = vocab_trim.describe() if vocab_trim is not None else None
     atomic_write_json(out_path.with_suffix(".json"), meta)
     return meta
 
 
-def _copy_tokenizer(src: Source, tok, out_dir: Path) -> None:
+def _copy_tokenizer(src: Source, tok, out_dir: Path, vocab_trim: VocabTrim | None = None) -> None:
     """tokenizer.json beside the .pte: the runner/bench tokenize on the host with it."""
     f = Path(src.tokenizer_dir or "") / "tokenizer.json"
-    if f.is_file():
+    if vocab_trim is not None:  # the file's ids are the trimmed model's
+        atomic_write_bytes(out_dir / "tokenizer.json", vocab_trim.tokenizer_json.encode())
+    elif f.is_file():
         atomic_write_bytes(out_dir / "tokenizer.json", f.read_bytes())
     else:  # e.g. an adapter whose tokenizer lives with a Hub base: serialize the loaded one
         atomic_write_bytes(out_dir / "tokenizer.json", tok.backend_tokenizer.to_str().encode())
@@ -143,8 +165,11 @@ def export_all(cfg: ExportConfig) -> list[dict]:
     src = resolve_source(cfg.model, cfg.base)
     eval_data = resolve_eval_data(cfg.eval_data)
     check_not_inputs(cfg, out_dir, src, eval_data)
+    # decided once, before the recipes' processes: tokenizing the corpus takes a minute or two
+    trim = vocab_trim.plan(cfg.vocab_trim, cfg.vocab_corpus, cfg.vocab_min_count, src,
+                           load_source_tokenizer(src))
     jobs = [(src, r, out_dir / pte_name(cfg.name, r), cfg.max_seq_len, cfg.group_size, eval_data,
-             cfg.attention) for r in cfg.recipes]
+             cfg.attention, trim) for r in cfg.recipes]
     n_procs = cfg.jobs or parallel.auto_jobs(len(jobs), parallel.fp32_bytes(_weights_dir(src)))
     n_procs = min(n_procs, len(jobs))
     for job in jobs:
@@ -157,7 +182,7 @@ def export_all(cfg: ExportConfig) -> list[dict]:
         return metas
     metas = []
     for job in jobs:  # one after the other: each reported as soon as it is written
-        metas.append(export_model(*job[:6], attention=job[6]))
+        metas.append(export_model(*job[:6], attention=job[6], vocab_trim=job[7]))
         _report(job[2], metas[-1])
     return metas
 

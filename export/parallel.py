@@ -62,14 +62,14 @@ def _worker_init(threads: int) -> None:
 def _export_one(args: tuple) -> dict:
     from export.export_to_pte import export_model
 
-    src, recipe, out, max_seq_len, group_size, eval_data, attention, position = args
+    src, recipe, out, max_seq_len, group_size, eval_data, attention, trim, position = args
     return export_model(src, recipe, out, max_seq_len, group_size, eval_data, progress=True,
-                        bar_position=position, attention=attention)
+                        bar_position=position, attention=attention, vocab_trim=trim)
 
 
 def export_parallel(jobs: list[tuple], n_procs: int) -> list[dict]:
-    """Run export_model for each (src, recipe, out, max_seq_len, group_size, eval_data, attention) in
-    `n_procs` processes; metadata comes back in the order given. A failure in one recipe
+    """Run export_model for each (src, recipe, out, max_seq_len, group_size, eval_data, attention,
+    vocab_trim) in `n_procs` processes; metadata comes back in the order given. A failure in one recipe
     is raised here once the others have finished (their files are kept)."""
     methods = mp.get_all_start_methods()
     ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
