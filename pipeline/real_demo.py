@@ -34,13 +34,20 @@ ADAPTER = "release/smollm2-135m-typo-lora-v2"
 PRESET = "train/configs/smollm2-135m.yaml"
 BEA = "../shared/data/eval/neuspell-bea4660"
 MESSAGES = "evaluation/devsets/messages"
-NOTE = ("SmolLM2-135M-Instruct (dequantized GGUF) + the released v2 LoRA adapter, on typed messages "
-        "(full text) and real BEA-4660 typos (spelling)")
+NAME = "smollm2-typo"
+SETS = "on typed messages (full text) and real BEA-4660 typos (spelling)"
 
 
-def merged_path(adapter: str, env: dict) -> str:
+def note(adapter: str, preset: str) -> str:
+    """The report's one-line description: which base (its dequantized GGUF offline), which adapter."""
+    if adapter == ADAPTER and preset == PRESET:
+        return f"SmolLM2-135M-Instruct (dequantized GGUF) + the released v2 LoRA adapter, {SETS}"
+    return f"the base of {Path(preset).name} (dequantized GGUF offline) + LoRA adapter {adapter}, {SETS}"
+
+
+def merged_path(adapter: str, env: dict, preset: str = PRESET) -> str:
     """The cached merged model folder (core.loading merge prints it; seconds once cached)."""
-    argv = [sys.executable, "-m", "core.loading", "merge", adapter, "--preset-config", PRESET,
+    argv = [sys.executable, "-m", "core.loading", "merge", adapter, "--preset-config", preset,
             "--cache", "models/merged"]
     proc = subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -82,25 +89,27 @@ def model_changed(eval_dir: Path, model: str) -> bool:
 
 
 def commands(run: str, model: str, bea: str, messages: str, pairs: Path, limit: int, fresh: bool = False,
-             arm64_pairs: Path | None = None, arm64_limit: int = 0) -> dict[str, list[str]]:
+             arm64_pairs: Path | None = None, arm64_limit: int = 0, name: str = NAME,
+             about: str = "") -> dict[str, list[str]]:
     py = sys.executable
-    ptes = [f"models/real/smollm2-typo-{q}.pte" for q in ("int8", "int4")]
+    ptes = [f"models/real/{name}-{q}.pte" for q in ("int8", "int4")]
+    about = about or note(ADAPTER, PRESET)
     arm64 = {} if arm64_pairs is None else {
         "runner-arm64": ["bash", "android_runner/build_arm64.sh"],
         "bench-arm64": [py, "-m", "device_bench.testing.bench_loopback", "--models", *ptes,
                         "--eval", str(arm64_pairs), "--run", f"{run}-arm64", "--arm64", "cortex-a76",
                         f"real_eval={bea}", f"real_limit={arm64_limit}", "reps=1", "dictionary=true",
-                        f"note={NOTE}; arm64 slice"],
+                        f"note={about}; arm64 slice"],
     }
     return {
         "eval": [py, "-m", "evaluation", "--model", model, "--benchmarks", f"{messages},{bea}", "--run", run,
                  f"limit={limit}", "own_pairs=", "root_copy=", *(["fresh=true"] if fresh else [])],
         "export": [py, "-m", "export.export_to_pte", "--model", model, "out_dir=models/real",
-                   "name=smollm2-typo", f"eval_data={pairs}"],
+                   f"name={name}", f"eval_data={pairs}"],
         "runner": ["bash", "android_runner/build_host.sh"],
         "bench": [py, "-m", "device_bench.testing.bench_loopback", "--models", *ptes, "--eval", str(pairs),
                   "--run", run, f"real_eval={bea}", f"real_limit={limit}", "reps=1", "dictionary=true",
-                  f"note={NOTE}"],
+                  f"note={about}"],
         **arm64,
     }
 
@@ -110,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--run", default="demo-real", help="run name for every stage")
     ap.add_argument("--from", dest="start", choices=STAGES, default="merge", help="first stage to run")
     ap.add_argument("--adapter", default=ADAPTER, help="a PEFT adapter folder")
+    ap.add_argument("--preset", default=PRESET, help="the train config naming the adapter's base "
+                    "(train/configs/gemma.yaml for a Gemma 3 adapter)")
+    ap.add_argument("--name", default=NAME, help="file stem of the .pte files in models/real/")
     ap.add_argument("--bea", default=BEA, help="the NeuSpell BEA-4660 folder (relative: from the repo)")
     ap.add_argument("--messages", default=MESSAGES, help="the typed-messages dev set folder")
     ap.add_argument("--limit", type=int, default=200, help="pairs of each set for eval and bench (0 = all)")
@@ -120,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     env = offline_env()
     t0, times = time.monotonic(), {}
     try:
-        model = merged_path(args.adapter, env)
+        model = merged_path(args.adapter, env, args.preset)
         times["merge"] = time.monotonic() - t0
         print(f"=== demo-real: merged model {model} ({times['merge']:.0f} s)", flush=True)
         if not (REPO_ROOT / args.bea).exists():
@@ -133,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             arm64_pairs = REPO_ROOT / "runs" / args.run / f"messages-{args.arm64_limit}.jsonl"
             pairs_file(args.messages, args.arm64_limit, arm64_pairs)
         cmds = commands(args.run, model, args.bea, args.messages, pairs, args.limit, fresh, arm64_pairs,
-                        args.arm64_limit)
+                        args.arm64_limit, args.name, note(args.adapter, args.preset))
         for name in [s for s in STAGES[max(1, STAGES.index(args.start)):] if s in cmds]:
             times[name] = run_stage(name, cmds[name], env, "pipeline.real_demo")
     except DemoError as exc:

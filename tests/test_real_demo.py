@@ -70,3 +70,16 @@ def test_a_new_model_starts_the_eval_fresh(tmp_path):
     args = ("r", "m", real_demo.BEA, real_demo.MESSAGES, tmp_path / "p.jsonl", 7)
     assert real_demo.commands(*args, True)["eval"][-1] == "fresh=true"
     assert "fresh=true" not in real_demo.commands(*args)["eval"]
+
+
+def test_another_base_gets_its_own_files_and_note(tmp_path):
+    # the base bake-off (issue 26): a Gemma adapter goes through the same stages under its own name
+    about = real_demo.note("runs/train/gemma-cpu/adapter", "train/configs/gemma.yaml")
+    assert "gemma.yaml" in about and "runs/train/gemma-cpu/adapter" in about and "SmolLM2" not in about
+    cmds = real_demo.commands("r", "m", real_demo.BEA, real_demo.MESSAGES, tmp_path / "p.jsonl", 7,
+                              name="gemma-typo", about=about)
+    assert "name=gemma-typo" in cmds["export"]
+    models = cmds["bench"][cmds["bench"].index("--models") + 1:cmds["bench"].index("--eval")]
+    assert models == ["models/real/gemma-typo-int8.pte", "models/real/gemma-typo-int4.pte"]
+    assert f"note={about}" in cmds["bench"]
+    assert "SmolLM2" in real_demo.note(real_demo.ADAPTER, real_demo.PRESET)
