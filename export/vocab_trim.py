@@ -315,3 +315,65 @@ def trimmed_tokenizer(tok, trim: VocabTrim, folder: str | Path):
     tok.save_pretrained(str(folder))
     atomic_write_text(Path(folder) / "tokenizer.json", trim.tokenizer_json)
     return load_tokenizer(str(folder))
+
+
+# ---------------------------------------------------------------- a trimmed model folder
+def write_trimmed_model(model_dir: str, out: str | Path, corpus: str = "auto",
+                        min_count: int = 1) -> VocabTrim:
+    """The source model (a folder, a training run or an adapter, merged) with the trimmed
+    vocabulary, as an HF folder (model, tokenizer, `vocab_trim.json`): what `make eval` scores
+    to see what the trim costs on every set before an export keeps it. Written to a sibling
+    temporary folder and renamed into place, so a failed run leaves no half folder."""
+    import shutil
+    import tempfile
+
+    from core.runs import atomic_write_json
+    from export.source import load_source_model, load_source_tokenizer, resolve_source
+
+    out = Path(out)
+    if out.exists():
+        raise VocabTrimError(f"--out {out} exists: pick a new folder (a trimmed model is never overwritten)")
+    src = resolve_source(model_dir)
+    tok = load_source_tokenizer(src)
+    trim = plan("on", corpus, min_count, src, tok)
+    model = load_source_model(src)
+    slice_model(model, trim.old_ids)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        trimmed_tokenizer(tok, trim, tmp)
+        model.save_pretrained(str(tmp))
+        atomic_write_json(tmp / "vocab_trim.json", {**trim.describe(), "source": str(model_dir)})
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return trim
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from core.cli import run_cli
+
+    ap = argparse.ArgumentParser(prog="python -m export.vocab_trim", description=write_trimmed_model.__doc__)
+    ap.add_argument("--model", required=True, help="a model folder, a training run or an adapter")
+    ap.add_argument("--out", required=True, help="the new folder of the trimmed model")
+    ap.add_argument("--corpus", default="auto",
+                    help="pairs file whose tokens are kept (auto: the run's data.train)")
+    ap.add_argument("--min-count", type=int, default=1, help="pairs a kept token must occur in")
+    args = ap.parse_args(argv)
+
+    def body() -> int:
+        if args.min_count < 1:
+            raise VocabTrimError(f"--min-count must be >= 1, got {args.min_count}")
+        trim = write_trimmed_model(args.model, args.out, args.corpus, args.min_count)
+        print(f"wrote {args.out}: {trim.kept:,} of {trim.full_vocab:,} tokens kept (corpus {trim.corpus})")
+        return 0
+    return run_cli(body)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

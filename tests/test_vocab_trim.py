@@ -164,6 +164,38 @@ def test_sliced_model_logits_equal_full_logits_at_kept_ids(gemma, full, trim, tr
         assert torch.allclose(g, w, atol=1e-4, rtol=1e-4), (g - w).abs().max()
 
 
+@pytest.mark.integration
+def test_trimmed_model_folder_loads_and_gives_the_full_models_logits(gemma, full, corpus, tmp_path):
+    """python -m export.vocab_trim --model M --out DIR: an HF folder every stage loads (what
+    `make eval` scores), here for a small random Gemma 3 over the real tokenizer."""
+    import torch
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    from core import prompt
+    from core.loading import load_model, load_tokenizer
+
+    src = tmp_path / "src"
+    cfg = Gemma3TextConfig(vocab_size=len(full[0]), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                           num_attention_heads=2, num_key_value_heads=1, head_dim=8, pad_token_id=0,
+                           eos_token_id=1, bos_token_id=2)
+    torch.manual_seed(0)
+    Gemma3ForCausalLM(cfg).save_pretrained(str(src))
+    full[0].save_pretrained(str(src))
+    argv = ["--model", str(src), "--out", str(tmp_path / "cut"), "--corpus", str(corpus)]
+    assert vt.main(argv) == 0
+    record = json.loads((tmp_path / "cut" / "vocab_trim.json").read_text())
+    cut = str(tmp_path / "cut")
+    model, tok = load_model(cut, dtype=torch.float32).eval(), load_tokenizer(cut)
+    whole = load_model(str(src), dtype=torch.float32).eval()
+    assert len(tok) == model.config.vocab_size == record["kept"] < len(full[0])
+    ids = prompt.prompt_ids(tok, "i tought we were meting tomorow 👍")
+    with torch.no_grad():
+        got = model(torch.tensor([ids])).logits[0]
+        want = whole(torch.tensor([[record["old_ids"][i] for i in ids]])).logits[0][:, record["old_ids"]]
+    assert torch.allclose(got, want, atol=1e-5)
+    assert vt.main(argv) == 2  # an existing folder is never overwritten
+
+
 # ---------------------------------------------------------------- config
 def test_config_takes_off_on_auto_and_rejects_the_rest():
     assert load_config(ExportConfig, None, ["vocab_trim=off"]).vocab_trim == "off"  # YAML's false
