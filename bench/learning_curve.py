@@ -13,7 +13,9 @@ counted it, wall seconds x the torch threads the run used (env.json). A run spre
 sessions is placed by its own clock either way. A run that went on from another run's snapshot
 (`lora.init_from`, train.snapshot's snapshot.json) starts at that snapshot's CPU-hours, and the
 plot draws every earlier leg's scored steps up to the snapshot the next leg took.
-Figures: messages exact match (full text), BEA spelling correction and over-correction."""
+Figures: messages exact match (full text), BEA spelling correction and over-correction.
+--compare CURVE draws another run's curve.json beside this one (the base bake-off: Gemma 3 against
+the released SmolLM2 adapter's curve, both by CPU-hours)."""
 from __future__ import annotations
 
 import argparse
@@ -144,6 +146,19 @@ def earlier_legs(run: Path) -> list[dict]:
     return earlier_legs(src) + here
 
 
+def reference_points(path: Path) -> dict:
+    """Another run's curve.json (e.g. a released adapter's, or another base's) as one line: its
+    earlier legs' scored steps and its own, by CPU-hours, for the comparison a bake-off draws."""
+    from core.files import read_json
+
+    ref = read_json(path, PipelineError, what="--compare curve")
+    steps = [r for leg in ref.get("legs") or [] for r in leg["steps"]] + list(ref.get("steps") or [])
+    if not steps:
+        raise PipelineError(f"{path}: a curve.json with no scored steps")
+    return {"run": ref.get("run", path.parent.name), "file": str(path),
+            "steps": sorted(steps, key=lambda r: r["cpu_hours"])}
+
+
 def plot(curve: dict, path: Path) -> None:
     import matplotlib
 
@@ -165,6 +180,14 @@ def plot(curve: dict, path: Path) -> None:
     ax.plot(x, [r["messages_exact"] for r in pts], "o-", label="messages: exact (full text)")
     ax.plot(x, [r["bea_spelling_correction"] for r in pts], "s-", label="BEA: spelling correction")
     ax2.plot(x, [100 * r["bea_spelling_over"] for r in pts], "^-", color="C2", label="model")
+    for k, ref in enumerate(curve.get("compare") or []):  # other runs: grey tones, dotted
+        px, tone = [r["cpu_hours"] for r in ref["steps"]], f"C{7 + k % 3}"
+        ax.plot(px, [r["messages_exact"] for r in ref["steps"]], "o:", color=tone, alpha=0.8,
+                label=f"{ref['run']}: messages exact")
+        ax.plot(px, [r["bea_spelling_correction"] for r in ref["steps"]], "s:", color=tone, alpha=0.8,
+                label=f"{ref['run']}: BEA correction")
+        ax2.plot(px, [100 * r["bea_spelling_over"] for r in ref["steps"]], "^:", color=tone, alpha=0.8,
+                 label=ref["run"])
     for k, (name, b) in enumerate((curve.get("baselines") or {}).items()):
         ax.axhline(b["messages_exact"], ls=":", lw=1, color=f"C{k + 3}",
                    label=f"{name}: messages exact")
@@ -199,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--preset-config", default="train/configs/smollm2-135m-cpu.yaml")
     ap.add_argument("--baselines", action="store_true", help="also score SymSpell and pyspellchecker once")
     ap.add_argument("--out", default="", help="default: <run>/curve")
+    ap.add_argument("--compare", action="append", default=[],
+                    help="another run's curve.json to draw beside this one (repeatable), e.g. "
+                         "release/smollm2-135m-typo-lora-v2/curve.json for the base bake-off")
     args = ap.parse_args(argv)
     return run_cli(lambda: _run(args))
 
@@ -213,6 +239,7 @@ def _run(args) -> int:
     done = {r["step"] for r in curve["steps"]}
     curve.pop("first_leg", None)  # (one earlier leg only, before runs of three legs)
     curve["legs"] = earlier_legs(run)
+    curve["compare"] = [reference_points(Path(c)) for c in args.compare]
     found = checkpoint_steps(run)
     want = [int(s) for s in args.steps.split(",") if s] if args.steps else \
         [s for s in found if s % args.every == 0]

@@ -6,7 +6,10 @@ import json
 
 import pytest
 
+from bench import learning_curve
 from bench.learning_curve import checkpoint_steps, main, train_seconds
+from core.errors import PipelineError
+from core.paths import REPO_ROOT as REPO
 from tests.fixtures.train import tiny_train_config
 
 pytestmark = pytest.mark.integration
@@ -38,3 +41,18 @@ def test_curve_scores_each_checkpoint_and_resumes(tiny_pairs, tiny_base, shared_
     assert [r["step"] for r in json.loads((out / "curve.json").read_text())["steps"]] == [1, 2]
     assert main(args[:2] + ["7"] + args[3:]) == 2  # no such checkpoint: a clear error
 
+
+
+def test_compare_draws_another_runs_curve_by_cpu_hours(tmp_path):
+    # the released SmolLM2 adapter's real curve: three legs' scored steps as one line
+    ref = learning_curve.reference_points(REPO / "release" / "smollm2-135m-typo-lora-v2" / "curve.json")
+    hours = [r["cpu_hours"] for r in ref["steps"]]
+    assert hours == sorted(hours) and len(hours) >= 10 and hours[-1] > 9
+    curve = {"run": "mine", "steps": [{"step": 200, "cpu_hours": 0.3, "messages_exact": 0.66,
+                                       "bea_spelling_correction": 0.87, "bea_spelling_over": 0.001}],
+             "baselines": {}, "legs": [], "compare": [ref]}
+    learning_curve.plot(curve, tmp_path / "c.png")
+    assert (tmp_path / "c.png").stat().st_size > 10_000
+    (tmp_path / "empty.json").write_text(json.dumps({"run": "x", "steps": []}))
+    with pytest.raises(PipelineError, match="no scored steps"):
+        learning_curve.reference_points(tmp_path / "empty.json")
