@@ -200,7 +200,8 @@ def test_trimmed_model_folder_loads_and_gives_the_full_models_logits(gemma, full
 def test_config_takes_off_on_auto_and_rejects_the_rest():
     assert load_config(ExportConfig, None, ["vocab_trim=off"]).vocab_trim == "off"  # YAML's false
     assert load_config(ExportConfig, None, ["vocab_trim=on"]).vocab_trim == "on"
-    assert ExportConfig().vocab_trim == "auto"
+    assert ExportConfig().vocab_trim == "off"  # it costs quality: only when asked
+    assert load_config(ExportConfig, None, ["vocab_trim=auto"]).vocab_trim == "auto"
     with pytest.raises(ConfigError, match="vocab_trim must be off, on or auto"):
         load_config(ExportConfig, None, ["vocab_trim=sometimes"])
     with pytest.raises(ConfigError, match="vocab_min_count"):
