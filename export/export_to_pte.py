@@ -166,8 +166,8 @@ def export_all(cfg: ExportConfig) -> list[dict]:
     eval_data = resolve_eval_data(cfg.eval_data)
     check_not_inputs(cfg, out_dir, src, eval_data)
     # decided once, before the recipes' processes: tokenizing the corpus takes a minute or two
-    trim = vocab_trim.plan(cfg.vocab_trim, cfg.vocab_corpus, cfg.vocab_min_count, src,
-                           load_source_tokenizer(src))
+    # (the tokenizer is loaded for it only when the trim is on or auto)
+    trim = vocab_trim.plan(cfg.vocab_trim, cfg.vocab_corpus, cfg.vocab_min_count, src)
     jobs = [(src, r, out_dir / pte_name(cfg.name, r), cfg.max_seq_len, cfg.group_size, eval_data,
              cfg.attention, trim) for r in cfg.recipes]
     n_procs = cfg.jobs or parallel.auto_jobs(len(jobs), parallel.fp32_bytes(_weights_dir(src)))

@@ -56,15 +56,17 @@ class VocabTrim:
     def kept(self) -> int:
         return len(self.old_ids)
 
-    def old_to_new(self) -> dict[int, int]:
-        return {old: new for new, old in enumerate(self.old_ids)}
-
     def describe(self) -> dict[str, Any]:
         """The metadata entry: what was kept, from what, and the map back to the full ids."""
         return {"kept": self.kept, "full_vocab": self.full_vocab, "corpus": self.corpus,
                 "min_count": self.min_count,
                 "tokenizer_sha256": hashlib.sha256(self.tokenizer_json.encode()).hexdigest(),
                 "old_ids": list(self.old_ids)}
+
+
+def new_ids(old_ids: Iterable[int]) -> dict[int, int]:
+    """Full-vocabulary id -> trimmed id (kept ids in ascending order are renumbered 0..K-1)."""
+    return {old: new for new, old in enumerate(old_ids)}
 
 
 # ---------------------------------------------------------------- the tokenizer.json
@@ -151,7 +153,7 @@ def trim_tokenizer_json(tj: dict, old_ids: list[int]) -> dict:
     iff both parts and the result are kept (same order, so the same ranks among them), added
     tokens and the post-processor's ids remapped. Everything else is copied as it is, so the
     C++ tokenizer loads it as it loads the full file."""
-    new_of = {old: new for new, old in enumerate(old_ids)}
+    new_of = new_ids(old_ids)
     out = json.loads(json.dumps(tj))  # a deep copy
     model = out["model"]
     vocab = {t: new_of[i] for t, i in sorted(tj["model"]["vocab"].items(), key=lambda kv: kv[1])
@@ -231,14 +233,22 @@ def build_trim(tok, tj: dict, corpus: str | Path, min_count: int = 1) -> VocabTr
                      json.dumps(trimmed, ensure_ascii=False))
 
 
-def plan(mode: str, corpus: str, min_count: int, src, tok) -> VocabTrim | None:
-    """The export config's trim for this source: None when off, or auto on a small vocabulary."""
-    if mode == "off" or (mode == "auto" and len(tok) <= AUTO_TRIM_ABOVE):
+def plan(mode: str, corpus: str, min_count: int, src, tok=None) -> VocabTrim | None:
+    """The export config's trim for this source: None when off, or auto on a small vocabulary.
+    `tok`: the source tokenizer, loaded here when not given (and not at all when off)."""
+    if mode == "off":
+        return None
+    if tok is None:
+        from export.source import load_source_tokenizer
+
+        tok = load_source_tokenizer(src)
+    if mode == "auto" and len(tok) <= AUTO_TRIM_ABOVE:
         return None
     f = Path(src.tokenizer_dir or "") / "tokenizer.json"
     tj = json.loads(f.read_text(encoding="utf-8") if f.is_file() else tok.backend_tokenizer.to_str())
-    if mode == "auto" and unsupported(tj):  # e.g. Qwen3's byte-level BPE: exported whole, as before
-        print(f"[export] vocab_trim=auto: not trimming ({unsupported(tj)})", flush=True)
+    why = unsupported(tj) if mode == "auto" else None
+    if why:  # e.g. Qwen3's byte-level BPE: exported whole, as before
+        print(f"[export] vocab_trim=auto: not trimming ({why})", flush=True)
         return None
     path = resolve_corpus(corpus, src, len(tok))
     print(f"[export] vocab_trim: choosing tokens from {path}", flush=True)
@@ -280,7 +290,7 @@ def slice_model(model, old_ids: list[int] | tuple[int, ...]) -> None:
     tied = head is not None and head.weight is emb.weight
     emb.weight = torch.nn.Parameter(emb.weight.data[idx].clone(), requires_grad=False)
     emb.num_embeddings = len(old_ids)
-    new_of = {old: new for new, old in enumerate(old_ids)}
+    new_of = new_ids(old_ids)
     if getattr(emb, "padding_idx", None) is not None:
         emb.padding_idx = new_of.get(emb.padding_idx)
     if head is not None:
