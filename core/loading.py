@@ -382,6 +382,35 @@ def _merge_key(adapter: Path, weights: Path, base: str) -> str:
     return h.hexdigest()[:12]
 
 
+def adapter_instruction(adapter: str | Path) -> str:
+    """The instruction an adapter folder's tokenizer_config.json records ("" when it records
+    none), read as JSON so a folder without the tokenizer itself still answers."""
+    cfg = Path(adapter) / "tokenizer_config.json"
+    if not cfg.is_file():
+        return ""
+    from core.prompt import INSTRUCTION_KEY
+
+    value = read_json(cfg, ModelLoadError, what="adapter tokenizer config").get(INSTRUCTION_KEY, "")
+    if not isinstance(value, str):
+        raise ModelLoadError(f"{cfg}: {INSTRUCTION_KEY} must be a string, got {type(value).__name__}")
+    return value
+
+
+def load_adapter_tokenizer(adapter: Path, base: str):
+    """The tokenizer an adapter was trained with: its own when the folder ships one, else the
+    base's with the adapter's recorded instruction on it. A release may leave the base's
+    tokenizer out (Gemma 3's tokenizer.json is 33 MB: it would not fit a device call)."""
+    if any((adapter / n).is_file() for n in TOKENIZER_FILES if n != "tokenizer_config.json"):
+        return load_tokenizer(str(adapter))
+    tokenizer = load_tokenizer(base)
+    recorded = adapter_instruction(adapter)
+    if recorded:
+        from core.prompt import set_instruction
+
+        set_instruction(tokenizer, recorded)
+    return tokenizer
+
+
 def _save_merged(adapter: Path, base: str, out: Path, record: dict) -> None:
     import json
 
@@ -391,8 +420,7 @@ def _save_merged(adapter: Path, base: str, out: Path, record: dict) -> None:
 
     model = load_model(base, dtype=torch.float32)  # fp32: eval and export both load fp32
     peft_model = attach_adapter(model, adapter, base)
-    tok_dir = str(adapter) if (adapter / "tokenizer_config.json").is_file() else base
-    tokenizer = load_tokenizer(tok_dir)
+    tokenizer = load_adapter_tokenizer(adapter, base)
     merged = peft_model.merge_and_unload()
     with atomic_path(out) as tmp:
         merged.save_pretrained(tmp)

@@ -80,6 +80,22 @@ def test_plain_peft_adapter_merges_like_peft_and_is_cached(peft_adapter, tiny_ba
     assert (merged / "model.safetensors").stat().st_mtime_ns == stamp
 
 
+def test_release_without_the_tokenizer_merges_with_the_bases_and_its_instruction(peft_adapter, tmp_path):
+    """A release keeps only tokenizer_config.json (the base's tokenizer.json can be 33 MB): the
+    merge takes the base's tokenizer and puts the adapter's recorded instruction on it."""
+    from core.loading import load_tokenizer
+    from core.prompt import INSTRUCTION_KEY, instruction
+
+    slim = tmp_path / "slim-lora"
+    shutil.copytree(peft_adapter, slim)
+    (slim / "tokenizer_config.json").write_text(json.dumps({INSTRUCTION_KEY: "Fix it all."}))
+    tok = load_tokenizer(str(merge_adapter(slim, cache=tmp_path / "merged")))
+    assert instruction(tok) == "Fix it all." and len(tok) > 1000
+    (slim / "tokenizer_config.json").write_text(json.dumps({INSTRUCTION_KEY: 7}))
+    with pytest.raises(ModelLoadError, match="typo_instruction must be a string"):
+        merge_adapter(slim, cache=tmp_path / "merged2")
+
+
 def test_unloadable_recorded_base_falls_back_to_the_preset(peft_adapter, tiny_base, tmp_path, capsys):
     """An adapter trained on another machine records a base path this one lacks: the preset's
     base is used instead, through the same CLI `make` calls."""

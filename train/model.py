@@ -107,13 +107,11 @@ def resume_lora(model, lora_cfg, base: str):
 def warn_instruction_change(adapter: str, instruction_text: str) -> None:
     """A warm start onto another prompt is allowed (the adapter re-learns it) but should not
     happen by accident: the released adapter was trained with the legacy instruction."""
-    from core.loading import load_tokenizer
+    from core.loading import adapter_instruction
     from core.paths import input_path
-    from core.prompt import LEGACY_INSTRUCTION, instruction
+    from core.prompt import LEGACY_INSTRUCTION
 
-    folder = input_path(adapter)
-    had = instruction(load_tokenizer(str(folder))) if (folder / "tokenizer_config.json").is_file() \
-        else LEGACY_INSTRUCTION
+    had = adapter_instruction(input_path(adapter)) or LEGACY_INSTRUCTION
     if had != instruction_text:
         print(f"warning: lora.init_from={adapter} was trained with the instruction {had!r}; this run "
               f"trains with data.instruction={instruction_text!r}", file=sys.stderr)
