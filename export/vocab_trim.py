@@ -233,6 +233,32 @@ def build_trim(tok, tj: dict, corpus: str | Path, min_count: int = 1) -> VocabTr
                      json.dumps(trimmed, ensure_ascii=False))
 
 
+def source_tokenizer_json(src, tok) -> dict:
+    """The source's tokenizer.json as the trim reads it: the file when the folder has one."""
+    f = Path(src.tokenizer_dir or "") / "tokenizer.json"
+    return json.loads(f.read_text(encoding="utf-8") if f.is_file() else tok.backend_tokenizer.to_str())
+
+
+def trim_from_record(tj: dict, record_file: str | Path) -> VocabTrim:
+    """The trim a vocab_trim.json recorded (its kept ids), rebuilt on this tokenizer without
+    the corpus: a release ships the record so its trimmed base is rebuilt exactly. The
+    rebuilt tokenizer.json must hash as recorded, or the record is of another tokenizer."""
+    from core.files import read_json
+
+    rec = read_json(record_file, VocabTrimError, what="vocab trim record")
+    ids, vocab = rec.get("old_ids"), len(tj["model"]["vocab"])
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, int) and 0 <= i < vocab for i in ids) \
+            or ids != sorted(set(ids)):
+        raise VocabTrimError(f"{record_file}: old_ids must be ascending distinct ids below {vocab:,}")
+    trimmed = json.dumps(trim_tokenizer_json(tj, ids), ensure_ascii=False)
+    trim = VocabTrim(tuple(ids), vocab, str(rec.get("corpus", "")), int(rec.get("min_count", 0)), trimmed)
+    want = rec.get("tokenizer_sha256")
+    if want != trim.describe()["tokenizer_sha256"]:
+        raise VocabTrimError(f"{record_file}: the tokenizer it trims is not this model's (tokenizer_sha256 "
+                             f"{want} recorded, {trim.describe()['tokenizer_sha256']} rebuilt)")
+    return trim
+
+
 def plan(mode: str, corpus: str, min_count: int, src, tok=None) -> VocabTrim | None:
     """The export config's trim for this source: None when off, or auto on a small vocabulary.
     `tok`: the source tokenizer, loaded here when not given (and not at all when off)."""
@@ -244,8 +270,7 @@ def plan(mode: str, corpus: str, min_count: int, src, tok=None) -> VocabTrim | N
         tok = load_source_tokenizer(src)
     if mode == "auto" and len(tok) <= AUTO_TRIM_ABOVE:
         return None
-    f = Path(src.tokenizer_dir or "") / "tokenizer.json"
-    tj = json.loads(f.read_text(encoding="utf-8") if f.is_file() else tok.backend_tokenizer.to_str())
+    tj = source_tokenizer_json(src, tok)
     why = unsupported(tj) if mode == "auto" else None
     if why:  # e.g. Qwen3's byte-level BPE: exported whole, as before
         print(f"[export] vocab_trim=auto: not trimming ({why})", flush=True)
@@ -329,23 +354,30 @@ def trimmed_tokenizer(tok, trim: VocabTrim, folder: str | Path):
 
 # ---------------------------------------------------------------- a trimmed model folder
 def write_trimmed_model(model_dir: str, out: str | Path, corpus: str = "auto",
-                        min_count: int = 1) -> VocabTrim:
+                        min_count: int = 1, record: str = "") -> VocabTrim:
     """The source model (a folder, a training run or an adapter, merged) with the trimmed
     vocabulary, as an HF folder (model, tokenizer, `vocab_trim.json`): what `make eval` scores
-    to see what the trim costs on every set before an export keeps it. Written to a sibling
-    temporary folder and renamed into place, so a failed run leaves no half folder."""
+    to see what the trim costs on every set before an export keeps it; `record`: the kept ids
+    of an earlier trim's vocab_trim.json instead of a corpus. Written to a sibling temporary
+    folder and renamed into place, so a failed run leaves no half folder."""
     import shutil
     import tempfile
 
+    from core.loading import resolve
     from core.runs import atomic_write_json
     from export.source import load_source_model, load_source_tokenizer, resolve_source
 
     out = Path(out)
     if out.exists():
         raise VocabTrimError(f"--out {out} exists: pick a new folder (a trimmed model is never overwritten)")
+    if str(model_dir).startswith(("gguf:", "builtin:")):  # a base spec: its local folder
+        model_dir = resolve(str(model_dir))
     src = resolve_source(model_dir)
     tok = load_source_tokenizer(src)
-    trim = plan("on", corpus, min_count, src, tok)
+    if record:
+        trim = trim_from_record(source_tokenizer_json(src, tok), record)
+    else:
+        trim = plan("on", corpus, min_count, src, tok)
     model = load_source_model(src)
     slice_model(model, trim.old_ids)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -372,12 +404,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corpus", default="auto",
                     help="pairs file whose tokens are kept (auto: the run's data.train)")
     ap.add_argument("--min-count", type=int, default=1, help="pairs a kept token must occur in")
+    ap.add_argument("--ids", default="", help="an earlier trim's vocab_trim.json: keep its ids (no corpus)")
     args = ap.parse_args(argv)
 
     def body() -> int:
         if args.min_count < 1:
             raise VocabTrimError(f"--min-count must be >= 1, got {args.min_count}")
-        trim = write_trimmed_model(args.model, args.out, args.corpus, args.min_count)
+        trim = write_trimmed_model(args.model, args.out, args.corpus, args.min_count, args.ids)
         print(f"wrote {args.out}: {trim.kept:,} of {trim.full_vocab:,} tokens kept (corpus {trim.corpus})")
         return 0
     return run_cli(body)

@@ -195,6 +195,20 @@ def test_trimmed_model_folder_loads_and_gives_the_full_models_logits(gemma, full
     assert torch.allclose(got, want, atol=1e-5)
     assert vt.main(argv) == 2  # an existing folder is never overwritten
 
+    # a release ships vocab_trim.json: --ids rebuilds the same trimmed folder without the corpus
+    again = ["--model", str(src), "--out", str(tmp_path / "again"), "--ids", str(tmp_path / "cut" / "vocab_trim.json")]
+    assert vt.main(again) == 0
+    for f in ("tokenizer.json", "model.safetensors"):
+        assert (tmp_path / "again" / f).read_bytes() == (tmp_path / "cut" / f).read_bytes()
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**record, "old_ids": record["old_ids"][::-1]}))
+    with pytest.raises(vt.VocabTrimError, match="ascending distinct"):
+        vt.write_trimmed_model(str(src), tmp_path / "bad-out", record=str(bad))
+    bad.write_text(json.dumps({**record, "old_ids": record["old_ids"][:-1]}))  # another trim
+    with pytest.raises(vt.VocabTrimError, match="tokenizer_sha256"):
+        vt.write_trimmed_model(str(src), tmp_path / "bad-out", record=str(bad))
+    assert not (tmp_path / "bad-out").exists()
+
 
 # ---------------------------------------------------------------- config
 def test_config_takes_off_on_auto_and_rejects_the_rest():
