@@ -196,7 +196,8 @@ def test_trimmed_model_folder_loads_and_gives_the_full_models_logits(gemma, full
     assert vt.main(argv) == 2  # an existing folder is never overwritten
 
     # a release ships vocab_trim.json: --ids rebuilds the same trimmed folder without the corpus
-    again = ["--model", str(src), "--out", str(tmp_path / "again"), "--ids", str(tmp_path / "cut" / "vocab_trim.json")]
+    record_file = str(tmp_path / "cut" / "vocab_trim.json")
+    again = ["--model", str(src), "--out", str(tmp_path / "again"), "--ids", record_file]
     assert vt.main(again) == 0
     for f in ("tokenizer.json", "model.safetensors"):
         assert (tmp_path / "again" / f).read_bytes() == (tmp_path / "cut" / f).read_bytes()
