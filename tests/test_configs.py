@@ -13,6 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 # glob (relative to the repo) -> "module:Class"; every shipped YAML must match one.
 KINDS = {
     "core/configs/tiny_model.yaml": "core.tiny:TinyModelConfig",
+    "bench/configs/*.yaml": "bench.bakeoff:BakeoffConfig",
     "datagen/configs/*.yaml": "datagen.config:DataConfig",
     "evaluation/configs/*.yaml": "evaluation.config:EvalConfig",
     "export/configs/*.yaml": "export.config:ExportConfig",
