@@ -50,7 +50,8 @@ def inputs(tmp_path) -> Path:
         (tmp_path / f"{stem}.pte").write_bytes(b"\0" * size * bakeoff.MiB)
     cfg = tmp_path / "bakeoff.yaml"
     legs = [{"label": lab, "eval_run": str(tmp_path / "runs/eval" / run),
-             "pte": str(tmp_path / f"{run}-int4.pte"), "report": str(tmp_path / "reports/bench"), "cpu_hours": h}
+             "pte": str(tmp_path / f"{run}-int4.pte"), "report": str(tmp_path / "reports/bench"),
+             "cpu_hours": h}
             for lab, run, h in (("Small", "small", 4.0), ("Big", "big", 4.5))]
     cfg.write_text(json.dumps({"out": str(tmp_path / "out"), "legs": legs}))
     return cfg
