@@ -37,7 +37,8 @@ class BakeoffError(PipelineError):
 @dataclass
 class Leg:
     label: str = ""            # the row's name: base + adapter
-    eval_run: str = ""         # runs/eval/<name> of `make eval` (metrics.json)
+    eval_run: str = ""         # runs/eval/<name> of `make eval` (metrics.json); comma-separated: several
+    #                            runs over different sets (a later run's set replaces an earlier one's)
     backend: str = "hf"        # the model's backend there ("<backend>+dict" is the pass)
     pte: str = ""              # the INT4 .pte ("" = not exported)
     report: str = ""           # reports/<run> of the device bench ("" = not benched)
@@ -66,10 +67,13 @@ class BakeoffConfig:
 
 
 def _metrics(leg: Leg) -> dict:
-    path = input_path(leg.eval_run) / "metrics.json"
-    if not path.is_file():
-        raise BakeoffError(f"legs[{leg.label}].eval_run: {path} not found (run `make eval ... RUN=<name>`)")
-    return read_json(path, BakeoffError, what="evaluation metrics")["benchmarks"]
+    benches: dict = {}
+    for run in (r.strip() for r in leg.eval_run.split(",") if r.strip()):
+        path = input_path(run) / "metrics.json"
+        if not path.is_file():
+            raise BakeoffError(f"legs[{leg.label}].eval_run: {path} not found (run `make eval ... RUN=<name>`)")
+        benches.update(read_json(path, BakeoffError, what="evaluation metrics")["benchmarks"])
+    return benches
 
 
 def _figures(guarded: dict) -> dict:

@@ -53,6 +53,11 @@ def inputs(tmp_path) -> Path:
              "pte": str(tmp_path / f"{run}-int4.pte"), "report": str(tmp_path / "reports/bench"),
              "cpu_hours": h}
             for lab, run, h in (("Small", "small", 4.0), ("Big", "big", 4.5))]
+    extra = tmp_path / "runs" / "eval" / "big-jfleg"
+    extra.mkdir(parents=True)
+    (extra / "metrics.json").write_text(json.dumps({"benchmarks": {"jfleg": {"backends": {
+        "hf": _guarded(0.5, 0.8, 0.7, 0.001)}}}}))
+    legs[1]["eval_run"] += f", {extra}"
     cfg.write_text(json.dumps({"out": str(tmp_path / "out"), "legs": legs}))
     return cfg
 
@@ -63,6 +68,8 @@ def test_table_puts_every_leg_and_its_pass_beside_the_baselines(inputs, tmp_path
     msgs = result["quality"]["messages"]
     assert list(msgs) == ["Small", "Small + dict", "symspell", "Big", "Big + dict"]  # no pyspellchecker run
     assert "identity" not in msgs and msgs["Big + dict"]["exact"] == pytest.approx(0.62 * 1.2)
+    assert set(result["quality"]) == {"messages", "neuspell-bea4660", "jfleg"}  # Big's second run
+    assert "Small" not in result["quality"]["jfleg"] and result["quality"]["jfleg"]["Big"]["exact"] == 0.5
     big = result["legs"][1]
     assert big["pte_mib"] == pytest.approx(5.0) and big["cpu_hours"] == 4.5
     # e2e p50 of (200, 300, 220) = 220; without the pass (200, 240, 220) -> 220: the warm-up is left out
@@ -77,7 +84,7 @@ def test_table_puts_every_leg_and_its_pass_beside_the_baselines(inputs, tmp_path
 
 def test_missing_inputs_are_named(inputs, tmp_path):
     cfg = json.loads(inputs.read_text())
-    cfg["legs"][1]["eval_run"] = str(tmp_path / "runs/eval/nope")
+    cfg["legs"][1]["eval_run"] = f"{tmp_path}/runs/eval/big,{tmp_path}/runs/eval/nope"
     inputs.write_text(json.dumps(cfg))
     with pytest.raises(bakeoff.BakeoffError, match="runs/eval/nope/metrics.json not found"):
         bakeoff.build(bakeoff.load_config(bakeoff.BakeoffConfig, inputs))
