@@ -71,7 +71,7 @@ def _metrics(leg: Leg) -> dict:
     for run in (r.strip() for r in leg.eval_run.split(",") if r.strip()):
         path = input_path(run) / "metrics.json"
         if not path.is_file():
-            raise BakeoffError(f"legs[{leg.label}].eval_run: {path} not found (run `make eval ... RUN=<name>`)")
+            raise BakeoffError(f"legs[{leg.label}].eval_run: {path} not found (`make eval ... RUN=<name>`)")
         benches.update(read_json(path, BakeoffError, what="evaluation metrics")["benchmarks"])
     return benches
 
