@@ -123,7 +123,9 @@ def score_step(run: Path, step: int, ckpt: Path, out: Path, args) -> dict:
     snap = out / "snapshots" / f"step-{step}"
     if not (snap / "adapter_config.json").is_file():
         _call(["-m", "train.snapshot", str(run), "--step", str(step), "--out", str(snap)], args.threads)
-    merged = _call(["-m", "core.loading", "merge", str(snap), "--preset-config", args.preset_config,
+    preset = args.preset_config or (str(run / "config.yaml") if (run / "config.yaml").is_file()
+                                    else "train/configs/smollm2-135m-cpu.yaml")
+    merged = _call(["-m", "core.loading", "merge", str(snap), "--preset-config", preset,
                     "--cache", str(out / "merged")], args.threads).strip().splitlines()[-1]
     own = cpu_hours(ckpt, run_threads(run, args.run_threads))
     rec = {"step": step, "cpu_hours": warm_start(run)[0] + own, "leg_cpu_hours": own,
@@ -219,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2, help="threads for scoring")
     ap.add_argument("--run-threads", type=int, default=0,
                     help="threads the run trained with, when its env.json does not record them")
-    ap.add_argument("--preset-config", default="train/configs/smollm2-135m-cpu.yaml")
+    ap.add_argument("--preset-config", default="",
+                    help="the config naming the run's base (default: the run's own config.yaml)")
     ap.add_argument("--baselines", action="store_true", help="also score SymSpell and pyspellchecker once")
     ap.add_argument("--out", default="", help="default: <run>/curve")
     ap.add_argument("--compare", action="append", default=[],
