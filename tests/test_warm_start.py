@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from core.config import ConfigError
 from core.loading import ModelLoadError
 from tests.fixtures.train import tiny_train_config
-from tests.test_adapter import _plain_peft_adapter
+from tests.test_adapter import _plain_peft_adapter, _set_recorded_base
 
 LORA = ["model.full_finetune=false", "lora.r=4", "lora.alpha=8",
         "lora.target_modules=[q_proj,v_proj,down_proj]"]
@@ -56,14 +56,20 @@ def test_warm_run_saves_the_adapter_it_went_on_training(adapter, tiny_base, tiny
     from train.train import train
 
     start = _lora(adapter)
-    warm = train(_cfg(tiny_pairs, tiny_base, tmp_path, "run_name=warm", f"lora.init_from={adapter}",
+    # the first leg ran on another base (the full vocabulary before a trim): the new leg's adapter
+    # must record the base it was trained on, as a cold run's does, or later stages merge it wrongly
+    elsewhere = _set_recorded_base(adapter, "/elsewhere/first-leg-base", tmp_path / "first-leg")
+    warm = train(_cfg(tiny_pairs, tiny_base, tmp_path, "run_name=warm", f"lora.init_from={elsewhere}",
                       "optim.lr=1e-7"))
     cold = train(_cfg(tiny_pairs, tiny_base, tmp_path, "run_name=cold", "optim.lr=1e-7"))
     saved, fresh = _lora(warm / "adapter"), _lora(cold / "adapter")
     assert saved.keys() == start.keys()
     assert all(torch.allclose(saved[k].float(), start[k].float(), atol=1e-4) for k in start)
     assert not all(torch.allclose(fresh[k].float(), start[k].float(), atol=1e-2) for k in start)
-    assert yaml.safe_load((warm / "config.yaml").read_text())["lora"]["init_from"] == str(adapter)
+    assert yaml.safe_load((warm / "config.yaml").read_text())["lora"]["init_from"] == str(elsewhere)
+    recorded = [json.loads((run / "adapter" / "adapter_config.json").read_text())["base_model_name_or_path"]
+                for run in (warm, cold)]
+    assert recorded[0] == recorded[1] and "elsewhere" not in recorded[0]
 
 
 def test_warm_start_with_other_lora_settings_is_refused(adapter, tiny_base, tiny_pairs, tmp_path):

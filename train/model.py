@@ -101,7 +101,14 @@ def resume_lora(model, lora_cfg, base: str):
     if wrong:
         raise TrainError(f"lora.init_from={lora_cfg.init_from}: its LoRA differs from the config's ("
                          + "; ".join(f"lora.{k}: {v}" for k, v in wrong.items()) + "): set them to match")
-    return attach_adapter(model, lora_cfg.init_from, base, trainable=True)
+    # what get_peft_model records for a fresh LoRA: the base this run loaded, not the one the
+    # warm-start adapter recorded (a leg on another base, e.g. a trimmed vocabulary, would
+    # otherwise be merged onto the first leg's base by every later stage)
+    loaded = model.__dict__.get("name_or_path") or base
+    peft_model = attach_adapter(model, lora_cfg.init_from, base, trainable=True)
+    for pcfg in peft_model.peft_config.values():
+        pcfg.base_model_name_or_path = loaded
+    return peft_model
 
 
 def warn_instruction_change(adapter: str, instruction_text: str) -> None:
