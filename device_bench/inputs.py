@@ -213,10 +213,13 @@ def load_tokenizer(model: ModelInfo):
         raise BenchInputError(f"no tokenizer.json beside {model.path} (export writes one)")
     if not getattr(tok, "chat_template", None):
         template = _find_key(model.metadata, "chat_template")
-        if not template:
+        if template:
+            tok.chat_template = template
+        # a base without a chat template (Gemma 3 270M base) was exported with core.prompt's plain
+        # template, which a tokenizer without a chat template gets anyway
+        elif _find_key(model.metadata, "template") != "plain":
             raise BenchInputError(f"{model.path}: tokenizer has no chat template and the metadata "
                                   f"{model.path.with_suffix('.json')} records none")
-        tok.chat_template = template
     said = _find_key(model.metadata, "instruction")
     if said:  # what the model was trained and exported with (core.prompt: travels with the tokenizer)
         set_instruction(tok, said)

@@ -161,3 +161,28 @@ def test_sets_are_scored_apart_and_reported_per_set():
     md = report.markdown(rep | {"models": {"m": {"quantization": "int8", "size_bytes": 10**6}}})
     assert "| m (plain) on host | neuspell-bea | 1 | 1.000 |" in md and "a smoke test" in md
     assert "Real typo slice: neuspell-bea" in md and "case-insensitively" in md
+
+
+def test_a_plain_template_export_needs_no_chat_template(tiny_base, tmp_path):
+    """A base without a chat template (Gemma 3 270M base) is exported with core.prompt's plain
+    template: the bench builds the same prompt from it; a chat model's export without its
+    template stays an error."""
+    import shutil
+
+    from core import prompt
+    from core.loading import load_tokenizer as load_hf
+    from device_bench.inputs import ModelInfo, load_tokenizer
+
+    shutil.copy(tiny_base / "tokenizer.json", tmp_path / "tokenizer.json")
+    pte = tmp_path / "m.pte"
+    plain = {"prompt": {"template": "plain", "instruction": "Fix it.", "chat_template": None}}
+    info = ModelInfo(pte, "m", 1, "0" * 64, plain, tmp_path / "tokenizer.json")
+    tok = load_tokenizer(info)
+    ref = load_hf(str(tiny_base))
+    ref.chat_template = None
+    prompt.set_instruction(ref, "Fix it.")
+    assert prompt.template_kind(tok) == "plain"
+    assert prompt.prompt_ids(tok, "helo there") == prompt.prompt_ids(ref, "helo there")
+    with pytest.raises(BenchInputError, match="no chat template"):
+        load_tokenizer(ModelInfo(pte, "m", 1, "0" * 64, {"prompt": {"template": "chat"}},
+                                 tmp_path / "tokenizer.json"))
