@@ -25,8 +25,9 @@ from core.paths import input_path, output_path
 from core.runs import atomic_write_json, atomic_write_text
 
 MiB = 1024 * 1024
-# per set: the figures of the table (metrics.json keys of the guarded view)
-FIGURES = (("exact", "exact_match_full"), ("F0.5", "f0_5"), ("correction", "correction_rate"),
+# per set: the figures of the table (metrics.json keys of the guarded view, in the set's own scoring:
+# case-insensitive where its references fix spelling only)
+FIGURES = (("exact", "exact_match"), ("F0.5", "f0_5"), ("correction", "correction_rate"),
            ("over-correction", "over_correction_rate"))
 
 
@@ -77,26 +78,22 @@ def _metrics(leg: Leg) -> dict:
 
 
 def _figures(guarded: dict) -> dict:
-    out = {}
-    for name, key in FIGURES:
-        value = guarded.get(key, guarded.get("exact_match") if name == "exact" else None)
-        out[name] = value
-    return out
+    return {name: guarded.get(key) for name, key in FIGURES}
 
 
 def quality(cfg: BakeoffConfig) -> dict[str, dict[str, dict]]:
-    """set -> row label -> figures: each leg's model and model + dictionary, then the baselines
-    of the first leg's run (every backend of one run was scored on the same pairs)."""
+    """set -> row label -> figures: each leg's model and model + dictionary, and the baselines
+    from the first run that scored them on that set (one run scores every backend on the same pairs)."""
     table: dict[str, dict[str, dict]] = {}
-    for k, leg in enumerate(cfg.legs):
+    for leg in cfg.legs:
         for bench, entry in _metrics(leg).items():
             backends = entry["backends"]
             rows = table.setdefault(bench, {})
             for b, label in ((leg.backend, leg.label), (f"{leg.backend}+dict", f"{leg.label} + dict")):
                 if b in backends:
                     rows[label] = _figures(backends[b]["guarded"])
-            for b in cfg.baselines if k == 0 else ():
-                if b in backends:
+            for b in cfg.baselines:
+                if b in backends and b not in rows:
                     rows[b] = _figures(backends[b]["guarded"])
     return table
 
