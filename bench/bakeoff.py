@@ -175,7 +175,7 @@ def plot(result: dict, out: Path) -> None:
 
     sets = sorted(result["quality"])
     labels = list(dict.fromkeys(lab for s in sets for lab in result["quality"][s]))
-    fig, ax = plt.subplots(figsize=(max(8, 1.6 * len(sets)), 4.5))
+    fig, ax = plt.subplots(figsize=(max(8, 1.6 * len(sets)), 5.5))
     width = 0.8 / max(1, len(labels))
     for k, lab in enumerate(labels):
         ys = [(result["quality"][s].get(lab) or {}).get("F0.5") or 0 for s in sets]
@@ -183,7 +183,8 @@ def plot(result: dict, out: Path) -> None:
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(sets))], sets, rotation=15)
     ax.set_ylabel("F0.5 (guarded)")
     ax.set_title("Base bake-off: every set, model / + dictionary / dictionary-only baselines")
-    ax.legend(fontsize=7, ncol=2)
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.2))  # below: bars stay visible
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
