@@ -376,8 +376,12 @@ def _merge_key(adapter: Path, weights: Path, base: str) -> str:
 
     from core.runs import sha256_file
 
+    # the tokenizer the merge saves comes from the adapter folder too (its files, or the base's
+    # with the instruction its tokenizer_config.json records): a change there is another merge
+    tok = [f"{n}:{sha256_file(adapter / n)}" for n in TOKENIZER_FILES if (adapter / n).is_file()]
     h = hashlib.sha256()
-    for part in (sha256_file(weights), (adapter / "adapter_config.json").read_text(encoding="utf-8"), base):
+    for part in (sha256_file(weights), (adapter / "adapter_config.json").read_text(encoding="utf-8"), base,
+                 *tok):
         h.update(part.encode() + b"\0")
     return h.hexdigest()[:12]
 

@@ -252,10 +252,10 @@ def trim_from_record(tj: dict, record_file: str | Path) -> VocabTrim:
         raise VocabTrimError(f"{record_file}: old_ids must be ascending distinct ids below {vocab:,}")
     trimmed = json.dumps(trim_tokenizer_json(tj, ids), ensure_ascii=False)
     trim = VocabTrim(tuple(ids), vocab, str(rec.get("corpus", "")), int(rec.get("min_count", 0)), trimmed)
-    want = rec.get("tokenizer_sha256")
-    if want != trim.describe()["tokenizer_sha256"]:
+    want, got = rec.get("tokenizer_sha256"), trim.describe()["tokenizer_sha256"]
+    if want != got:
         raise VocabTrimError(f"{record_file}: the tokenizer it trims is not this model's (tokenizer_sha256 "
-                             f"{want} recorded, {trim.describe()['tokenizer_sha256']} rebuilt)")
+                             f"{want} recorded, {got} rebuilt)")
     return trim
 
 

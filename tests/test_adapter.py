@@ -91,6 +91,8 @@ def test_release_without_the_tokenizer_merges_with_the_bases_and_its_instruction
     (slim / "tokenizer_config.json").write_text(json.dumps({INSTRUCTION_KEY: "Fix it all."}))
     tok = load_tokenizer(str(merge_adapter(slim, cache=tmp_path / "merged")))
     assert instruction(tok) == "Fix it all." and len(tok) > 1000
+    (slim / "tokenizer_config.json").write_text(json.dumps({INSTRUCTION_KEY: "Fix more."}))  # same cache
+    assert instruction(load_tokenizer(str(merge_adapter(slim, cache=tmp_path / "merged")))) == "Fix more."
     (slim / "tokenizer_config.json").write_text(json.dumps({INSTRUCTION_KEY: 7}))
     with pytest.raises(ModelLoadError, match="typo_instruction must be a string"):
         merge_adapter(slim, cache=tmp_path / "merged2")

@@ -59,11 +59,8 @@ def test_call_room_leaves_space_for_the_working_tree():
 def test_the_committed_tree_leaves_a_device_call_room_to_work():
     """Every device call carries the working tree: a release folder that grows it (a base's
     tokenizer.json, fp32 weights) squeezes what a call can carry. Keep 8 MiB free."""
-    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=gpu_pack.REPO_ROOT, capture_output=True,
-                             check=True).stdout.decode().split("\0")
-    size = sum((gpu_pack.REPO_ROOT / n).stat().st_size for n in tracked
-               if n and (gpu_pack.REPO_ROOT / n).is_file())
-    assert call_room(None, size) >= 8 * MiB, f"tracked files take {size / MiB:.1f} MiB of a 64 MiB call"
+    size = gpu_pack.tree_bytes()
+    assert call_room(None, size) >= 8 * MiB, f"the working tree takes {size / MiB:.1f} MiB of a 64 MiB call"
 
 
 def test_wheels_are_pinned_by_the_lock():
